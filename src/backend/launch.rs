@@ -1,0 +1,148 @@
+//! Managed servers: spawn a target's `launch` command in its own process group, wait
+//! until its HTTP API answers (spawn -> ready is the load time), and stop the whole group
+//! at the end, on error, on Ctrl-C (drop) alike. Output goes to a log file whose tail is
+//! quoted when the server fails to come up.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::BackendError;
+
+/// A running server process that we started.
+#[derive(Debug)]
+pub struct ManagedServer {
+    child: Child,
+    pub pid: u32,
+    pub log_path: PathBuf,
+    stopped: bool,
+}
+
+impl ManagedServer {
+    /// Spawns `argv` in `cwd`. A relative program path containing `/` is taken relative
+    /// to `cwd`; a bare name is looked up on PATH.
+    pub fn spawn(argv: &[String], cwd: &Path, label: &str) -> Result<Self, BackendError> {
+        let (prog, args) = argv.split_first().ok_or_else(|| BackendError::Launch("empty launch command".into()))?;
+        let log_path = std::env::temp_dir().join(format!(
+            "mlxbench-{}-{}.log",
+            crate::results::slug_for_file(label),
+            std::process::id()
+        ));
+        let log = File::create(&log_path)
+            .map_err(|e| BackendError::Launch(format!("cannot create server log {}: {e}", log_path.display())))?;
+        let log2 = log.try_clone().map_err(|e| BackendError::Launch(format!("cannot open server log: {e}")))?;
+        let program = if prog.contains('/') && !Path::new(prog).is_absolute() { cwd.join(prog) } else { PathBuf::from(prog) };
+        let mut cmd = Command::new(&program);
+        cmd.args(args).current_dir(cwd).stdin(Stdio::null()).stdout(log).stderr(log2);
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+        }
+        let child = cmd.spawn().map_err(|e| {
+            BackendError::Launch(format!("cannot start `{}` in {}: {e}", argv.join(" "), cwd.display()))
+        })?;
+        let pid = child.id();
+        Ok(ManagedServer { child, pid, log_path, stopped: false })
+    }
+
+    /// `Some(reason)` if the process has exited.
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(format!("server exited ({status}) before it was ready; {}", self.log_tail(5))),
+            Ok(None) => None,
+            Err(e) => Some(format!("cannot watch server process: {e}")),
+        }
+    }
+
+    /// The last `n` non-empty lines of the server's log, on one line.
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = std::fs::read(&self.log_path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let tail = lines[lines.len().saturating_sub(n)..].join(" | ");
+        if tail.is_empty() {
+            format!("its log {} is empty", self.log_path.display())
+        } else {
+            format!("last log lines ({}): {tail}", self.log_path.display())
+        }
+    }
+
+    /// SIGTERM to the group, then SIGKILL after `grace`.
+    pub fn stop(&mut self, grace: Duration) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        signal_group(self.pid, Signal::Term);
+        let until = Instant::now() + grace;
+        while Instant::now() < until {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                signal_group(self.pid, Signal::Kill); // children that outlived the leader
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal_group(self.pid, Signal::Kill);
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ManagedServer {
+    fn drop(&mut self) {
+        if !self.stopped {
+            self.stopped = true;
+            signal_group(self.pid, Signal::Kill);
+            let _ = self.child.wait();
+        }
+    }
+}
+
+enum Signal {
+    Term,
+    Kill,
+}
+
+#[cfg(unix)]
+fn signal_group(pid: u32, sig: Signal) {
+    let sig = match sig {
+        Signal::Term => libc::SIGTERM,
+        Signal::Kill => libc::SIGKILL,
+    };
+    if let Ok(pid) = i32::try_from(pid) {
+        // SAFETY: killpg only sends a signal; the group is the one we created at spawn.
+        unsafe {
+            libc::killpg(pid, sig);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn signal_group(_pid: u32, _sig: Signal) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_kills_the_whole_group_and_reports_exits() {
+        let argv: Vec<String> = ["sh", "-c", "sleep 30 & sleep 30; echo never"].iter().map(|s| s.to_string()).collect();
+        let mut s = ManagedServer::spawn(&argv, Path::new("."), "group test").unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(s.exited().is_none());
+        let group = crate::measure::memory::process_tree(s.pid);
+        assert!(group.len() >= 2, "{group:?}");
+        s.stop(Duration::from_secs(2));
+        std::thread::sleep(Duration::from_millis(100));
+        for pid in group {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            assert!(stat.is_empty() || stat.contains(") Z "), "pid {pid} still alive: {stat}");
+        }
+
+        let argv: Vec<String> = ["sh", "-c", "echo boom >&2; exit 3"].iter().map(|s| s.to_string()).collect();
+        let mut s = ManagedServer::spawn(&argv, Path::new("."), "exit test").unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let why = s.exited().unwrap();
+        assert!(why.contains("boom") && why.contains('3'), "{why}");
+    }
+}

@@ -1,0 +1,377 @@
+//! Ollama's native API: streaming NDJSON from `/api/generate` and `/api/chat`, model
+//! checks through `/api/version`, `/api/tags`, `/api/show`, load measurement through
+//! `keep_alive: 0` unloads, and server memory through `/api/ps`.
+//!
+//! Server timings are kept raw (nanoseconds). Ollama's `eval_count` includes the first
+//! sampled token while `eval_duration` starts at it, so the server-side decode rate is
+//! `(eval_count - 1) / eval_duration`, the same N-over-N-1 definition as our client rate.
+
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use serde_json::{Map, Value, json};
+
+use super::{
+    Backend, BackendError, GenFailure, GenRequest, GenResult, LoadOutcome, TargetInfo, http_client,
+    incomplete_reason, merge_toml, one_line, read_body, send,
+};
+use crate::measure::memory;
+use crate::measure::metrics::{ServerRates, StreamRecord, Usage};
+use crate::results::{LoadResult, MemoryResult};
+use crate::scenario::{Prompt, Target};
+use crate::stream::NdjsonFramer;
+
+pub const DEFAULT_HOST: &str = "http://127.0.0.1:11434";
+/// Keeps the model resident through a run with cooldowns (Ollama's default is 5 minutes).
+const KEEP_ALIVE: &str = "30m";
+
+pub struct Ollama {
+    client: reqwest::Client,
+    host: String,
+    model: String,
+    options: Option<toml::Table>,
+    pids: Option<Vec<u32>>,
+    process_names: Vec<String>,
+}
+
+/// Normalises an Ollama host as `$OLLAMA_HOST` allows it: scheme and port optional.
+pub fn normalize_host(h: &str) -> String {
+    let h = h.trim().trim_end_matches('/');
+    let with_scheme = if h.contains("://") { h.to_string() } else { format!("http://{h}") };
+    let after_scheme = with_scheme.split_once("://").map_or("", |(_, r)| r);
+    let hostport = after_scheme.split('/').next().unwrap_or("");
+    let has_port = hostport.rsplit_once(':').is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty())
+        && !hostport.ends_with(']');
+    if has_port || hostport.is_empty() { with_scheme } else { with_scheme.replacen(hostport, &format!("{hostport}:11434"), 1) }
+}
+
+/// Host from the target, else `$OLLAMA_HOST`, else the default.
+pub fn resolve_host(target_host: Option<&str>) -> String {
+    let env = std::env::var("OLLAMA_HOST").ok().filter(|h| !h.trim().is_empty());
+    let h = target_host.map(str::to_string).or(env);
+    match h {
+        Some(h) => {
+            let h = normalize_host(&h);
+            // 0.0.0.0 is how servers bind, not where clients connect.
+            h.replace("://0.0.0.0", "://127.0.0.1")
+        }
+        None => DEFAULT_HOST.into(),
+    }
+}
+
+/// Does the tag list name this model? `llama3` matches `llama3:latest`.
+pub fn model_listed(model: &str, names: &[String]) -> bool {
+    names.iter().any(|n| n == model || (!model.contains(':') && *n == format!("{model}:latest")))
+}
+
+fn ns_to_ms(v: Option<&Value>) -> Option<f64> {
+    v.and_then(Value::as_f64).map(|ns| ns / 1e6)
+}
+
+impl Ollama {
+    pub fn new(t: &Target) -> Result<Self, BackendError> {
+        let s = &t.spec;
+        Ok(Ollama {
+            client: http_client(),
+            host: resolve_host(s.host.as_ref().map(|h| h.get_ref().as_str())),
+            model: t.model.clone(),
+            options: s.options.clone(),
+            pids: s.pids.clone(),
+            process_names: s.process_names.clone().unwrap_or_else(|| vec!["ollama".into()]),
+        })
+    }
+
+    async fn get_json(&self, path: &str) -> Result<Value, BackendError> {
+        self.call(self.client.get(format!("{}{path}", self.host)), path, Duration::from_secs(5)).await
+    }
+
+    async fn post_json(&self, path: &str, body: Value, timeout: Duration) -> Result<Value, BackendError> {
+        self.call(self.client.post(format!("{}{path}", self.host)).json(&body), path, timeout).await
+    }
+
+    async fn call(&self, b: reqwest::RequestBuilder, path: &str, timeout: Duration) -> Result<Value, BackendError> {
+        let url = format!("{}{path}", self.host);
+        let resp = match tokio::time::timeout(timeout, b.send()).await {
+            Err(_) => return Err(BackendError::Unreachable { url, reason: format!("no answer within {} s", timeout.as_secs_f64()) }),
+            Ok(Err(e)) => return Err(BackendError::Unreachable { url, reason: one_line(&e) }),
+            Ok(Ok(r)) => r,
+        };
+        if resp.status() == reqwest::StatusCode::NOT_FOUND && path != "/api/version" {
+            let msg = super::http_error(resp).await;
+            if msg.contains("not found") && msg.contains("model") {
+                return Err(BackendError::ModelNotFound { model: self.model.clone(), url: self.host.clone(), available: vec![] });
+            }
+            return Err(BackendError::Request(format!("{url}: {msg}")));
+        }
+        if !resp.status().is_success() {
+            return Err(BackendError::Request(format!("{url}: {}", super::http_error(resp).await)));
+        }
+        let body = tokio::time::timeout(timeout, resp.bytes())
+            .await
+            .map_err(|_| BackendError::Request(format!("{url}: body timed out")))?
+            .map_err(|e| BackendError::Request(format!("{url}: {}", one_line(&e))))?;
+        serde_json::from_slice(&body).map_err(|e| BackendError::Request(format!("{url}: not JSON: {e}")))
+    }
+
+    async fn tag_names(&self) -> Result<Vec<String>, BackendError> {
+        let tags = self.get_json("/api/tags").await?;
+        Ok(tags
+            .get("models")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.get("name").or_else(|| m.get("model")).and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// The `/api/ps` entry of our model, if loaded.
+    async fn ps_entry(&self) -> Option<Value> {
+        let ps = self.get_json("/api/ps").await.ok()?;
+        ps.get("models")?.as_array()?.iter().find(|m| {
+            let name = m.get("name").or_else(|| m.get("model")).and_then(Value::as_str).unwrap_or("");
+            model_listed(&self.model, &[name.to_string()])
+        }).cloned()
+    }
+
+    /// A non-streaming load request: `(wall ms, server load_duration ms)`.
+    async fn timed_load(&self) -> Result<(f64, Option<f64>), BackendError> {
+        let t0 = Instant::now();
+        let v = self
+            .post_json("/api/generate", json!({"model": self.model, "keep_alive": KEEP_ALIVE, "stream": false}), Duration::from_secs(900))
+            .await?;
+        Ok((crate::measure::ms(t0.elapsed()), ns_to_ms(v.get("load_duration"))))
+    }
+
+    fn options(&self, req: &GenRequest) -> Value {
+        let p = &req.params;
+        let mut o = Map::new();
+        o.insert("num_predict".into(), json!(p.max_tokens));
+        o.insert("temperature".into(), json!(p.temperature));
+        o.insert("seed".into(), json!(p.seed));
+        if let Some(tp) = p.top_p {
+            o.insert("top_p".into(), json!(tp));
+        }
+        merge_toml(&mut o, self.options.as_ref());
+        Value::Object(o)
+    }
+
+    async fn run_request(&self, req: &GenRequest) -> GenResult {
+        let (path, body) = match &req.prompt {
+            Prompt::Text(t) => ("/api/generate", json!({"model": self.model, "prompt": t, "stream": true,
+                "keep_alive": KEEP_ALIVE, "options": self.options(req)})),
+            Prompt::Chat(m) => ("/api/chat", json!({"model": self.model, "messages": m, "stream": true,
+                "keep_alive": KEEP_ALIVE, "options": self.options(req)})),
+        };
+        let url = format!("{}{path}", self.host);
+        let timeout_s = req.params.timeout_s;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(timeout_s);
+        let builder = self.client.post(&url).json(&body);
+        let sent = Instant::now();
+        let mut resp = send(builder, &url, deadline, timeout_s).await?;
+        let mut rec = StreamRecord::new(sent);
+        let mut framer = NdjsonFramer::new();
+        let mut done = false;
+        let mut error: Option<String> = None;
+        let end = read_body(&mut resp, &mut rec, deadline, |bytes, at, rec| {
+            framer.push(bytes, |line| {
+                if done || error.is_some() {
+                    return;
+                }
+                match handle_line(line, at, rec) {
+                    Ok(d) => done = d,
+                    Err(e) => error = Some(e),
+                }
+            });
+            match &error {
+                Some(e) => Err(e.clone()),
+                None => Ok(done),
+            }
+        })
+        .await;
+        let end = match end {
+            Ok(end) => end,
+            Err(e) => return Err(GenFailure { reason: e, partial: Some(rec) }),
+        };
+        if !done {
+            if let Some(line) = framer.finish() {
+                match handle_line(&line, Instant::now(), &mut rec) {
+                    Ok(d) => done = d,
+                    Err(e) => return Err(GenFailure { reason: e, partial: Some(rec) }),
+                }
+            }
+        }
+        if !done {
+            let reason = incomplete_reason(end, &rec, timeout_s);
+            return Err(GenFailure { reason, partial: Some(rec) });
+        }
+        Ok(rec)
+    }
+}
+
+/// Interprets one NDJSON line; `Ok(true)` on the final `done: true` object.
+pub fn handle_line(line: &[u8], at: Instant, rec: &mut StreamRecord) -> Result<bool, String> {
+    let v: Value = serde_json::from_slice(line).map_err(|e| {
+        let shown: String = String::from_utf8_lossy(line).chars().take(80).collect();
+        format!("malformed JSON in stream ({e}): {shown}")
+    })?;
+    if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+        let msg = err.as_str().map(str::to_string).unwrap_or_else(|| err.to_string());
+        return Err(format!("server error in stream: {msg}"));
+    }
+    let mut text = String::new();
+    for holder in [Some(&v), v.get("message")].into_iter().flatten() {
+        for field in ["thinking", "response", "content"] {
+            if let Some(s) = holder.get(field).and_then(Value::as_str) {
+                text.push_str(s);
+            }
+        }
+    }
+    rec.push_text(at, &text, 1);
+    if v.get("done").and_then(Value::as_bool) != Some(true) {
+        return Ok(false);
+    }
+    rec.done = Some(at);
+    let eval_count = v.get("eval_count").and_then(Value::as_u64);
+    let prompt_eval_count = v.get("prompt_eval_count").and_then(Value::as_u64);
+    rec.usage = Usage { prompt_tokens: prompt_eval_count, output_tokens: eval_count };
+    let eval_ms = ns_to_ms(v.get("eval_duration"));
+    rec.server_rates = ServerRates {
+        prefill_tokens: prompt_eval_count,
+        prefill_ms: ns_to_ms(v.get("prompt_eval_duration")),
+        decode_tps: match (eval_count, eval_ms) {
+            (Some(n), Some(ms)) if n >= 2 && ms > 0.0 => Some((n - 1) as f64 / (ms / 1e3)),
+            _ => None,
+        },
+    };
+    rec.finish_reason = v.get("done_reason").and_then(Value::as_str).map(str::to_string);
+    let mut server = Map::new();
+    for k in ["total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration", "done_reason"] {
+        if let Some(x) = v.get(k) {
+            server.insert(k.into(), x.clone());
+        }
+    }
+    rec.server = Some(Value::Object(server));
+    Ok(true)
+}
+
+impl Backend for Ollama {
+    fn start(&self) -> BoxFuture<'_, Result<(), BackendError>> {
+        async move { self.get_json("/api/version").await.map(|_| ()) }.boxed()
+    }
+
+    fn describe(&self) -> BoxFuture<'_, Result<TargetInfo, BackendError>> {
+        async move {
+            let version = self.get_json("/api/version").await?;
+            let names = self.tag_names().await?;
+            if !model_listed(&self.model, &names) {
+                return Err(BackendError::ModelNotFound { model: self.model.clone(), url: self.host.clone(), available: names });
+            }
+            let mut info = TargetInfo {
+                backend_version: version.get("version").and_then(Value::as_str).map(|v| format!("ollama {v}")),
+                ..Default::default()
+            };
+            match self.post_json("/api/show", json!({"model": self.model}), Duration::from_secs(10)).await {
+                Ok(show) => info.model_info = show.get("details").cloned(),
+                Err(e) => info.warnings.push(format!("/api/show failed: {e}")),
+            }
+            Ok(info)
+        }
+        .boxed()
+    }
+
+    fn load(&self) -> BoxFuture<'_, Result<LoadOutcome, BackendError>> {
+        async move {
+            let mut out = LoadOutcome::default();
+            // Unload, and wait until /api/ps agrees, so the next request loads from cold.
+            self.post_json("/api/generate", json!({"model": self.model, "keep_alive": 0}), Duration::from_secs(60)).await?;
+            let t0 = Instant::now();
+            while self.ps_entry().await.is_some() && t0.elapsed() < Duration::from_secs(15) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if self.ps_entry().await.is_some() {
+                out.warnings.push("model still listed by /api/ps after unload: cold load may be warm".into());
+            }
+            let base_pids = self.memory_pids();
+            let baseline = memory::total_bytes(&base_pids);
+            let (cold_ms, server_cold_ms) = self.timed_load().await?;
+            let pids = self.memory_pids();
+            let after = memory::total_bytes(&pids);
+            let (warm_ms, server_warm_ms) = self.timed_load().await?;
+            out.load = Some(LoadResult {
+                method: "ollama: unload with keep_alive 0, then wall time of an empty /api/generate (cold) and of a second one (warm); server_* are load_duration".into(),
+                cold_ms: Some(cold_ms),
+                warm_ms: Some(warm_ms),
+                server_cold_ms,
+                server_warm_ms,
+            });
+            let ps = self.ps_entry().await;
+            if pids.is_empty() {
+                out.warnings.push("no ollama processes found for memory (remote server?); set `pids` or `process_names`".into());
+            }
+            out.memory = Some(MemoryResult {
+                source: memory::SOURCE.into(),
+                pids,
+                baseline_bytes: baseline,
+                after_load_bytes: after,
+                load_delta_bytes: baseline.zip(after).map(|(b, a)| a as i64 - b as i64),
+                server_reported: ps.map(|p| json!({"size": p.get("size"), "size_vram": p.get("size_vram")})),
+                ..Default::default()
+            });
+            Ok(out)
+        }
+        .boxed()
+    }
+
+    fn generate<'a>(&'a self, req: &'a GenRequest) -> BoxFuture<'a, GenResult> {
+        self.run_request(req).boxed()
+    }
+
+    fn memory_pids(&self) -> Vec<u32> {
+        self.pids.clone().unwrap_or_else(|| memory::find_by_name(&self.process_names))
+    }
+
+    fn stop(&self) -> BoxFuture<'_, ()> {
+        async {}.boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_normalise_like_ollama() {
+        assert_eq!(normalize_host("127.0.0.1"), "http://127.0.0.1:11434");
+        assert_eq!(normalize_host("http://box:8000/"), "http://box:8000");
+        assert_eq!(normalize_host("https://example.org"), "https://example.org:11434");
+        assert_eq!(normalize_host("localhost:1234"), "http://localhost:1234");
+    }
+
+    #[test]
+    fn tags_match_latest() {
+        let names = vec!["llama3:latest".to_string(), "smollm2:135m".to_string()];
+        assert!(model_listed("llama3", &names));
+        assert!(model_listed("smollm2:135m", &names));
+        assert!(!model_listed("smollm2", &names));
+    }
+
+    #[test]
+    fn final_line_gives_counts_and_n_minus_one_rate() {
+        let t = Instant::now();
+        let mut r = StreamRecord::new(t);
+        assert_eq!(handle_line(br#"{"response":"Hi","done":false}"#, t, &mut r), Ok(false));
+        assert_eq!(handle_line(br#"{"message":{"role":"assistant","content":""},"done":false}"#, t, &mut r), Ok(false));
+        assert_eq!(r.arrivals.len(), 1);
+        let fin = br#"{"response":"","done":true,"done_reason":"length","total_duration":5000000000,"load_duration":1000,"prompt_eval_count":10,"prompt_eval_duration":20000000,"eval_count":11,"eval_duration":200000000,"context":[1,2,3]}"#;
+        assert_eq!(handle_line(fin, t, &mut r), Ok(true));
+        assert_eq!(r.usage.output_tokens, Some(11));
+        assert!((r.server_rates.decode_tps.unwrap() - 50.0).abs() < 1e-9);
+        assert_eq!(r.server_rates.prefill_ms, Some(20.0));
+        assert!(r.server.as_ref().unwrap().get("context").is_none());
+        assert!(handle_line(br#"{"error":"model 'x' not found"}"#, t, &mut r).unwrap_err().contains("not found"));
+        assert!(handle_line(b"{oops", t, &mut r).unwrap_err().contains("malformed"));
+    }
+}

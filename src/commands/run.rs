@@ -1,0 +1,177 @@
+//! `mlxbench run`: load and validate every scenario first, then run them one by one,
+//! writing each result file after every case and rendering the table at the end.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use super::{expand_files, runtime};
+use crate::cli::RunArgs;
+use crate::measure::host::{self, HostInfo};
+use crate::output::{markdown, progress::Progress, table};
+use crate::results::{ResultStore, RunResult, SCHEMA_VERSION, ScenarioRecord, write_json_atomic};
+use crate::runner::{self, Event, Observer};
+use crate::scenario::{self, Plan};
+use crate::{EXIT_INTERRUPTED, EXIT_SOME_FAILED};
+
+/// Applies CLI overrides; errors when a filter leaves nothing to run.
+pub fn apply_overrides(plan: &mut Plan, args: &RunArgs) -> Result<()> {
+    for c in &mut plan.cases {
+        if let Some(w) = args.warmup {
+            c.params.warmup = w;
+        }
+        if let Some(n) = args.iterations {
+            c.params.iterations = n;
+        }
+    }
+    if !args.filter.is_empty() {
+        let targets = &plan.targets;
+        plan.cases.retain(|c| args.filter.iter().any(|f| *f == targets[c.target].name || *f == c.workload.name));
+    }
+    Ok(())
+}
+
+struct Writer {
+    progress: Progress,
+    result: RunResult,
+    store: ResultStore,
+    write_error: Option<anyhow::Error>,
+}
+
+impl Observer for Writer {
+    fn event(&mut self, e: Event<'_>) {
+        self.progress.event(&e);
+        if let Event::CaseFinished { result, .. } = e {
+            self.result.cases.push(result.clone());
+            if let Err(err) = self.store.write(&self.result) {
+                self.write_error.get_or_insert(err);
+            }
+        }
+    }
+}
+
+fn new_result(plan: &Plan, host: &HostInfo) -> RunResult {
+    RunResult {
+        schema_version: SCHEMA_VERSION,
+        mlxbench_version: env!("CARGO_PKG_VERSION").into(),
+        started_at: chrono::Utc::now(),
+        finished_at: None,
+        complete: false,
+        host: host.clone(),
+        scenario: ScenarioRecord {
+            name: plan.name.clone(),
+            description: plan.description.clone(),
+            path: plan.path.display().to_string(),
+            source_sha256: plan.source_sha256.clone(),
+            spec: serde_json::to_value(&plan.spec).unwrap_or_default(),
+        },
+        cases: Vec::new(),
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let paths = expand_files(&args.files)?;
+    let mut plans = Vec::new();
+    let mut errors = Vec::new();
+    for p in &paths {
+        match scenario::load_file(p) {
+            Ok(plan) => plans.push(plan),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        bail!("{}", errors.join("\n"));
+    }
+    for plan in &mut plans {
+        apply_overrides(plan, &args)?;
+    }
+    if plans.iter().all(|p| p.cases.is_empty()) {
+        bail!("--filter {} matched no target or workload", args.filter.join(", "));
+    }
+
+    let host = host::detect();
+    let rt = runtime()?;
+    let visible = !args.quiet && std::io::stdout().is_terminal();
+    let width = if std::io::stdout().is_terminal() { crossterm_width() } else { None };
+    let mut finished: Vec<RunResult> = Vec::new();
+    let mut interrupted = false;
+    let mut stdout = std::io::stdout().lock();
+    for plan in plans.iter().filter(|p| !p.cases.is_empty()) {
+        let result = new_result(plan, &host);
+        let store = ResultStore::create(&args.out, &result)?;
+        let mut w = Writer { progress: Progress::new(visible), result, store, write_error: None };
+        let completed = rt.block_on(async {
+            tokio::select! {
+                _ = runner::run_plan(plan, &mut w) => true,
+                _ = tokio::signal::ctrl_c() => false,
+            }
+        });
+        w.progress.finish();
+        w.result.finished_at = Some(chrono::Utc::now());
+        w.result.complete = completed;
+        w.store.write(&w.result)?;
+        if let Some(e) = w.write_error.take() {
+            return Err(e.context("could not keep the result file up to date"));
+        }
+        writeln!(stdout, "\n{}{}", plan.name, if completed { "" } else { " (interrupted)" })?;
+        table::render(&mut stdout, &w.result.cases, width)?;
+        writeln!(stdout, "results: {}", w.store.path().display())?;
+        finished.push(w.result);
+        if !completed {
+            interrupted = true;
+            break;
+        }
+    }
+    export(&args, &finished)?;
+    Ok(if interrupted {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if finished.iter().any(RunResult::has_failures) {
+        ExitCode::from(EXIT_SOME_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn export(args: &RunArgs, results: &[RunResult]) -> Result<()> {
+    if let Some(p) = &args.export_json {
+        ensure_parent(p)?;
+        match results {
+            [one] => write_json_atomic(p, one)?,
+            many => write_json_atomic(p, &many)?,
+        }
+    }
+    if let Some(p) = &args.export_markdown {
+        ensure_parent(p)?;
+        let mut buf = Vec::new();
+        for r in results {
+            markdown::render(&mut buf, r)?;
+            buf.push(b'\n');
+        }
+        std::fs::write(p, buf).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(())
+}
+
+fn ensure_parent(p: &Path) -> Result<()> {
+    if let Some(d) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    Ok(())
+}
+
+/// Terminal width for the table, from `$COLUMNS` or the terminal itself.
+fn crossterm_width() -> Option<u16> {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).or_else(|| {
+        // SAFETY: TIOCGWINSZ fills a winsize struct and has no other effect.
+        #[cfg(unix)]
+        unsafe {
+            let mut ws: libc::winsize = std::mem::zeroed();
+            if libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_col > 0 {
+                return Some(ws.ws_col);
+            }
+        }
+        None
+    })
+}

@@ -1,0 +1,247 @@
+//! Per-request metrics (DESIGN.md "Metrics") computed from a [`StreamRecord`]: the raw
+//! monotonic timestamps a backend took as bytes arrived.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::ms;
+
+/// Token counts reported by the backend itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    pub prompt_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+}
+
+/// Rates and durations the server computed on its side.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ServerRates {
+    /// Prompt tokens the server actually evaluated (less than the prompt on a cache hit).
+    pub prefill_tokens: Option<u64>,
+    pub prefill_ms: Option<f64>,
+    pub decode_tps: Option<f64>,
+}
+
+/// Raw timing of one streamed request, as observed where bytes arrive.
+#[derive(Debug, Clone)]
+pub struct StreamRecord {
+    pub sent: Instant,
+    pub first_byte: Option<Instant>,
+    /// Arrival time of every chunk carrying non-empty generated text, with the number of
+    /// tokens it carried (1 unless the backend says otherwise).
+    pub arrivals: Vec<(Instant, u32)>,
+    /// When the stream completed (done marker seen and body ended).
+    pub done: Option<Instant>,
+    pub usage: Usage,
+    pub server_rates: ServerRates,
+    /// Server timing fields kept exactly as given.
+    pub server: Option<serde_json::Value>,
+    pub finish_reason: Option<String>,
+    pub text: String,
+}
+
+impl StreamRecord {
+    pub fn new(sent: Instant) -> Self {
+        Self {
+            sent,
+            first_byte: None,
+            arrivals: Vec::new(),
+            done: None,
+            usage: Usage::default(),
+            server_rates: ServerRates::default(),
+            server: None,
+            finish_reason: None,
+            text: String::new(),
+        }
+    }
+
+    /// Records a chunk of generated text that arrived at `at`; empty text is ignored.
+    pub fn push_text(&mut self, at: Instant, text: &str, tokens: u32) {
+        if !text.is_empty() {
+            self.arrivals.push((at, tokens.max(1)));
+            self.text.push_str(text);
+        }
+    }
+
+    /// Tokens counted from arrivals, the fallback when the backend reports no usage.
+    pub fn arrival_tokens(&self) -> u64 {
+        self.arrivals.iter().map(|(_, k)| u64::from(*k)).sum()
+    }
+}
+
+/// One request's metrics as stored in the result file (`samples[]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Counted run index (warmup runs are not stored).
+    pub iteration: u32,
+    /// Stream index within the run, 0..concurrency.
+    pub stream: u32,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Offset of this request's send from the start of its run, ms.
+    pub start_offset_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_byte_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub e2e_ms: Option<f64>,
+    /// Gaps between successive token arrivals, ms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub itl_ms: Vec<f64>,
+    /// Arrival of each token-bearing chunk after the request was sent, ms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arrival_ms: Vec<f64>,
+    /// Tokens carried by each arrival; omitted when every arrival carried one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arrival_tokens: Vec<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    /// "backend" (exact) or "estimate" (counted from arrivals).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_source: Option<String>,
+    /// (output_tokens - 1) / (last arrival - first arrival), tokens/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decode_tps: Option<f64>,
+    /// Decode rate the server computed itself, tokens/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decode_tps_server: Option<f64>,
+    /// prompt tokens / prefill time, tokens/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefill_tps: Option<f64>,
+    /// "server" (server-reported prefill time) or "ttft".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefill_source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// Raw server timings, as given (Ollama durations in ns; llama.cpp `timings`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<serde_json::Value>,
+}
+
+impl Sample {
+    /// A failed request with its one-line reason; partial timings are kept when present.
+    pub fn failed(reason: impl Into<String>) -> Self {
+        Sample { ok: false, error: Some(reason.into()), ..Default::default() }
+    }
+}
+
+/// Computes the metrics of a completed stream. `run_start` is when its run began.
+pub fn compute(rec: &StreamRecord, run_start: Instant) -> Sample {
+    let since = |t: Instant| ms(t.saturating_duration_since(rec.sent));
+    let arrival_ms: Vec<f64> = rec.arrivals.iter().map(|(t, _)| since(*t)).collect();
+    let itl_ms: Vec<f64> = arrival_ms.windows(2).map(|w| w[1] - w[0]).collect();
+    let all_single = rec.arrivals.iter().all(|(_, k)| *k == 1);
+
+    let (output_tokens, token_source) = match rec.usage.output_tokens {
+        Some(n) => (Some(n), "backend"),
+        None => (Some(rec.arrival_tokens()), "estimate"),
+    };
+    let ttft_ms = arrival_ms.first().copied();
+
+    let decode_tps = match (output_tokens, rec.arrivals.first(), rec.arrivals.last()) {
+        (Some(n), Some((first, _)), Some((last, _))) if n >= 2 => {
+            let span = last.saturating_duration_since(*first).as_secs_f64();
+            (span > 0.0).then(|| (n - 1) as f64 / span)
+        }
+        _ => None,
+    };
+
+    let (prefill_tps, prefill_source) = match (rec.server_rates.prefill_ms, rec.server_rates.prefill_tokens.or(rec.usage.prompt_tokens)) {
+        (Some(p_ms), Some(n)) if p_ms > 0.0 && n > 0 => (Some(n as f64 / (p_ms / 1e3)), Some("server")),
+        _ => match (ttft_ms, rec.usage.prompt_tokens) {
+            (Some(t), Some(n)) if t > 0.0 && n > 0 => (Some(n as f64 / (t / 1e3)), Some("ttft")),
+            _ => (None, None),
+        },
+    };
+
+    Sample {
+        iteration: 0,
+        stream: 0,
+        ok: true,
+        error: None,
+        start_offset_ms: ms(rec.sent.saturating_duration_since(run_start)),
+        first_byte_ms: rec.first_byte.map(since),
+        ttft_ms,
+        e2e_ms: rec.done.map(since),
+        itl_ms,
+        arrival_tokens: if all_single { Vec::new() } else { rec.arrivals.iter().map(|(_, k)| *k).collect() },
+        arrival_ms,
+        prompt_tokens: rec.usage.prompt_tokens,
+        output_tokens,
+        token_source: Some(token_source.to_string()),
+        decode_tps,
+        decode_tps_server: rec.server_rates.decode_tps,
+        prefill_tps,
+        prefill_source: prefill_source.map(str::to_string),
+        finish_reason: rec.finish_reason.clone(),
+        server: rec.server.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn at(base: Instant, ms: u64) -> Instant {
+        base + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn ttft_itl_decode_from_known_arrivals() {
+        let t0 = Instant::now();
+        let mut r = StreamRecord::new(t0);
+        r.first_byte = Some(at(t0, 5));
+        r.push_text(at(t0, 7), "", 1); // role-only / empty deltas do not count
+        for i in 0..11 {
+            r.push_text(at(t0, 100 + i * 20), "x", 1);
+        }
+        r.done = Some(at(t0, 310));
+        r.usage = Usage { prompt_tokens: Some(50), output_tokens: Some(11) };
+        let s = compute(&r, t0);
+        assert_eq!(s.ttft_ms, Some(100.0));
+        assert_eq!(s.first_byte_ms, Some(5.0));
+        assert_eq!(s.e2e_ms, Some(310.0));
+        assert_eq!(s.itl_ms.len(), 10);
+        assert!(s.itl_ms.iter().all(|g| (g - 20.0).abs() < 1e-6));
+        // 10 intervals of 20 ms: 50 tok/s
+        assert!((s.decode_tps.unwrap() - 50.0).abs() < 1e-6);
+        assert_eq!(s.token_source.as_deref(), Some("backend"));
+        // no server prefill: prompt / TTFT = 50 / 0.1 s
+        assert!((s.prefill_tps.unwrap() - 500.0).abs() < 1e-6);
+        assert_eq!(s.prefill_source.as_deref(), Some("ttft"));
+        assert!(s.arrival_tokens.is_empty());
+    }
+
+    #[test]
+    fn multi_token_chunks_and_estimates() {
+        let t0 = Instant::now();
+        let mut r = StreamRecord::new(t0);
+        r.push_text(at(t0, 10), "ab", 2);
+        r.push_text(at(t0, 30), "c", 1);
+        let s = compute(&r, t0);
+        assert_eq!(s.output_tokens, Some(3));
+        assert_eq!(s.token_source.as_deref(), Some("estimate"));
+        assert_eq!(s.arrival_tokens, vec![2, 1]);
+        assert!((s.decode_tps.unwrap() - 100.0).abs() < 1e-6);
+        assert_eq!(s.e2e_ms, None);
+    }
+
+    #[test]
+    fn server_prefill_wins_and_single_token_has_no_decode_rate() {
+        let t0 = Instant::now();
+        let mut r = StreamRecord::new(t0);
+        r.push_text(at(t0, 40), "x", 1);
+        r.usage = Usage { prompt_tokens: Some(100), output_tokens: Some(1) };
+        r.server_rates = ServerRates { prefill_tokens: Some(80), prefill_ms: Some(20.0), decode_tps: None };
+        let s = compute(&r, t0);
+        assert_eq!(s.decode_tps, None);
+        assert!((s.prefill_tps.unwrap() - 4000.0).abs() < 1e-6);
+        assert_eq!(s.prefill_source.as_deref(), Some("server"));
+    }
+}

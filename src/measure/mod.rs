@@ -1,0 +1,13 @@
+//! Measurement primitives: per-request metrics from timestamped stream records, memory
+//! probes per OS, and the host fingerprint.
+
+pub mod host;
+pub mod memory;
+pub mod metrics;
+
+use std::time::Duration;
+
+/// Milliseconds as f64, the unit of every `*_ms` field.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}

@@ -1,0 +1,48 @@
+//! Progress bars (indicatif) driven by runner events; hidden when stdout is not a
+//! terminal or with `--quiet`.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::runner::Event;
+
+pub struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    pub fn new(visible: bool) -> Self {
+        let bar = ProgressBar::with_draw_target(
+            Some(0),
+            if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+        );
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} requests  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Progress { bar }
+    }
+
+    pub fn event(&self, e: &Event<'_>) {
+        match e {
+            Event::PlanStarted { requests, .. } => self.bar.inc_length(*requests),
+            Event::TargetStarting { target } => self.bar.set_message(format!("{target}: starting and loading")),
+            Event::TargetFailed { target, error } => self.bar.println(format!("{target}: {error}")),
+            Event::CaseStarted { index, total, target, label } => {
+                self.bar.set_message(format!("case {}/{total}: {target} {label}", index + 1))
+            }
+            Event::RequestFinished { .. } => self.bar.inc(1),
+            Event::CaseFinished { result, .. } => {
+                if result.error.is_some() {
+                    let n = result.params.get("warmup").and_then(|v| v.as_u64()).unwrap_or(0)
+                        + result.params.get("iterations").and_then(|v| v.as_u64()).unwrap_or(0);
+                    let c = result.params.get("concurrency").and_then(|v| v.as_u64()).unwrap_or(1);
+                    self.bar.inc(n * c);
+                }
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -1,0 +1,150 @@
+//! The result-file contract (DESIGN.md "Result file") and its store. Units are in field
+//! names; what a backend cannot measure is absent rather than zero.
+
+mod store;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use crate::measure::host::HostInfo;
+pub use crate::measure::metrics::Sample;
+pub use crate::stats::Summary;
+pub use store::{ResultStore, slug as slug_for_file, write_json_atomic};
+
+/// Bumped on any change that is not a pure addition.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One run of one scenario file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    pub schema_version: u32,
+    pub mlxbench_version: String,
+    pub started_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// False while the run is in progress or when it was interrupted.
+    pub complete: bool,
+    pub host: HostInfo,
+    pub scenario: ScenarioRecord,
+    pub cases: Vec<CaseResult>,
+}
+
+/// The scenario as parsed, with where it came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioRecord {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub path: String,
+    pub source_sha256: String,
+    /// The parsed scenario file.
+    pub spec: serde_json::Value,
+}
+
+/// Model load measurement of a target.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadResult {
+    /// How the load was measured, in words.
+    pub method: String,
+    /// Wall time of a load from unloaded, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cold_ms: Option<f64>,
+    /// Wall time of a load request when the model is already loaded, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_ms: Option<f64>,
+    /// The server's own load time for the cold load (Ollama `load_duration`), ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cold_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_warm_ms: Option<f64>,
+}
+
+/// Memory of the processes holding the model, bytes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryResult {
+    /// "rss" (Linux) or "phys_footprint" (macOS).
+    pub source: String,
+    pub pids: Vec<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_load_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_bytes: Option<u64>,
+    /// after_load - baseline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_delta_bytes: Option<i64>,
+    /// peak - after_load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_delta_bytes: Option<i64>,
+    /// What the server itself reports (Ollama `/api/ps`: `size`, `size_vram`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_reported: Option<serde_json::Value>,
+}
+
+/// One counted run: `concurrency` simultaneous requests.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunAggregate {
+    pub iteration: u32,
+    /// First request sent -> last stream complete, ms.
+    pub wall_ms: f64,
+    pub ok: u32,
+    pub failed: u32,
+    pub output_tokens: u64,
+    /// Output tokens of all streams / wall time, tokens/s.
+    pub output_tps: f64,
+}
+
+/// One target x workload x sweep point.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaseResult {
+    pub target: String,
+    pub backend: String,
+    pub model: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend_version: Option<String>,
+    /// Model details the backend reported (e.g. Ollama `/api/show` details).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_info: Option<serde_json::Value>,
+    pub workload: String,
+    pub params: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryResult>,
+    pub samples: Vec<Sample>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<RunAggregate>,
+    pub summary: BTreeMap<String, Summary>,
+    pub warnings: Vec<String>,
+    /// Why the whole case could not run (target unreachable, model missing, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl CaseResult {
+    pub fn ok_count(&self) -> usize {
+        self.samples.iter().filter(|s| s.ok).count()
+    }
+
+    pub fn failed_count(&self) -> usize {
+        self.samples.len() - self.ok_count()
+    }
+
+    /// True when the case or any of its samples failed.
+    pub fn has_failures(&self) -> bool {
+        self.error.is_some() || self.failed_count() > 0
+    }
+
+    pub fn median(&self, metric: &str) -> Option<f64> {
+        self.summary.get(metric).map(|s| s.median)
+    }
+}
+
+impl RunResult {
+    pub fn has_failures(&self) -> bool {
+        self.cases.iter().any(CaseResult::has_failures)
+    }
+}

@@ -1,0 +1,222 @@
+//! One case: warmup runs, counted runs with cooldowns, memory peak sampling, and the
+//! case's summary and warnings.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::backend::{Backend, GenRequest, LoadOutcome, TargetInfo};
+use crate::measure::memory::PeakSampler;
+use crate::measure::metrics::{self, Sample};
+use crate::measure::ms;
+use crate::results::{CaseResult, RunAggregate};
+use crate::scenario::{Case, Plan};
+use crate::stats;
+
+use super::{Event, Observer};
+
+/// How often memory is polled during generation.
+const MEMORY_INTERVAL: Duration = Duration::from_millis(20);
+
+pub(super) fn empty_result(plan: &Plan, case: &Case, info: &TargetInfo) -> CaseResult {
+    let t = &plan.targets[case.target];
+    CaseResult {
+        target: t.name.clone(),
+        backend: t.backend.clone(),
+        model: t.model.clone(),
+        backend_version: info.backend_version.clone(),
+        model_info: info.model_info.clone(),
+        workload: case.workload.name.clone(),
+        params: serde_json::to_value(&case.params).unwrap_or_default(),
+        load: None,
+        memory: None,
+        samples: Vec::new(),
+        runs: Vec::new(),
+        summary: BTreeMap::new(),
+        warnings: info.warnings.clone(),
+        error: None,
+    }
+}
+
+pub(super) async fn run_case(
+    plan: &Plan,
+    case: &Case,
+    backend: &Arc<dyn Backend>,
+    info: &TargetInfo,
+    load: &LoadOutcome,
+    observer: &mut dyn Observer,
+) -> CaseResult {
+    let mut result = empty_result(plan, case, info);
+    result.load = load.load.clone();
+    let p = &case.params;
+    let req = Arc::new(GenRequest { prompt: case.workload.prompt.clone(), params: p.clone() });
+    let cooldown = Duration::from_secs_f64(p.cooldown_s);
+
+    let mut warmup_failures = Vec::new();
+    for _ in 0..p.warmup {
+        let (samples, _) = run_round(backend, &req, p.concurrency, 0).await;
+        for s in samples {
+            observer.event(Event::RequestFinished { warmup: true, ok: s.ok });
+            if let Some(e) = s.error {
+                warmup_failures.push(e);
+            }
+        }
+        tokio::time::sleep(cooldown).await;
+    }
+    if let Some(first) = warmup_failures.first() {
+        result.warnings.push(format!("{} warmup request(s) failed, first: {first}", warmup_failures.len()));
+    }
+
+    let pids = backend.memory_pids();
+    let sampler = PeakSampler::start(pids.clone(), MEMORY_INTERVAL);
+    for it in 0..p.iterations {
+        if it > 0 {
+            tokio::time::sleep(cooldown).await;
+        }
+        let (samples, agg) = run_round(backend, &req, p.concurrency, it).await;
+        for s in &samples {
+            observer.event(Event::RequestFinished { warmup: false, ok: s.ok });
+        }
+        result.samples.extend(samples);
+        result.runs.push(agg);
+    }
+    let peak = sampler.finish();
+    let mut memory = load.memory.clone().unwrap_or_default();
+    if memory.source.is_empty() && !pids.is_empty() {
+        memory.source = crate::measure::memory::SOURCE.into();
+    }
+    if !pids.is_empty() {
+        memory.pids = pids;
+        memory.peak_bytes = peak;
+        memory.peak_delta_bytes = peak.zip(memory.after_load_bytes).map(|(p, a)| p as i64 - a as i64);
+        result.memory = Some(memory);
+    }
+    summarize_case(&mut result);
+    result
+}
+
+/// Sends `concurrency` identical requests at once; returns their samples and the run's
+/// aggregate throughput.
+async fn run_round(
+    backend: &Arc<dyn Backend>,
+    req: &Arc<GenRequest>,
+    concurrency: u32,
+    iteration: u32,
+) -> (Vec<Sample>, RunAggregate) {
+    let run_start = Instant::now();
+    let handles: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (b, r) = (backend.clone(), req.clone());
+            tokio::spawn(async move { b.generate(&r).await })
+        })
+        .collect();
+    let mut samples = Vec::with_capacity(handles.len());
+    let mut last_done = run_start;
+    for (stream, h) in handles.into_iter().enumerate() {
+        let mut s = match h.await {
+            Ok(Ok(rec)) => {
+                last_done = last_done.max(rec.done.unwrap_or(run_start));
+                metrics::compute(&rec, run_start)
+            }
+            Ok(Err(f)) => {
+                let mut s = f.partial.map(|rec| metrics::compute(&rec, run_start)).unwrap_or_default();
+                s.ok = false;
+                s.error = Some(f.reason);
+                s
+            }
+            Err(e) => Sample::failed(format!("internal error in request task: {e}")),
+        };
+        s.iteration = iteration;
+        s.stream = stream as u32;
+        samples.push(s);
+    }
+    let ok: Vec<&Sample> = samples.iter().filter(|s| s.ok).collect();
+    let output_tokens: u64 = ok.iter().filter_map(|s| s.output_tokens).sum();
+    let wall_ms = ms(last_done.saturating_duration_since(run_start));
+    let agg = RunAggregate {
+        iteration,
+        wall_ms,
+        ok: ok.len() as u32,
+        failed: (samples.len() - ok.len()) as u32,
+        output_tokens,
+        output_tps: if wall_ms > 0.0 { output_tokens as f64 / (wall_ms / 1e3) } else { 0.0 },
+    };
+    (samples, agg)
+}
+
+/// Fills `summary` and adds warnings from the samples: outliers, failures, prompt-cache
+/// hits and `ignore_eos` not honoured.
+pub fn summarize_case(r: &mut CaseResult) {
+    let ok: Vec<&Sample> = r.samples.iter().filter(|s| s.ok).collect();
+    let per_sample: [(&str, fn(&Sample) -> Option<f64>); 8] = [
+        ("ttft_ms", |s| s.ttft_ms),
+        ("e2e_ms", |s| s.e2e_ms),
+        ("decode_tps", |s| s.decode_tps),
+        ("decode_tps_server", |s| s.decode_tps_server),
+        ("prefill_tps", |s| s.prefill_tps),
+        ("output_tokens", |s| s.output_tokens.map(|n| n as f64)),
+        ("prompt_tokens", |s| s.prompt_tokens.map(|n| n as f64)),
+        ("first_byte_ms", |s| s.first_byte_ms),
+    ];
+    for (name, get) in per_sample {
+        let values: Vec<f64> = ok.iter().filter_map(|s| get(s)).collect();
+        if let Some(sum) = stats::summarize(&values) {
+            r.summary.insert(name.into(), sum);
+        }
+        if matches!(name, "ttft_ms" | "decode_tps" | "e2e_ms") {
+            let out = stats::mad_outliers(&values);
+            if !out.is_empty() {
+                r.warnings.push(format!(
+                    "{} of {} {name} values are outliers (modified z-score > 3.5); consider more warmup or a quieter machine",
+                    out.len(),
+                    values.len()
+                ));
+            }
+        }
+    }
+    let itl: Vec<f64> = ok.iter().flat_map(|s| s.itl_ms.iter().copied()).collect();
+    if let Some(sum) = stats::summarize(&itl) {
+        r.summary.insert("itl_ms".into(), sum);
+    }
+    let agg: Vec<f64> = r.runs.iter().filter(|a| a.ok > 0).map(|a| a.output_tps).collect();
+    if let Some(sum) = stats::summarize(&agg) {
+        r.summary.insert("aggregate_output_tps".into(), sum);
+    }
+
+    let failed: Vec<&Sample> = r.samples.iter().filter(|s| !s.ok).collect();
+    if let Some(first) = failed.first() {
+        r.warnings.push(format!(
+            "{} of {} requests failed, first: {}",
+            failed.len(),
+            r.samples.len(),
+            first.error.as_deref().unwrap_or("unknown")
+        ));
+    }
+    let max_tokens = r.params.get("max_tokens").and_then(serde_json::Value::as_u64);
+    let ignore_eos = r.params.get("ignore_eos").and_then(serde_json::Value::as_bool) == Some(true);
+    if let Some(mt) = max_tokens.filter(|_| ignore_eos) {
+        let short = ok.iter().filter(|s| s.output_tokens.is_some_and(|n| n < mt)).count();
+        if short > 0 {
+            r.warnings.push(format!(
+                "{short} of {} requests stopped before max_tokens={mt}: the backend did not honour ignore_eos",
+                ok.len()
+            ));
+        }
+    }
+    let cached = ok
+        .iter()
+        .filter(|s| {
+            let evaluated = s.server.as_ref().and_then(|v| {
+                v.get("timings").and_then(|t| t.get("prompt_n")).or_else(|| v.get("prompt_eval_count"))?.as_u64()
+            });
+            let cache_n = s.server.as_ref().and_then(|v| v.get("timings")?.get("cache_n")?.as_u64());
+            cache_n.is_some_and(|c| c > 0) || evaluated.zip(s.prompt_tokens).is_some_and(|(e, p)| e < p)
+        })
+        .count();
+    if cached > 0 {
+        r.warnings.push(format!(
+            "{cached} of {} requests hit the server's prompt cache: TTFT and prefill are not cold (llama.cpp: extra_body = {{ cache_prompt = false }})",
+            ok.len()
+        ));
+    }
+}

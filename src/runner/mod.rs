@@ -1,0 +1,110 @@
+//! The runner: for each target, start the backend, describe and load the model, then for
+//! each of its cases run warmup and counted runs (each run = `concurrency` simultaneous
+//! requests) with cooldowns, sampling memory throughout. It emits [`Event`]s and returns
+//! data; it never prints.
+
+mod case;
+
+use std::sync::Arc;
+
+use crate::backend::{self, Backend, TargetInfo};
+use crate::results::CaseResult;
+use crate::scenario::{Case, Plan};
+
+pub use case::summarize_case;
+
+/// Progress notifications, in order.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The plan is about to run: number of cases and of requests (warmup included).
+    PlanStarted { cases: usize, requests: u64 },
+    TargetStarting { target: &'a str },
+    /// The target could not be started, described or loaded; its cases are skipped.
+    TargetFailed { target: &'a str, error: &'a str },
+    CaseStarted { index: usize, total: usize, target: &'a str, label: String },
+    RequestFinished { warmup: bool, ok: bool },
+    CaseFinished { index: usize, result: &'a CaseResult },
+}
+
+/// Receives events; presentation and the result writer implement this.
+pub trait Observer: Send {
+    fn event(&mut self, event: Event<'_>);
+}
+
+impl<F: FnMut(Event<'_>) + Send> Observer for F {
+    fn event(&mut self, event: Event<'_>) {
+        self(event)
+    }
+}
+
+/// Total requests a plan will send, warmup included.
+pub fn request_count(plan: &Plan) -> u64 {
+    plan.cases
+        .iter()
+        .map(|c| u64::from(c.params.warmup + c.params.iterations) * u64::from(c.params.concurrency))
+        .sum()
+}
+
+/// Runs every case of the plan; returns one result per case, in plan order.
+pub async fn run_plan(plan: &Plan, observer: &mut dyn Observer) -> Vec<CaseResult> {
+    observer.event(Event::PlanStarted { cases: plan.cases.len(), requests: request_count(plan) });
+    let total = plan.cases.len();
+    let mut results = Vec::with_capacity(total);
+    let mut index = 0;
+    for (ti, target) in plan.targets.iter().enumerate() {
+        let cases: Vec<&Case> = plan.cases.iter().filter(|c| c.target == ti).collect();
+        if cases.is_empty() {
+            continue;
+        }
+        observer.event(Event::TargetStarting { target: &target.name });
+        let prepared = prepare(target, &plan.base_dir).await;
+        match prepared {
+            Err((error, backend)) => {
+                observer.event(Event::TargetFailed { target: &target.name, error: &error });
+                for case in cases {
+                    let mut r = case::empty_result(plan, case, &TargetInfo::default());
+                    r.error = Some(error.clone());
+                    observer.event(Event::CaseFinished { index, result: &r });
+                    results.push(r);
+                    index += 1;
+                }
+                if let Some(b) = backend {
+                    b.stop().await;
+                }
+            }
+            Ok((backend, info, load)) => {
+                for case in cases {
+                    observer.event(Event::CaseStarted { index, total, target: &target.name, label: case.label() });
+                    let r = case::run_case(plan, case, &backend, &info, &load, observer).await;
+                    observer.event(Event::CaseFinished { index, result: &r });
+                    results.push(r);
+                    index += 1;
+                }
+                backend.stop().await;
+            }
+        }
+    }
+    results
+}
+
+type Prepared = (Arc<dyn Backend>, TargetInfo, backend::LoadOutcome);
+
+async fn prepare(
+    target: &crate::scenario::Target,
+    base_dir: &std::path::Path,
+) -> Result<Prepared, (String, Option<Arc<dyn Backend>>)> {
+    let backend: Arc<dyn Backend> = backend::create(target, base_dir).map_err(|e| (e.to_string(), None))?.into();
+    if let Err(e) = backend.start().await {
+        return Err((e.to_string(), Some(backend)));
+    }
+    let mut info = match backend.describe().await {
+        Ok(i) => i,
+        Err(e) => return Err((e.to_string(), Some(backend))),
+    };
+    let load = match backend.load().await {
+        Ok(l) => l,
+        Err(e) => return Err((format!("load failed: {e}"), Some(backend))),
+    };
+    info.warnings.extend(load.warnings.iter().cloned());
+    Ok((backend, info, load))
+}

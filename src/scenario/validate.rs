@@ -1,0 +1,300 @@
+//! Parsing and semantic checks. Every problem becomes a [`Diagnostic`] naming the file,
+//! the 1-based line and column, and the dotted key; all problems of a file are reported
+//! together.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use super::plan::{self, Plan};
+use super::schema::ScenarioSpec;
+use super::BACKENDS;
+
+/// One problem in a scenario file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: `{}`: {}", self.file.display(), self.line, self.column, self.key, self.message)
+    }
+}
+
+/// Why a scenario could not be turned into a plan.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid scenario {}:\n{}", path.display(), join(.diagnostics))]
+    Invalid { path: PathBuf, diagnostics: Vec<Diagnostic> },
+}
+
+fn join(d: &[Diagnostic]) -> String {
+    d.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n")
+}
+
+/// Reads, validates and expands one scenario file.
+pub fn load_file(path: &Path) -> Result<Plan, ScenarioError> {
+    let src = std::fs::read_to_string(path)
+        .map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
+    parse_str(&src, path)
+}
+
+/// Validates and expands scenario text; `path` names it in errors and anchors
+/// `prompt_file` and `launch` (its parent folder).
+pub fn parse_str(src: &str, path: &Path) -> Result<Plan, ScenarioError> {
+    let mut cx = Checker { src, path, diagnostics: Vec::new() };
+    let spec: ScenarioSpec = match toml::from_str(src) {
+        Ok(spec) => spec,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            let message = e.message().trim().to_string();
+            let key = key_from_message(&message)
+                .map(|k| qualify(&table_at(src, span.start), &k))
+                .unwrap_or_else(|| key_at(src, span.start));
+            cx.push_at(span.start, key, message);
+            return Err(cx.into_error());
+        }
+    };
+    cx.check(&spec);
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let prompts = if cx.diagnostics.is_empty() { cx.read_prompt_files(&spec, &base_dir) } else { Vec::new() };
+    if !cx.diagnostics.is_empty() {
+        return Err(cx.into_error());
+    }
+    let sha = Sha256::digest(src.as_bytes());
+    let source_sha256 = sha.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(plan::expand(spec, prompts, path.to_path_buf(), base_dir, source_sha256))
+}
+
+struct Checker<'a> {
+    src: &'a str,
+    path: &'a Path,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn into_error(self) -> ScenarioError {
+        ScenarioError::Invalid { path: self.path.to_path_buf(), diagnostics: self.diagnostics }
+    }
+
+    fn push_at(&mut self, offset: usize, key: impl Into<String>, message: impl Into<String>) {
+        let (line, column) = line_col(self.src, offset);
+        self.diagnostics.push(Diagnostic {
+            file: self.path.to_path_buf(),
+            line,
+            column,
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn push<T>(&mut self, at: &Spanned<T>, key: impl Into<String>, message: impl Into<String>) {
+        self.push_at(at.span().start, key, message);
+    }
+
+    fn positive_u32(&mut self, v: &Option<Spanned<u32>>, key: &str) {
+        if let Some(v) = v.as_ref().filter(|v| *v.get_ref() == 0) {
+            self.push(v, key, "must be at least 1");
+        }
+    }
+
+    fn number_range(&mut self, v: &Option<Spanned<f64>>, key: &str, min: f64, max: f64, allow_min: bool) {
+        if let Some(s) = v {
+            let x = *s.get_ref();
+            let ok = x.is_finite() && x <= max && (x > min || (allow_min && x == min));
+            if !ok {
+                let lower = if allow_min { format!("at least {min}") } else { format!("greater than {min}") };
+                self.push(s, key, format!("must be {lower} and at most {max}, got {x}"));
+            }
+        }
+    }
+
+    fn check(&mut self, spec: &ScenarioSpec) {
+        match &spec.name {
+            None => self.push_at(0, "name", "missing: every scenario needs a name"),
+            Some(n) if n.get_ref().trim().is_empty() => self.push(n, "name", "must not be empty"),
+            _ => {}
+        }
+        let d = &spec.defaults;
+        self.positive_u32(&d.iterations, "defaults.iterations");
+        self.positive_u32(&d.max_tokens, "defaults.max_tokens");
+        self.positive_u32(&d.concurrency, "defaults.concurrency");
+        self.number_range(&d.temperature, "defaults.temperature", 0.0, 10.0, true);
+        self.number_range(&d.top_p, "defaults.top_p", 0.0, 1.0, false);
+        self.number_range(&d.timeout_s, "defaults.timeout_s", 0.0, 86_400.0, false);
+        self.number_range(&d.cooldown_s, "defaults.cooldown_s", 0.0, 3_600.0, true);
+
+        if spec.targets.is_empty() {
+            self.push_at(self.src.len(), "targets", "no [[targets]]: a scenario needs at least one target");
+        }
+        let mut names = Vec::new();
+        for (i, t) in spec.targets.iter().enumerate() {
+            let t = t.get_ref();
+            let key = |k: &str| format!("targets[{i}].{k}");
+            let backend = t.backend.get_ref().as_str();
+            if !BACKENDS.contains(&backend) {
+                self.push(&t.backend, key("backend"), format!("unknown backend \"{backend}\"; expected one of {}", BACKENDS.join(", ")));
+            }
+            if t.model.get_ref().trim().is_empty() {
+                self.push(&t.model, key("model"), "must not be empty");
+            }
+            for (field, url) in [("host", &t.host), ("base_url", &t.base_url)] {
+                if let Some(u) = url {
+                    if !(u.get_ref().starts_with("http://") || u.get_ref().starts_with("https://") || !u.get_ref().contains("://")) {
+                        self.push(u, key(field), "must be an http:// or https:// URL");
+                    }
+                }
+            }
+            if t.host.is_some() && backend != "ollama" {
+                self.push(t.host.as_ref().unwrap_or(&t.backend), key("host"), "only the ollama backend takes `host`; use `base_url`");
+            }
+            if let Some(b) = t.base_url.as_ref().filter(|_| backend != "openai") {
+                self.push(b, key("base_url"), "only the openai backend takes `base_url`");
+            }
+            if let Some(l) = &t.launch {
+                if l.get_ref().is_empty() || l.get_ref()[0].trim().is_empty() {
+                    self.push(l, key("launch"), "must name a program to run");
+                } else if backend != "openai" {
+                    self.push(l, key("launch"), "only the openai backend can launch its server");
+                }
+            }
+            self.number_range(&t.ready_timeout_s, &key("ready_timeout_s"), 0.0, 86_400.0, false);
+            let name = t.name.clone().unwrap_or_else(|| format!("{}:{}", backend, t.model.get_ref()));
+            if names.contains(&name) {
+                self.push(&t.backend, key("name"), format!("duplicate target name \"{name}\""));
+            }
+            names.push(name);
+        }
+
+        if spec.workloads.is_empty() {
+            self.push_at(self.src.len(), "workloads", "no [[workloads]]: a scenario needs at least one workload");
+        }
+        let mut wnames = Vec::new();
+        for (i, w) in spec.workloads.iter().enumerate() {
+            let span_start = w.span().start;
+            let w = w.get_ref();
+            let key = |k: &str| format!("workloads[{i}].{k}");
+            if w.name.get_ref().trim().is_empty() {
+                self.push(&w.name, key("name"), "must not be empty");
+            } else if wnames.contains(w.name.get_ref()) {
+                self.push(&w.name, key("name"), format!("duplicate workload name \"{}\"", w.name.get_ref()));
+            }
+            wnames.push(w.name.get_ref().clone());
+            let sources = [w.prompt.is_some(), w.messages.is_some(), w.prompt_file.is_some(), w.prompt_tokens.is_some()];
+            match sources.iter().filter(|s| **s).count() {
+                1 => {}
+                0 => self.push_at(span_start, key("prompt"), "needs one of prompt, messages, prompt_file, prompt_tokens"),
+                _ => self.push_at(span_start, key("prompt"), "give only one of prompt, messages, prompt_file, prompt_tokens"),
+            }
+            if let Some(m) = &w.messages {
+                if m.get_ref().is_empty() {
+                    self.push(m, key("messages"), "must hold at least one message");
+                }
+                for msg in m.get_ref() {
+                    if !["system", "user", "assistant", "tool", "developer"].contains(&msg.role.as_str()) {
+                        self.push(m, key("messages.role"), format!("unknown role \"{}\"", msg.role));
+                    }
+                }
+                if w.chat == Some(false) {
+                    self.push(m, key("chat"), "messages are always sent as chat");
+                }
+            }
+            self.positive_u32(&w.prompt_tokens, &key("prompt_tokens"));
+            self.positive_u32(&w.max_tokens, &key("max_tokens"));
+        }
+
+        if let Some(s) = &spec.sweep {
+            for (k, v) in [("max_tokens", &s.max_tokens), ("prompt_tokens", &s.prompt_tokens), ("concurrency", &s.concurrency)] {
+                if let Some(v) = v {
+                    if v.get_ref().is_empty() {
+                        self.push(v, format!("sweep.{k}"), "must list at least one value");
+                    } else if v.get_ref().contains(&0) {
+                        self.push(v, format!("sweep.{k}"), "values must be at least 1");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads every `prompt_file` (relative to the scenario's folder), in workload order.
+    fn read_prompt_files(&mut self, spec: &ScenarioSpec, base: &Path) -> Vec<Option<String>> {
+        let mut out = Vec::new();
+        for (i, w) in spec.workloads.iter().enumerate() {
+            let Some(pf) = &w.get_ref().prompt_file else {
+                out.push(None);
+                continue;
+            };
+            let p = base.join(pf.get_ref());
+            match std::fs::read_to_string(&p) {
+                Ok(text) if !text.trim().is_empty() => out.push(Some(text)),
+                Ok(_) => {
+                    self.push(pf, format!("workloads[{i}].prompt_file"), format!("{} is empty", p.display()));
+                    out.push(None);
+                }
+                Err(e) => {
+                    self.push(pf, format!("workloads[{i}].prompt_file"), format!("cannot read {}: {e}", p.display()));
+                    out.push(None);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(crate) fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(src.len());
+    let offset = (0..=offset).rev().find(|o| src.is_char_boundary(*o)).unwrap_or(0);
+    let before = &src[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, src[line_start..offset].chars().count() + 1)
+}
+
+/// The `[table]` or `[[array]]` header in force at `offset`, if any.
+fn table_at(src: &str, offset: usize) -> String {
+    let offset = offset.min(src.len());
+    let upto = src.get(..offset).unwrap_or(src);
+    let line_end = src[upto.len()..].find('\n').map_or(src.len(), |i| upto.len() + i);
+    src[..line_end]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+        .unwrap_or_default()
+}
+
+fn qualify(table: &str, key: &str) -> String {
+    if table.is_empty() { key.to_string() } else { format!("{table}.{key}") }
+}
+
+/// The key a parse error points at: the left side of `=` on its line, within its table.
+fn key_at(src: &str, offset: usize) -> String {
+    let offset = offset.min(src.len());
+    let start = src[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let end = src[offset..].find('\n').map_or(src.len(), |i| offset + i);
+    let line = src[start..end].trim();
+    if line.starts_with('[') {
+        return line.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+    }
+    match line.split_once('=') {
+        Some((k, _)) => qualify(&table_at(src, start.saturating_sub(1)), k.trim()),
+        None => table_at(src, offset),
+    }
+}
+
+/// serde names the field in backticks: "unknown field `foo`", "missing field `bar`".
+fn key_from_message(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `").or_else(|| message.strip_prefix("missing field `"))?;
+    Some(rest[..rest.find('`')?].to_string())
+}
