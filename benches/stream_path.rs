@@ -1,1 +1,80 @@
-fn main(){}
+//! The harness's own cost per token on the hot path: bytes in -> framing -> JSON ->
+//! timestamped arrival. Each network chunk is stamped with `Instant::now()` as in the
+//! real read loop. Run with `cargo bench --bench stream_path`.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mlxbench::backend::{ollama, openai};
+use mlxbench::measure::metrics::{StreamRecord, compute};
+use mlxbench::stream::{NdjsonFramer, SseFramer, SseItem};
+
+const TOKENS: usize = 512;
+
+/// llama.cpp-shaped SSE: one chunk per token, then usage + timings, then [DONE].
+fn sse_chunks() -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = (0..TOKENS)
+        .map(|i| format!("data: {{\"choices\":[{{\"finish_reason\":null,\"index\":0,\"delta\":{{\"content\":\" tok{i}\"}}}}],\"created\":1795297031,\"id\":\"chatcmpl-ycAGsY325QfbeOzxv93KtGKa1t7RuJuR\",\"model\":\"smollm2\",\"system_fingerprint\":\"b0-unknown\",\"object\":\"chat.completion.chunk\"}}\n\n").into_bytes())
+        .collect();
+    v.push(b"data: {\"choices\":[],\"usage\":{\"completion_tokens\":512,\"prompt_tokens\":31},\"timings\":{\"prompt_n\":31,\"prompt_ms\":46.1,\"predicted_n\":512,\"predicted_ms\":5000.0,\"predicted_per_second\":102.4}}\n\ndata: [DONE]\n\n".to_vec());
+    v
+}
+
+/// Ollama-shaped NDJSON: one line per token, then the final stats line.
+fn ndjson_chunks() -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = (0..TOKENS)
+        .map(|i| format!("{{\"model\":\"smollm2:135m\",\"created_at\":\"2026-11-21T21:00:00.000000Z\",\"response\":\" tok{i}\",\"done\":false}}\n").into_bytes())
+        .collect();
+    v.push(b"{\"model\":\"smollm2:135m\",\"response\":\"\",\"done\":true,\"done_reason\":\"length\",\"total_duration\":5000000000,\"load_duration\":1000,\"prompt_eval_count\":31,\"prompt_eval_duration\":46000000,\"eval_count\":512,\"eval_duration\":4990000000}\n".to_vec());
+    v
+}
+
+fn openai_stream(chunks: &[Vec<u8>]) -> StreamRecord {
+    let t0 = Instant::now();
+    let mut rec = StreamRecord::new(t0);
+    let mut framer = SseFramer::new();
+    for c in chunks {
+        let at = Instant::now();
+        rec.first_byte.get_or_insert(at);
+        framer.push(c, |item| {
+            if let SseItem::Event { data, event } = item {
+                if let Ok(true) = openai::handle_event(&data, event.as_deref(), at, &mut rec) {
+                    rec.done = Some(at);
+                }
+            }
+        });
+    }
+    rec
+}
+
+fn ollama_stream(chunks: &[Vec<u8>]) -> StreamRecord {
+    let t0 = Instant::now();
+    let mut rec = StreamRecord::new(t0);
+    let mut framer = NdjsonFramer::new();
+    for c in chunks {
+        let at = Instant::now();
+        rec.first_byte.get_or_insert(at);
+        framer.push(c, |line| {
+            let _ = ollama::handle_line(line, at, &mut rec);
+        });
+    }
+    rec
+}
+
+fn bench(c: &mut Criterion) {
+    let sse = sse_chunks();
+    let nd = ndjson_chunks();
+    assert_eq!(openai_stream(&sse).arrivals.len(), TOKENS);
+    assert_eq!(ollama_stream(&nd).arrivals.len(), TOKENS);
+    let mut g = c.benchmark_group("per_token");
+    g.throughput(Throughput::Elements(TOKENS as u64));
+    g.bench_function("openai_sse", |b| b.iter(|| black_box(openai_stream(black_box(&sse)))));
+    g.bench_function("ollama_ndjson", |b| b.iter(|| black_box(ollama_stream(black_box(&nd)))));
+    let rec = openai_stream(&sse);
+    g.bench_function("metrics_compute", |b| b.iter(|| black_box(compute(black_box(&rec), rec.sent))));
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

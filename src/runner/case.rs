@@ -81,14 +81,14 @@ pub(super) async fn run_case(
         result.runs.push(agg);
     }
     let peak = sampler.finish();
-    let mut memory = load.memory.clone().unwrap_or_default();
-    if memory.source.is_empty() && !pids.is_empty() {
+    if load.memory.is_some() || !pids.is_empty() {
+        let mut memory = load.memory.clone().unwrap_or_default();
         memory.source = crate::measure::memory::SOURCE.into();
-    }
-    if !pids.is_empty() {
-        memory.pids = pids;
-        memory.peak_bytes = peak;
-        memory.peak_delta_bytes = peak.zip(memory.after_load_bytes).map(|(p, a)| p as i64 - a as i64);
+        if !pids.is_empty() {
+            memory.pids = pids;
+            memory.peak_bytes = peak;
+            memory.peak_delta_bytes = peak.zip(memory.after_load_bytes).map(|(p, a)| p as i64 - a as i64);
+        }
         result.memory = Some(memory);
     }
     summarize_case(&mut result);

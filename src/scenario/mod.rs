@@ -12,3 +12,6 @@ pub use validate::{Diagnostic, ScenarioError, load_file, parse_str};
 
 /// The backends a target may name.
 pub const BACKENDS: &[&str] = &["mlx", "ollama", "openai"];
+
+#[cfg(test)]
+mod tests;

@@ -29,7 +29,7 @@ impl SseFramer {
     /// Feeds one network chunk; calls `out` for every complete event or comment.
     pub fn push(&mut self, chunk: &[u8], mut out: impl FnMut(SseItem)) {
         let mut rest = chunk;
-        if self.pending_cr {
+        if self.pending_cr && !rest.is_empty() {
             self.pending_cr = false;
             if let Some(stripped) = rest.strip_prefix(b"\n") {
                 rest = stripped;

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Sets everything up (idempotent) and runs the whole test suite, the real llama.cpp
+# end-to-end test included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --no-build
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  echo "[test] installing cargo-nextest" >&2
+  cargo install --locked cargo-nextest
+fi
+exec cargo nextest run --workspace --all-targets --no-fail-fast "$@"
