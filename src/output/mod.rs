@@ -19,24 +19,32 @@ pub fn bytes(b: u64) -> String {
     if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
-/// A number with precision that suits its size.
-pub fn num(v: f64) -> String {
+/// Decimals that suit a number's size: 1234, 123.4, 12.34, 0.123.
+fn precision(v: f64) -> usize {
     let a = v.abs();
-    if a >= 1000.0 {
-        format!("{v:.0}")
-    } else if a >= 100.0 {
-        format!("{v:.1}")
-    } else if a >= 1.0 {
-        format!("{v:.2}")
+    if a >= 999.5 {
+        0
+    } else if a >= 99.95 {
+        1
+    } else if a >= 0.9995 {
+        2
     } else {
-        format!("{v:.3}")
+        3
     }
 }
 
-/// `median ± stddev` of a metric, or `-`.
+/// A number with precision that suits its size.
+pub fn num(v: f64) -> String {
+    format!("{v:.*}", precision(v))
+}
+
+/// `median ± stddev` of a metric (the spread with the median's precision), or `-`.
 pub fn median_spread(s: Option<&Summary>) -> String {
     match s {
-        Some(s) if s.n > 1 => format!("{} ± {}", num(s.median), num(s.stddev)),
+        Some(s) if s.n > 1 => {
+            let p = precision(s.median);
+            format!("{:.*} ± {:.*}", p, s.median, p, s.stddev)
+        }
         Some(s) => num(s.median),
         None => "-".into(),
     }
@@ -125,5 +133,7 @@ mod tests {
         assert_eq!(num(1234.56), "1235");
         assert_eq!(num(12.345), "12.35");
         assert_eq!(num(0.01234), "0.012");
+        assert_eq!(num(99.99999), "100.0");
+        assert_eq!(num(999.7), "1000");
     }
 }

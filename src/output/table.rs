@@ -65,7 +65,7 @@ pub fn render<W: Write>(w: &mut W, cases: &[CaseResult], width: Option<u16>) -> 
             writeln!(w, "  FAILED {} / {} {}: {note}", c.target, c.workload, params_label(c))?;
         }
         for warn in &c.warnings {
-            writeln!(w, "  warning {} / {}: {warn}", c.target, c.workload)?;
+            writeln!(w, "  warning {} / {} {}: {warn}", c.target, c.workload, params_label(c))?;
         }
     }
     Ok(())

@@ -144,8 +144,8 @@ async fn run_round(
     (samples, agg)
 }
 
-/// Fills `summary` and adds warnings from the samples: outliers, failures, prompt-cache
-/// hits and `ignore_eos` not honoured.
+/// Fills `summary` and adds warnings from the samples: outliers, prompt-cache hits and
+/// `ignore_eos` not honoured. (Failed samples carry their own reasons.)
 pub fn summarize_case(r: &mut CaseResult) {
     let ok: Vec<&Sample> = r.samples.iter().filter(|s| s.ok).collect();
     let per_sample: [(&str, fn(&Sample) -> Option<f64>); 8] = [
@@ -183,15 +183,6 @@ pub fn summarize_case(r: &mut CaseResult) {
         r.summary.insert("aggregate_output_tps".into(), sum);
     }
 
-    let failed: Vec<&Sample> = r.samples.iter().filter(|s| !s.ok).collect();
-    if let Some(first) = failed.first() {
-        r.warnings.push(format!(
-            "{} of {} requests failed, first: {}",
-            failed.len(),
-            r.samples.len(),
-            first.error.as_deref().unwrap_or("unknown")
-        ));
-    }
     let max_tokens = r.params.get("max_tokens").and_then(serde_json::Value::as_u64);
     let ignore_eos = r.params.get("ignore_eos").and_then(serde_json::Value::as_bool) == Some(true);
     if let Some(mt) = max_tokens.filter(|_| ignore_eos) {
