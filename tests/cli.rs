@@ -141,7 +141,7 @@ fn ctrl_c_keeps_finished_cases_and_stops_the_server() {
         .unwrap();
     // wait until the first case is in the result file
     let t0 = Instant::now();
-    let mut server_pid = 0;
+    let server_pid;
     loop {
         assert!(t0.elapsed() < Duration::from_secs(30), "first case never finished");
         if let Some(Ok(e)) = std::fs::read_dir(&out).ok().and_then(|mut d| d.next()) {

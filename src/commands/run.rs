@@ -102,10 +102,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         let result = new_result(plan, &host);
         let store = ResultStore::create(&args.out, &result)?;
         let mut w = Writer { progress: Progress::new(visible), result, store, write_error: None };
+        // On Ctrl-C or SIGTERM the run future is dropped: launched servers are killed by
+        // their guards, and the result file already holds every finished case.
         let completed = rt.block_on(async {
             tokio::select! {
                 _ = runner::run_plan(plan, &mut w) => true,
-                _ = tokio::signal::ctrl_c() => false,
+                _ = interrupted_signal() => false,
             }
         });
         w.progress.finish();
@@ -132,6 +134,22 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn interrupted_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn export(args: &RunArgs, results: &[RunResult]) -> Result<()> {

@@ -37,7 +37,10 @@ pub fn render<W: Write>(w: &mut W, run: &RunResult) -> std::io::Result<()> {
             writeln!(w, "| {} |", cells.join(" | "))?;
         }
     }
-    writeln!(w, "\nMedian ± standard deviation over successful requests; load is the cold load.")?;
+    writeln!(
+        w,
+        "\nMedian ± standard deviation over successful requests. Total tok/s: output tokens of all concurrent streams per run / run wall time. Load: cold load."
+    )?;
     let comps = comparisons(&run.cases);
     if !comps.is_empty() {
         writeln!(w)?;

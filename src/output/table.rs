@@ -9,8 +9,9 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use super::{bytes, comparisons, failure_note, grouped, median_spread, num, params_label};
 use crate::results::CaseResult;
 
-pub const HEADERS: [&str; 10] = [
-    "Target", "Workload", "Params", "OK", "TTFT ms", "Decode tok/s", "Prefill tok/s", "E2E ms", "Load ms", "Peak mem",
+pub const HEADERS: [&str; 11] = [
+    "Target", "Workload", "Params", "OK", "TTFT ms", "Decode tok/s", "Prefill tok/s", "E2E ms", "Total tok/s", "Load ms",
+    "Peak mem",
 ];
 
 /// One row of cells (shared with the Markdown exporter).
@@ -27,6 +28,7 @@ pub fn row(c: &CaseResult) -> Vec<String> {
         median_spread(c.summary.get("decode_tps")),
         median_spread(c.summary.get("prefill_tps")),
         median_spread(c.summary.get("e2e_ms")),
+        c.median("aggregate_output_tps").map(num).unwrap_or_else(|| "-".into()),
         load,
         peak,
     ]
@@ -56,7 +58,10 @@ pub fn render<W: Write>(w: &mut W, cases: &[CaseResult], width: Option<u16>) -> 
         }
     }
     writeln!(w, "{t}")?;
-    writeln!(w, "median ± standard deviation over successful requests; load = cold load")?;
+    writeln!(
+        w,
+        "median ± standard deviation over successful requests; total = output tokens of all concurrent streams / run time; load = cold load"
+    )?;
     for line in comparisons(cases) {
         writeln!(w, "  {line}")?;
     }

@@ -136,3 +136,12 @@ fn chat_messages_and_chat_flag() {
     assert_eq!(d.line, 7, "{d}");
     assert!(d.key.ends_with("contnt"), "{d}");
 }
+
+#[test]
+fn non_ascii_sources_never_panic() {
+    for src in ["name = \"é\"\n[defaults]\nwarmup = \"ü\"\n", "name = \"日本\"\n[[targets]]\nbackend = \"ollama\"\nmodel = \"é\"\nhöst = 1\n", "ü = ", "[[", "\u{feff}name = 1"] {
+        let _ = parse_str(src, Path::new("u.toml"));
+    }
+    let d = one("name = \"日本語\"\nwarmupp = 1\n[[targets]]\nbackend = \"ollama\"\nmodel = \"m\"\n[[workloads]]\nname = \"w\"\nprompt = \"p\"\n");
+    assert_eq!(d.line, 2, "{d}");
+}

@@ -252,17 +252,22 @@ impl Checker<'_> {
 
 /// 1-based line and column (in characters) of a byte offset.
 pub(crate) fn line_col(src: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(src.len());
-    let offset = (0..=offset).rev().find(|o| src.is_char_boundary(*o)).unwrap_or(0);
+    let offset = floor_boundary(src, offset);
     let before = &src[..offset];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, src[line_start..offset].chars().count() + 1)
 }
 
+/// The largest char boundary at or below `offset`.
+fn floor_boundary(src: &str, offset: usize) -> usize {
+    let offset = offset.min(src.len());
+    (0..=offset).rev().find(|o| src.is_char_boundary(*o)).unwrap_or(0)
+}
+
 /// The `[table]` or `[[array]]` header in force at `offset`, if any.
 fn table_at(src: &str, offset: usize) -> String {
-    let offset = offset.min(src.len());
+    let offset = floor_boundary(src, offset);
     let upto = src.get(..offset).unwrap_or(src);
     let line_end = src[upto.len()..].find('\n').map_or(src.len(), |i| upto.len() + i);
     src[..line_end]
@@ -280,7 +285,7 @@ fn qualify(table: &str, key: &str) -> String {
 
 /// The key a parse error points at: the left side of `=` on its line, within its table.
 fn key_at(src: &str, offset: usize) -> String {
-    let offset = offset.min(src.len());
+    let offset = floor_boundary(src, offset);
     let start = src[..offset].rfind('\n').map_or(0, |i| i + 1);
     let end = src[offset..].find('\n').map_or(src.len(), |i| offset + i);
     let line = src[start..end].trim();
