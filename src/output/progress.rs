@@ -19,6 +19,10 @@ impl Progress {
             ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} requests  {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
+        if visible {
+            // keeps the clock and spinner moving through long loads and prefills
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        }
         Progress { bar }
     }
 
