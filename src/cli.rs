@@ -23,6 +23,10 @@ pub enum Command {
     },
     /// Print the host fingerprint and which backends are reachable.
     Info(InfoArgs),
+    /// Turn result files into Markdown, HTML, CSV and SVG/PNG charts.
+    Report(ReportArgs),
+    /// Compare a candidate run with a baseline: verdict per metric, exit 1 on regression.
+    Compare(CompareArgs),
 }
 
 #[derive(Debug, Args)]
@@ -60,4 +64,54 @@ pub struct InfoArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Result files or folders of them (one scenario; several machines or runs over time allowed).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder.
+    #[arg(long, short, default_value = "reports")]
+    pub out: PathBuf,
+    /// Comma-separated formats: md, html, svg, png, csv.
+    #[arg(long, value_delimiter = ',', default_value = "md,html,svg,png,csv")]
+    pub format: Vec<String>,
+    /// Case whose requests the timeline chart shows (substring of "target / case"); default: the first with tokens.
+    #[arg(long)]
+    pub timeline: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Baseline result file (or a folder: its newest result file).
+    pub baseline: PathBuf,
+    /// Candidate result file (or a folder: its newest result file).
+    pub candidate: PathBuf,
+    /// Smallest relative change that counts, e.g. 5% or 0.05.
+    #[arg(long, default_value = "5%", value_parser = parse_fraction)]
+    pub threshold: f64,
+    /// Metrics to compare (repeatable); default decode_tps, ttft_ms, prefill_tps, e2e_ms.
+    #[arg(long = "metric")]
+    pub metrics: Vec<String>,
+    /// Significance level of the Mann-Whitney U test.
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+    /// Also write the comparison as Markdown (for PR comments and job summaries).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Also write the comparison as JSON (for dashboards).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// "5%" -> 0.05, "0.05" -> 0.05.
+pub fn parse_fraction(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|x| x / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| format!("not a percentage or fraction: {s}"))?;
+    if (0.0..1.0).contains(&v) { Ok(v) } else { Err(format!("threshold must be between 0% and 100%, got {s}")) }
 }

@@ -6,8 +6,10 @@
 pub mod backend;
 pub mod cli;
 mod commands;
+pub mod compare;
 pub mod measure;
 pub mod output;
+pub mod report;
 pub mod results;
 pub mod runner;
 pub mod scenario;
@@ -29,5 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Validate { files } => commands::validate(&files),
         cli::Command::Run(args) => commands::run::run(args),
         cli::Command::Info(args) => commands::info(args),
+        cli::Command::Report(args) => commands::report::report(args),
+        cli::Command::Compare(args) => commands::report::compare(args),
     }
 }

@@ -1,6 +1,7 @@
 //! The result-file contract (DESIGN.md "Result file") and its store. Units are in field
 //! names; what a backend cannot measure is absent rather than zero.
 
+mod load;
 mod store;
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::measure::host::HostInfo;
 pub use crate::measure::metrics::Sample;
 pub use crate::stats::Summary;
+pub use load::{LoadError, load_result, result_paths};
 pub use store::{ResultStore, slug as slug_for_file, write_json_atomic};
 
 /// Bumped on any change that is not a pure addition.
@@ -147,4 +149,54 @@ impl RunResult {
     pub fn has_failures(&self) -> bool {
         self.cases.iter().any(CaseResult::has_failures)
     }
+
+    /// Chip name when known, else the CPU, for grouping machines.
+    pub fn machine(&self) -> String {
+        let m = self.host.chip.clone().unwrap_or_else(|| self.host.cpu.clone());
+        if self.host.hostname.is_empty() { m } else { format!("{m} ({})", self.host.hostname) }
+    }
+}
+
+impl CaseResult {
+    /// Identity of a case across runs: target, workload and the parameters that change
+    /// what is measured (not warmup/iterations/timeouts).
+    pub fn key(&self) -> String {
+        let p = |k: &str| self.params.get(k).map(|v| v.to_string()).unwrap_or_default();
+        format!(
+            "{} / {} mt={} pt={} c={} {}",
+            self.target,
+            self.workload,
+            p("max_tokens"),
+            p("prompt_tokens"),
+            p("concurrency"),
+            p("api")
+        )
+    }
+
+    /// Per-request values of a sample metric over successful requests, or the per-run
+    /// `aggregate_output_tps`.
+    pub fn values(&self, metric: &str) -> Vec<f64> {
+        if metric == "aggregate_output_tps" {
+            return self.runs.iter().filter(|r| r.ok > 0).map(|r| r.output_tps).collect();
+        }
+        self.samples
+            .iter()
+            .filter(|s| s.ok)
+            .filter_map(|s| match metric {
+                "ttft_ms" => s.ttft_ms,
+                "e2e_ms" => s.e2e_ms,
+                "first_byte_ms" => s.first_byte_ms,
+                "decode_tps" => s.decode_tps,
+                "decode_tps_server" => s.decode_tps_server,
+                "prefill_tps" => s.prefill_tps,
+                "output_tokens" => s.output_tokens.map(|n| n as f64),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Whether larger values of a metric are better (rates) or worse (times, bytes).
+pub fn higher_is_better(metric: &str) -> bool {
+    metric.ends_with("_tps")
 }

@@ -76,6 +76,9 @@ pub struct TargetSpec {
     /// Process ids whose memory is measured, instead of finding them (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids: Option<Vec<u32>>,
+    /// Bytes of weights read per decoded token, for the report's roofline (extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_bytes: Option<u64>,
     /// Process names whose memory is measured (extension; Ollama default `ollama*`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process_names: Option<Vec<String>>,

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod significance;
+
 /// Summary of one metric over the successful samples of a case.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {

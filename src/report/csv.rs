@@ -1,0 +1,57 @@
+//! CSV: one row per case of the newest run of each machine, medians with 95% intervals.
+
+use std::io::Write;
+
+use super::{Report, median_with_ci};
+
+const METRICS: &[&str] = &["ttft_ms", "decode_tps", "prefill_tps", "e2e_ms", "aggregate_output_tps"];
+
+/// Quotes a field when it holds a comma, quote or line break (RFC 4180).
+pub fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+pub fn render<W: Write>(w: &mut W, r: &Report) -> std::io::Result<()> {
+    let mut header: Vec<String> = ["scenario", "machine", "started_at", "target", "backend", "model", "workload", "max_tokens", "prompt_tokens", "concurrency", "ok", "failed"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for m in METRICS {
+        header.extend([format!("{m}_median"), format!("{m}_ci95_low"), format!("{m}_ci95_high")]);
+    }
+    header.extend(["load_cold_ms", "load_warm_ms", "peak_memory_bytes", "error"].map(String::from));
+    writeln!(w, "{}", header.join(","))?;
+    let runs: Vec<&crate::results::RunResult> = if r.machines.is_empty() { vec![&r.latest] } else { r.machines.iter().collect() };
+    for run in runs {
+        for c in &run.cases {
+            let p = |k: &str| c.params.get(k).map(|v| if v.is_null() { String::new() } else { v.to_string() }).unwrap_or_default();
+            let mut row = vec![
+                field(&run.scenario.name),
+                field(&run.machine()),
+                run.started_at.to_rfc3339(),
+                field(&c.target),
+                field(&c.backend),
+                field(&c.model),
+                field(&c.workload),
+                p("max_tokens"),
+                p("prompt_tokens"),
+                p("concurrency"),
+                c.ok_count().to_string(),
+                c.failed_count().to_string(),
+            ];
+            for m in METRICS {
+                match median_with_ci(c, m) {
+                    Some((v, lo, hi)) => row.extend([v, lo, hi].map(|x| format!("{x:.4}"))),
+                    None => row.extend([String::new(), String::new(), String::new()]),
+                }
+            }
+            let opt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_default();
+            row.push(opt(c.load.as_ref().and_then(|l| l.cold_ms)));
+            row.push(opt(c.load.as_ref().and_then(|l| l.warm_ms)));
+            row.push(c.memory.as_ref().and_then(|m| m.peak_bytes.or(m.after_load_bytes)).map(|b| b.to_string()).unwrap_or_default());
+            row.push(field(c.error.as_deref().unwrap_or("")));
+            writeln!(w, "{}", row.join(","))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! `report`: turns result files into Markdown, a self-contained HTML page, CSV and
+//! SVG/PNG charts. Damaged or foreign files are skipped with a message naming them; the
+//! rest of the report is still produced.
+//!
+//! Sections: the newest run's cases (tables, bars with 95% intervals, sweep lines, a
+//! per-request timeline), a hardware comparison when several machines ran the scenario,
+//! and a trend when one machine ran it several times.
+
+pub mod charts;
+mod csv;
+mod figures;
+mod hardware;
+mod html;
+mod markdown;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::results::{CaseResult, RunResult, load_result, result_paths};
+use crate::stats::{median, significance::median_ci95};
+
+pub use hardware::{Roofline, roofline};
+
+/// Output formats of `report`.
+pub const FORMATS: &[&str] = &["md", "html", "svg", "png", "csv"];
+
+/// A case's label without its target: workload and the parameters that vary.
+pub fn case_label(c: &CaseResult) -> String {
+    let p = crate::output::params_label(c);
+    if p.is_empty() { c.workload.clone() } else { format!("{} {p}", c.workload) }
+}
+
+/// Median and its 95% interval of a metric over a case's successful requests.
+pub fn median_with_ci(c: &CaseResult, metric: &str) -> Option<(f64, f64, f64)> {
+    let v = c.values(metric);
+    if v.is_empty() {
+        return None;
+    }
+    let (lo, hi) = median_ci95(&v)?;
+    Some((median(&v), lo, hi))
+}
+
+/// The runs a report is built from.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub scenario: String,
+    /// The newest run: its cases fill the main tables and charts.
+    pub latest: RunResult,
+    pub latest_path: PathBuf,
+    /// The newest run of every machine, when there is more than one machine.
+    pub machines: Vec<RunResult>,
+    /// All runs of the latest run's machine, oldest first, when there are several.
+    pub history: Vec<(PathBuf, RunResult)>,
+    /// Files that were skipped, and why.
+    pub notes: Vec<String>,
+    /// Which case's requests the timeline shows (index into `latest.cases`).
+    pub timeline_case: Option<usize>,
+}
+
+fn machine_key(r: &RunResult) -> String {
+    format!("{}|{}|{}", r.host.hostname, r.host.chip.as_deref().unwrap_or(""), r.host.cpu)
+}
+
+/// Loads result files and folders; `timeline` picks the timeline's case by substring of
+/// `target / case label`.
+pub fn build(inputs: &[PathBuf], timeline: Option<&str>) -> Result<Report> {
+    let paths = result_paths(inputs).context("cannot list result files")?;
+    let mut notes = Vec::new();
+    let mut runs: Vec<(PathBuf, RunResult)> = Vec::new();
+    for p in paths {
+        match load_result(&p) {
+            Ok(r) => runs.push((p, r)),
+            Err(e) => notes.push(format!("skipped {e}")),
+        }
+    }
+    if runs.is_empty() {
+        bail!("no usable result files{}", if notes.is_empty() { String::new() } else { format!(":\n  {}", notes.join("\n  ")) });
+    }
+    // The report covers one scenario: the one most files belong to (ties: the newest).
+    let mut counts: Vec<(String, usize, chrono::DateTime<chrono::Utc>)> = Vec::new();
+    for (_, r) in &runs {
+        match counts.iter_mut().find(|(n, _, _)| *n == r.scenario.name) {
+            Some(c) => {
+                c.1 += 1;
+                c.2 = c.2.max(r.started_at);
+            }
+            None => counts.push((r.scenario.name.clone(), 1, r.started_at)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
+    let scenario = counts[0].0.clone();
+    let (mut keep, other): (Vec<_>, Vec<_>) = runs.into_iter().partition(|(_, r)| r.scenario.name == scenario);
+    for (p, r) in other {
+        notes.push(format!(
+            "skipped {}: scenario \"{}\" differs from \"{scenario}\" of the other files; report it separately",
+            p.display(),
+            r.scenario.name
+        ));
+    }
+    keep.sort_by_key(|(_, r)| r.started_at);
+    let (latest_path, latest) = keep.last().cloned().context("no runs")?;
+    let mut machines: Vec<RunResult> = Vec::new();
+    for (_, r) in keep.iter().rev() {
+        if !machines.iter().any(|m| machine_key(m) == machine_key(r)) {
+            machines.push(r.clone());
+        }
+    }
+    machines.sort_by_key(RunResult::machine);
+    let history: Vec<(PathBuf, RunResult)> = keep.iter().filter(|(_, r)| machine_key(r) == machine_key(&latest)).cloned().collect();
+    let timeline_case = match timeline {
+        Some(pat) => Some(
+            latest
+                .cases
+                .iter()
+                .position(|c| format!("{} / {}", c.target, case_label(c)).contains(pat))
+                .with_context(|| format!("--timeline {pat}: no case of the newest run matches"))?,
+        ),
+        None => latest.cases.iter().position(|c| c.samples.iter().any(|s| s.ok && !s.arrival_ms.is_empty())),
+    };
+    Ok(Report {
+        scenario,
+        latest,
+        latest_path,
+        machines: if machines.len() > 1 { machines } else { Vec::new() },
+        history: if history.len() > 1 { history } else { Vec::new() },
+        notes,
+        timeline_case,
+    })
+}
+
+/// Writes the requested formats into `out`; returns the files written.
+pub fn write(report: &Report, out: &Path, formats: &[String]) -> Result<Vec<PathBuf>> {
+    for f in formats {
+        if !FORMATS.contains(&f.as_str()) {
+            bail!("unknown format \"{f}\"; choose from {}", FORMATS.join(", "));
+        }
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let stem = crate::results::slug_for_file(&report.scenario);
+    let mut written = Vec::new();
+    let figures = figures::all(report);
+    let want = |f: &str| formats.iter().any(|x| x == f);
+    if want("md") {
+        let p = out.join(format!("{stem}.md"));
+        let mut buf = Vec::new();
+        markdown::render(&mut buf, report)?;
+        std::fs::write(&p, buf).with_context(|| format!("cannot write {}", p.display()))?;
+        written.push(p);
+    }
+    if want("csv") {
+        let p = out.join(format!("{stem}.csv"));
+        let mut buf = Vec::new();
+        csv::render(&mut buf, report)?;
+        std::fs::write(&p, buf).with_context(|| format!("cannot write {}", p.display()))?;
+        written.push(p);
+    }
+    if want("svg") || want("png") {
+        let dir = out.join(format!("{stem}-charts"));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for fig in &figures {
+            if want("svg") {
+                let p = dir.join(format!("{}.svg", fig.id));
+                let svg = fig.chart.to_svg().map_err(|e| anyhow::anyhow!("chart {}: {e}", fig.id))?;
+                std::fs::write(&p, svg).with_context(|| format!("cannot write {}", p.display()))?;
+                written.push(p);
+            }
+            if want("png") {
+                let p = dir.join(format!("{}.png", fig.id));
+                fig.chart.to_png(&p).map_err(|e| anyhow::anyhow!("chart {}: {e}", fig.id))?;
+                written.push(p);
+            }
+        }
+    }
+    if want("html") {
+        let p = out.join(format!("{stem}.html"));
+        let page = html::render(report, &figures)?;
+        std::fs::write(&p, page).with_context(|| format!("cannot write {}", p.display()))?;
+        written.push(p);
+    }
+    Ok(written)
+}
