@@ -177,7 +177,7 @@ fn draw_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &BarChart) ->
             .map_err(err)?
             .label(name.as_str())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], color.filled()));
-        for (x0, v) in &bars {
+        for (x0, v) in bars.iter().filter(|(_, v)| v.hi > v.lo) {
             let xc = x0 + width / 2.0;
             let cap = width * 0.2;
             let style = WHISKER.stroke_width(2);

@@ -1,0 +1,224 @@
+//! `report` and `compare` on fixed result files (tests/fixtures/results, written by
+//! tests/fixtures/make_results.py): snapshots of Markdown and CSV, the structure of the
+//! SVG charts, PNGs, the HTML page in a real headless Chromium, damaged inputs, escaping,
+//! and compare's verdicts and exit codes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::mlxbench;
+use predicates::prelude::PredicateBooleanExt;
+use predicates::str::contains;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `report` over the fixtures into a fresh folder; returns (folder, stdout, stderr).
+fn report(formats: &str) -> (tempfile::TempDir, String, String) {
+    let out = tempfile::tempdir().unwrap();
+    let a = mlxbench()
+        .current_dir(root())
+        .args(["report", "tests/fixtures/results", "--format", formats, "--out"])
+        .arg(out.path())
+        .assert()
+        .success();
+    let o = a.get_output();
+    (out, String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn markdown_and_csv_snapshots_with_damaged_files_named() {
+    let (out, stdout, stderr) = report("md,csv");
+    for bad in ["truncated.json", "schema99.json", "other-scenario.json"] {
+        assert!(stderr.contains(bad), "stderr should name {bad}: {stderr}");
+    }
+    assert!(stderr.contains("unsupported schema_version 99"));
+    assert!(stdout.contains("2 machines") && stdout.contains("3 runs over time"), "{stdout}");
+    let md = read(out.path(), "fixture-scenario.md");
+    assert!(md.contains("## Notes") && md.contains("truncated.json"));
+    assert!(!md.contains("<script>"), "raw HTML from a result file in Markdown");
+    assert!(md.contains("llama.cpp is 1.22x ollama on decode"), "{md}");
+    assert!(md.contains("⚠"), "the 12% slower run is flagged in the trend");
+    insta::assert_snapshot!("report_markdown", md);
+    insta::assert_snapshot!("report_csv", read(out.path(), "fixture-scenario.csv"));
+}
+
+/// The text content of every `<text>` element of an SVG.
+fn svg_texts(svg: &str) -> Vec<String> {
+    svg.split("<text").skip(1).filter_map(|t| Some(t[t.find('>')? + 1..t.find("</text>")?].trim().to_string())).collect()
+}
+
+fn count(hay: &str, needle: &str) -> usize {
+    hay.matches(needle).count()
+}
+
+#[test]
+fn svg_charts_have_axes_labels_bars_and_whiskers() {
+    let (out, _, _) = report("svg,png");
+    let dir = out.path().join("fixture-scenario-charts");
+    let svg = read(&dir, "bars-decode_tps.svg");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    let texts = svg_texts(&svg);
+    for label in ["Decode speed (median, 95% interval)", "Decode speed (tokens/s)", "chat mt=32", "chat mt=32 c=4", "llama.cpp", "ollama", "case"] {
+        assert!(texts.iter().any(|t| t == label), "missing text {label}: {texts:?}");
+    }
+    // 4 cases: 2 targets x 2 case groups; each series has its bars plus one legend swatch
+    let blue = mlxbench::report::charts::hex(mlxbench::report::charts::PALETTE[0]);
+    let orange = mlxbench::report::charts::hex(mlxbench::report::charts::PALETTE[1]);
+    assert_eq!(count(&svg, &format!("fill=\"{blue}\"")), 2 + 1, "llama.cpp bars");
+    assert_eq!(count(&svg, &format!("fill=\"{orange}\"")), 2 + 1, "ollama bars");
+    // a whisker is three strokes (stem and two caps) per bar
+    let whisker = mlxbench::report::charts::hex(mlxbench::report::charts::WHISKER);
+    assert_eq!(count(&svg, &format!("stroke=\"{whisker}\"")), 4 * 3, "whiskers");
+    // axes: tick numbers on the y axis
+    assert!(texts.iter().any(|t| t == "0") && texts.iter().any(|t| t == "100"), "{texts:?}");
+    for id in ["bars-ttft_ms", "bars-load_ms", "bars-memory", "sweep-concurrency-decode_tps", "timeline", "hardware-decode_tps", "trend-decode_tps"] {
+        let s = read(&dir, &format!("{id}.svg"));
+        assert!(s.contains("<svg"), "{id}");
+        let png = std::fs::read(dir.join(format!("{id}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{id}.png is a PNG");
+        assert!(png.len() > 10_000, "{id}.png has content");
+    }
+    let trend = read(&dir, "trend-decode_tps.svg");
+    assert!(svg_texts(&trend).iter().any(|t| t == "flagged by compare (regressed)"));
+    let timeline = svg_texts(&read(&dir, "timeline.svg"));
+    assert!(timeline.iter().any(|t| t == "time since request sent (ms)") && timeline.iter().any(|t| t == "tokens received"));
+}
+
+#[test]
+fn html_is_self_contained_and_escaped() {
+    let (out, _, _) = report("html");
+    let html = read(out.path(), "fixture-scenario.html");
+    assert!(!html.contains("<script>alert"), "model name must render as text");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!html.contains("<link") && !html.contains("src="), "no external files");
+    assert_eq!(count(&html, "<figure class=\"chart\""), count(&html, "<svg"));
+    assert!(count(&html, "<svg") >= 10);
+    assert!(html.contains("class=\"sortable\"") && html.contains("Roofline assumptions"));
+}
+
+fn chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+#[test]
+fn html_renders_in_headless_chromium_without_errors() {
+    let Some(browser) = chromium() else {
+        if std::env::var("MLXBENCH_SKIP_BROWSER").is_ok_and(|v| v == "1") {
+            return;
+        }
+        panic!("chromium not found: run scripts/test.sh (it installs Debian's chromium) or set MLXBENCH_SKIP_BROWSER=1");
+    };
+    let (out, _, _) = report("html");
+    let page = out.path().join("fixture-scenario.html");
+    let profile = tempfile::tempdir().unwrap();
+    let shot = out.path().join("screenshot.png");
+    let common = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--enable-logging=stderr",
+        "--v=0",
+    ];
+    let url = format!("file://{}", page.display());
+    let dom = std::process::Command::new(&browser)
+        .args(common)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--virtual-time-budget=3000", "--dump-dom"])
+        .arg(&url)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&dom.stderr);
+    let console: Vec<&str> = stderr.lines().filter(|l| l.contains("CONSOLE") || l.contains("Uncaught")).collect();
+    assert!(console.is_empty(), "console output from the page: {console:?}");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let svgs = count(&dom, "<svg");
+    assert!(svgs >= 10, "charts in the rendered DOM: {svgs}");
+    assert!(dom.contains(&format!("data-charts=\"{svgs}\"")), "the page's own check saw every chart");
+    let status = std::process::Command::new(&browser)
+        .args(common)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--window-size=1280,4000"])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.len() > 50_000, "screenshot looks empty ({} bytes)", png.len());
+    if let Ok(keep) = std::env::var("MLXBENCH_KEEP_SCREENSHOT") {
+        std::fs::copy(&shot, keep).unwrap();
+    }
+}
+
+#[test]
+fn compare_flags_the_slower_run_and_gates_ci() {
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("cmp.md");
+    let json = dir.path().join("cmp.json");
+    mlxbench()
+        .current_dir(root())
+        .args(["compare", "tests/fixtures/results/m3-2.json", "tests/fixtures/results/m3-3.json", "--markdown"])
+        .arg(&md)
+        .arg("--json")
+        .arg(&json)
+        .assert()
+        .code(1)
+        .stdout(contains("regressed"));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let decode: Vec<&serde_json::Value> = v["results"].as_array().unwrap().iter().filter(|r| r["metric"] == "decode_tps").collect();
+    assert_eq!(decode.len(), 4);
+    assert!(decode.iter().all(|r| r["verdict"] == "regressed"), "{decode:?}");
+    assert!(std::fs::read_to_string(&md).unwrap().contains("❌ regression"));
+    // same machine, same speed: no regression, exit 0
+    mlxbench()
+        .current_dir(root())
+        .args(["compare", "tests/fixtures/results/m3-1.json", "tests/fixtures/results/m3-2.json", "--threshold", "5%", "--metric", "decode_tps"])
+        .assert()
+        .success()
+        .stdout(contains("0 regressed"));
+    // damaged input: one clear line naming the file
+    mlxbench()
+        .current_dir(root())
+        .args(["compare", "tests/fixtures/results/truncated.json", "tests/fixtures/results/m3-2.json"])
+        .assert()
+        .code(1)
+        .stderr(contains("truncated.json: not a valid result file"));
+    mlxbench()
+        .current_dir(root())
+        .args(["compare", "tests/fixtures/results/m3-1.json", "tests/fixtures/results/m3-2.json", "--metric", "speed"])
+        .assert()
+        .code(1)
+        .stderr(contains("unknown metric"));
+}
+
+#[test]
+fn report_without_usable_files_fails_clearly() {
+    let out = tempfile::tempdir().unwrap();
+    mlxbench()
+        .current_dir(root())
+        .args(["report", "tests/fixtures/results/truncated.json", "--out"])
+        .arg(out.path())
+        .assert()
+        .code(1)
+        .stderr(contains("no usable result files").and(contains("truncated.json")));
+    mlxbench()
+        .current_dir(root())
+        .args(["report", "tests/fixtures/results", "--format", "pdf", "--out"])
+        .arg(out.path())
+        .assert()
+        .code(1)
+        .stderr(contains("unknown format \"pdf\""));
+}
