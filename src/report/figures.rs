@@ -232,7 +232,7 @@ pub fn timeline(c: &CaseResult) -> Chart {
 }
 
 fn hardware(machines: &[RunResult], figs: &mut Vec<Figure>) {
-    let keys = unique(machines.iter().flat_map(|m| m.cases.iter().map(|c| (c.key(), format!("{}\n{}", c.target, case_label(c))))));
+    let keys: Vec<(String, String)> = super::machine_cases(machines).into_iter().map(|(k, l)| (k, l.replacen(" / ", "\n", 1))).collect();
     for (metric, title, unit) in &BAR_METRICS[..2] {
         let values: Vec<Vec<Option<Bar>>> = machines
             .iter()

@@ -213,14 +213,7 @@ pub fn render(r: &Report, figs: &[Figure]) -> Result<String> {
 
 fn hardware(r: &Report) -> String {
     let mut s = String::from("<h2 id=\"hardware\">Hardware comparison</h2>");
-    let mut keys: Vec<(String, String)> = Vec::new();
-    for m in &r.machines {
-        for c in &m.cases {
-            if !keys.iter().any(|(k, _)| *k == c.key()) {
-                keys.push((c.key(), format!("{} / {}", c.target, case_label(c))));
-            }
-        }
-    }
+    let keys = super::machine_cases(&r.machines);
     let names: Vec<String> = r.machines.iter().map(RunResult::machine).collect();
     for (metric, title, unit) in &BAR_METRICS[..2] {
         s.push_str(&format!("<h3>{} ({})</h3>", esc(title), esc(unit)));

@@ -139,17 +139,7 @@ fn hardware<W: Write>(w: &mut W, r: &Report) -> std::io::Result<()> {
     for m in &r.machines {
         writeln!(w, "- {} — run {}", escape(&host_line(m)), m.started_at.format("%Y-%m-%d %H:%M UTC"))?;
     }
-    let keys: Vec<(String, String)> = {
-        let mut v: Vec<(String, String)> = Vec::new();
-        for m in &r.machines {
-            for c in &m.cases {
-                if !v.iter().any(|(k, _)| *k == c.key()) {
-                    v.push((c.key(), format!("{} / {}", c.target, case_label(c))));
-                }
-            }
-        }
-        v
-    };
+    let keys = super::machine_cases(&r.machines);
     for (metric, title, unit) in &BAR_METRICS[..2] {
         writeln!(w, "\n### {title} ({unit})\n")?;
         let names: Vec<String> = r.machines.iter().map(|m| escape(&m.machine())).collect();

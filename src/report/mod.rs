@@ -41,6 +41,19 @@ pub fn median_with_ci(c: &CaseResult, metric: &str) -> Option<(f64, f64, f64)> {
     Some((median(&v), lo, hi))
 }
 
+/// Cases across machines, first appearance first: (key, "target / case").
+pub fn machine_cases(machines: &[RunResult]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = Vec::new();
+    for m in machines {
+        for c in &m.cases {
+            if !v.iter().any(|(k, _)| *k == c.key()) {
+                v.push((c.key(), format!("{} / {}", c.target, case_label(c))));
+            }
+        }
+    }
+    v
+}
+
 /// The runs a report is built from.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -141,19 +154,16 @@ pub fn write(report: &Report, out: &Path, formats: &[String]) -> Result<Vec<Path
     let mut written = Vec::new();
     let figures = figures::all(report);
     let want = |f: &str| formats.iter().any(|x| x == f);
-    if want("md") {
-        let p = out.join(format!("{stem}.md"));
-        let mut buf = Vec::new();
-        markdown::render(&mut buf, report)?;
-        std::fs::write(&p, buf).with_context(|| format!("cannot write {}", p.display()))?;
-        written.push(p);
-    }
-    if want("csv") {
-        let p = out.join(format!("{stem}.csv"));
-        let mut buf = Vec::new();
-        csv::render(&mut buf, report)?;
-        std::fs::write(&p, buf).with_context(|| format!("cannot write {}", p.display()))?;
-        written.push(p);
+    type Render = fn(&mut Vec<u8>, &Report) -> std::io::Result<()>;
+    let text_formats: [(&str, Render); 2] = [("md", markdown::render), ("csv", csv::render)];
+    for (ext, render) in text_formats {
+        if want(ext) {
+            let p = out.join(format!("{stem}.{ext}"));
+            let mut buf = Vec::new();
+            render(&mut buf, report)?;
+            std::fs::write(&p, buf).with_context(|| format!("cannot write {}", p.display()))?;
+            written.push(p);
+        }
     }
     if want("svg") || want("png") {
         let dir = out.join(format!("{stem}-charts"));
