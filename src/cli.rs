@@ -27,6 +27,37 @@ pub enum Command {
     Report(ReportArgs),
     /// Compare a candidate run with a baseline: verdict per metric, exit 1 on regression.
     Compare(CompareArgs),
+    /// Work with models of the in-process mlx backend.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Generate with the in-process MLX engine and print the token ids and text as JSON.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Model directory (Hugging Face / MLX layout) or a repo id in the local HF cache.
+    pub model: String,
+    /// Prompt token ids, comma-separated (bypasses the tokenizer).
+    #[arg(long, value_delimiter = ',', conflicts_with = "prompt")]
+    pub ids: Vec<u32>,
+    /// Completion prompt text.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    #[arg(long, default_value_t = 64)]
+    pub max_tokens: u32,
+    /// 0 = greedy.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Stop at end-of-sequence tokens (default: generate exactly max_tokens).
+    #[arg(long)]
+    pub stop_at_eos: bool,
 }
 
 #[derive(Debug, Args)]

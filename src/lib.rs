@@ -33,5 +33,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Info(args) => commands::info(args),
         cli::Command::Report(args) => commands::report::report(args),
         cli::Command::Compare(args) => commands::report::compare(args),
+        cli::Command::Models(cmd) => commands::models::run(cmd),
     }
 }

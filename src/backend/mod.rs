@@ -5,6 +5,8 @@
 //! before any parsing.
 
 pub mod launch;
+#[cfg(feature = "mlx")]
+pub mod mlx;
 pub mod ollama;
 pub mod openai;
 
@@ -87,6 +89,11 @@ pub trait Backend: Send + Sync {
     fn generate<'a>(&'a self, req: &'a GenRequest) -> BoxFuture<'a, GenResult>;
     /// Processes holding the model, for memory sampling.
     fn memory_pids(&self) -> Vec<u32>;
+    /// The in-process allocator's own counters (MLX active/peak/cache bytes), where there
+    /// is one; `reset_peak` starts a new peak for the next case.
+    fn allocator_memory(&self, _reset_peak: bool) -> BoxFuture<'_, Option<serde_json::Value>> {
+        futures_util::FutureExt::boxed(async { None })
+    }
     /// Stops what `start` launched. Also done on drop.
     fn stop(&self) -> BoxFuture<'_, ()>;
 }
@@ -96,8 +103,11 @@ pub fn create(target: &Target, base_dir: &std::path::Path) -> Result<Box<dyn Bac
     match target.backend.as_str() {
         "ollama" => Ok(Box::new(ollama::Ollama::new(target)?)),
         "openai" => Ok(Box::new(openai::OpenAi::new(target, base_dir)?)),
+        #[cfg(feature = "mlx")]
+        "mlx" => Ok(Box::new(mlx::MlxBackend::new(target, base_dir))),
+        #[cfg(not(feature = "mlx"))]
         "mlx" => Err(BackendError::NotBuiltIn(
-            "this build has no in-process MLX engine yet; use an ollama or openai target".into(),
+            "this mlxbench was built without the `mlx` feature (cargo build --features mlx, after scripts/build_mlx.sh on Linux)".into(),
         )),
         other => Err(BackendError::Config(format!("unknown backend \"{other}\""))),
     }

@@ -1,5 +1,6 @@
 //! The subcommands: turn CLI data into plans, drive the runner, render and export.
 
+pub mod models;
 pub mod report;
 pub mod run;
 

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Builds what the in-process `mlx` backend links on Linux, idempotently (PLATFORM.md's route):
+#   - Debian: cmake, libclang-dev (bindgen), libopenblas0-pthread (fast BLAS)
+#   - PyPI: mlx-cpu==0.32.2, the exact MLX that mlx-sys 0.7.0's mlx-c pins (ABI)
+#   - mlx-c (shipped inside the mlx-sys crate) built with CMake against that wheel
+#   - bindings.rs generated with mlx-sys's settings (tools/mlx-bindgen)
+#   - .cargo/config.toml: cargo's `links` override replacing mlx-sys's build script
+# On macOS nothing is needed: mlx-rs builds MLX with Metal itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+PY="${PYTHON:-python3}"
+MLX_VERSION="0.32.2"
+OUT="$ROOT/target/mlx-native"
+log() { printf '[build_mlx] %s\n' "$*" >&2; }
+
+if [ "$(uname -s)" = "Darwin" ]; then
+  log "macOS: mlx-rs builds MLX with Metal; nothing to do"
+  exit 0
+fi
+
+need=()
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v c++ >/dev/null 2>&1 || need+=(g++)
+ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
+ls /usr/lib/*-linux-gnu/libopenblas.so.0 >/dev/null 2>&1 || need+=(libopenblas0-pthread)
+if ((${#need[@]})); then
+  log "installing Debian packages: ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+have=$("$PY" -c 'import importlib.metadata as m; print(m.version("mlx-cpu"))' 2>/dev/null || true)
+if [ "$have" != "$MLX_VERSION" ]; then
+  log "installing mlx-cpu==$MLX_VERSION"
+  "$PY" -m pip install --quiet --disable-pip-version-check "mlx-cpu==$MLX_VERSION"
+fi
+WHEEL=$("$PY" -c 'import mlx; print(list(mlx.__path__)[0])')
+[ -f "$WHEEL/lib/libmlx.so" ] || { log "libmlx.so missing under $WHEEL"; exit 1; }
+
+# mlx-c's source ships inside the mlx-sys crate; ask cargo where it unpacked it.
+cargo fetch --quiet
+MLX_SYS=$(cargo metadata --format-version 1 --quiet | "$PY" -c '
+import json, os, sys
+pkgs = [p for p in json.load(sys.stdin)["packages"] if p["name"] == "mlx-sys"]
+if not pkgs: sys.exit("mlx-sys is not in the dependency graph")
+print(os.path.dirname(pkgs[0]["manifest_path"]))')
+MLXC="$MLX_SYS/src/mlx-c"
+COMPAT="$ROOT/native/mlxbench_compat.h"
+
+mkdir -p "$OUT/out"
+if [ ! -f "$OUT/mlxc-build/libmlxc.a" ] || [ "$COMPAT" -nt "$OUT/mlxc-build/libmlxc.a" ] || \
+   ! grep -q "$WHEEL" "$OUT/mlxc-build/CMakeCache.txt" 2>/dev/null; then
+  log "building mlx-c against $WHEEL (about a minute)"
+  cmake -S "$MLXC" -B "$OUT/mlxc-build" -DMLX_C_USE_SYSTEM_MLX=ON -DMLX_DIR="$WHEEL/share/cmake/MLX" \
+    -DBUILD_SHARED_LIBS=OFF -DMLX_C_BUILD_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=Release \
+    "-DCMAKE_CXX_FLAGS=-include $COMPAT" "-DCMAKE_C_FLAGS=-include $COMPAT" >"$OUT/cmake.log" 2>&1 \
+    || { tail -20 "$OUT/cmake.log"; exit 1; }
+  cmake --build "$OUT/mlxc-build" -j"$(nproc)" >>"$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
+fi
+
+if [ ! -s "$OUT/out/bindings.rs" ] || [ "$COMPAT" -nt "$OUT/out/bindings.rs" ]; then
+  log "generating bindings"
+  cargo build --quiet --release --manifest-path tools/mlx-bindgen/Cargo.toml --target-dir "$ROOT/target/tools"
+  "$ROOT/target/tools/release/mlx-bindgen" "$MLXC" "$COMPAT" "$OUT/out/bindings.rs.part"
+  mv "$OUT/out/bindings.rs.part" "$OUT/out/bindings.rs"
+fi
+
+TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
+mkdir -p .cargo
+cat > .cargo/config.toml.part <<CFG
+# Written by scripts/build_mlx.sh; do not edit. Replaces mlx-sys's build script.
+[target.$TRIPLE.mlx]
+rustc-link-search = ["$OUT/mlxc-build", "$WHEEL/lib"]
+rustc-link-lib = ["static=mlxc", "dylib=mlx", "dylib=stdc++"]
+rustc-env = { OUT_DIR = "$OUT/out" }
+
+[env]
+MLXBENCH_MLX_LIB_DIR = "$WHEEL/lib"
+CFG
+mv .cargo/config.toml.part .cargo/config.toml
+log "ready: MLX $MLX_VERSION (CPU) at $WHEEL"

@@ -1,0 +1,197 @@
+//! `config.json` of a Hugging Face / MLX model directory: the architectures we run and
+//! their hyper-parameters. Anything we cannot run is a clear error naming it.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Architectures the engine implements (`model_type`).
+pub const SUPPORTED: &[&str] = &["llama", "mistral", "qwen2", "qwen3"];
+
+/// The fields we use; unknown fields are ignored as Hugging Face configs carry many.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelConfig {
+    pub model_type: String,
+    pub hidden_size: i32,
+    pub num_hidden_layers: i32,
+    pub num_attention_heads: i32,
+    #[serde(default)]
+    pub num_key_value_heads: Option<i32>,
+    pub intermediate_size: i32,
+    #[serde(default = "default_eps")]
+    pub rms_norm_eps: f32,
+    #[serde(default = "default_theta")]
+    pub rope_theta: f32,
+    #[serde(default)]
+    pub rope_traditional: bool,
+    #[serde(default)]
+    pub rope_scaling: Option<Value>,
+    #[serde(default)]
+    pub tie_word_embeddings: Option<bool>,
+    pub vocab_size: i32,
+    #[serde(default)]
+    pub head_dim: Option<i32>,
+    #[serde(default)]
+    pub max_position_embeddings: Option<i32>,
+    /// MLX affine quantization: `{ "group_size": 64, "bits": 4 }`, optionally with
+    /// per-layer overrides keyed by module path.
+    #[serde(default)]
+    pub quantization: Option<Value>,
+    #[serde(default)]
+    pub eos_token_id: Option<Value>,
+    #[serde(default)]
+    pub bos_token_id: Option<Value>,
+}
+
+fn default_eps() -> f32 {
+    1e-6
+}
+
+fn default_theta() -> f32 {
+    10_000.0
+}
+
+/// How rotary position embeddings are computed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rope {
+    /// `fast::rope` with `base` and `scale` (linear scaling sets scale = 1 / factor).
+    Standard { base: f32, scale: f32 },
+    /// Llama 3 scaling: precomputed per-dimension frequencies.
+    Llama3 { freqs: Vec<f32> },
+}
+
+impl ModelConfig {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let c: ModelConfig = serde_json::from_str(text).map_err(|e| format!("config.json: {e}"))?;
+        if !SUPPORTED.contains(&c.model_type.as_str()) {
+            return Err(format!(
+                "unsupported architecture \"{}\" (model_type); supported: {}",
+                c.model_type,
+                SUPPORTED.join(", ")
+            ));
+        }
+        if c.num_attention_heads <= 0 || c.hidden_size <= 0 || c.num_hidden_layers <= 0 || c.vocab_size <= 0 {
+            return Err("config.json: sizes must be positive".into());
+        }
+        if c.n_heads() % c.n_kv_heads() != 0 {
+            return Err(format!("config.json: {} attention heads is not a multiple of {} key/value heads", c.n_heads(), c.n_kv_heads()));
+        }
+        c.rope()?;
+        Ok(c)
+    }
+
+    pub fn n_heads(&self) -> i32 {
+        self.num_attention_heads
+    }
+
+    pub fn n_kv_heads(&self) -> i32 {
+        self.num_key_value_heads.unwrap_or(self.num_attention_heads).max(1)
+    }
+
+    pub fn head_dim(&self) -> i32 {
+        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads)
+    }
+
+    /// mlx-lm's default: embeddings are tied unless the config says otherwise.
+    pub fn tied(&self) -> bool {
+        self.tie_word_embeddings.unwrap_or(true)
+    }
+
+    /// (group_size, bits) for the module at `path` (e.g. `model.layers.0.mlp.up_proj`).
+    pub fn quantization_for(&self, path: &str) -> Option<(i32, i32)> {
+        let q = self.quantization.as_ref()?;
+        let read = |v: &Value| -> Option<(i32, i32)> {
+            Some((v.get("group_size")?.as_i64()? as i32, v.get("bits")?.as_i64()? as i32))
+        };
+        match q.get(path) {
+            Some(v) if v.is_object() => read(v),
+            _ => read(q),
+        }
+    }
+
+    pub fn rope(&self) -> Result<Rope, String> {
+        let dims = self.head_dim();
+        let Some(s) = self.rope_scaling.as_ref().filter(|s| !s.is_null()) else {
+            return Ok(Rope::Standard { base: self.rope_theta, scale: 1.0 });
+        };
+        let kind = s.get("rope_type").or_else(|| s.get("type")).and_then(Value::as_str).unwrap_or("default");
+        let f = |k: &str, d: f64| s.get(k).and_then(Value::as_f64).unwrap_or(d) as f32;
+        match kind {
+            "default" => Ok(Rope::Standard { base: self.rope_theta, scale: 1.0 }),
+            "linear" => Ok(Rope::Standard { base: self.rope_theta, scale: 1.0 / f("factor", 1.0) }),
+            "llama3" => {
+                let factor = f("factor", 1.0);
+                let low = f("low_freq_factor", 1.0);
+                let high = f("high_freq_factor", 4.0);
+                let old = f("original_max_position_embeddings", 8192.0);
+                let low_wavelen = old / low;
+                let high_wavelen = old / high;
+                let freqs = (0..dims)
+                    .step_by(2)
+                    .map(|i| {
+                        let freq = self.rope_theta.powf(i as f32 / dims as f32);
+                        let wavelen = 2.0 * std::f32::consts::PI * freq;
+                        let scaled = if wavelen > low_wavelen { freq * factor } else { freq };
+                        if wavelen > high_wavelen && wavelen < low_wavelen {
+                            let smooth = (old / wavelen - low) / (high - low);
+                            scaled / ((1.0 - smooth) / factor + smooth)
+                        } else {
+                            scaled
+                        }
+                    })
+                    .collect();
+                Ok(Rope::Llama3 { freqs })
+            }
+            other => Err(format!("unsupported rope scaling \"{other}\"")),
+        }
+    }
+
+    /// End-of-sequence ids from the config (a number or a list).
+    pub fn eos_ids(&self) -> Vec<u32> {
+        match &self.eos_token_id {
+            Some(Value::Number(n)) => n.as_u64().map(|v| vec![v as u32]).unwrap_or_default(),
+            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_u64().map(|v| v as u32)).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"{"model_type":"llama","hidden_size":64,"num_hidden_layers":2,"num_attention_heads":4,
+        "num_key_value_heads":2,"intermediate_size":128,"vocab_size":300,"rms_norm_eps":1e-5,"rope_theta":10000.0"#;
+
+    #[test]
+    fn parses_and_derives() {
+        let c = ModelConfig::parse(&format!("{BASE}}}")).unwrap();
+        assert_eq!((c.head_dim(), c.n_kv_heads(), c.tied()), (16, 2, true));
+        assert_eq!(c.rope().unwrap(), Rope::Standard { base: 10000.0, scale: 1.0 });
+        assert_eq!(c.quantization_for("x"), None);
+    }
+
+    #[test]
+    fn unknown_architecture_and_rope_are_named() {
+        let e = ModelConfig::parse(&format!("{BASE}}}").replace("\"llama\"", "\"mamba\"")).unwrap_err();
+        assert!(e.contains("unsupported architecture \"mamba\""), "{e}");
+        let e = ModelConfig::parse(&format!("{BASE},\"rope_scaling\":{{\"type\":\"yarn\",\"factor\":4}}}}")).unwrap_err();
+        assert!(e.contains("yarn"), "{e}");
+    }
+
+    #[test]
+    fn llama3_rope_and_quantization_overrides() {
+        let c = ModelConfig::parse(&format!(
+            "{BASE},\"rope_scaling\":{{\"rope_type\":\"llama3\",\"factor\":8.0,\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,\"original_max_position_embeddings\":8192}},\"quantization\":{{\"group_size\":64,\"bits\":4,\"lm_head\":{{\"group_size\":32,\"bits\":8}}}}}}"
+        ))
+        .unwrap();
+        match c.rope().unwrap() {
+            Rope::Llama3 { freqs } => {
+                assert_eq!(freqs.len(), 8);
+                assert!((freqs[0] - 1.0).abs() < 1e-6);
+            }
+            r => panic!("{r:?}"),
+        }
+        assert_eq!(c.quantization_for("model.layers.0.mlp.up_proj"), Some((64, 4)));
+        assert_eq!(c.quantization_for("lm_head"), Some((32, 8)));
+    }
+}

@@ -1,0 +1,149 @@
+//! Generation: prefill in one pass (all prompt tokens but the last, as mlx-lm does), then
+//! one token per step, with the next step's graph built and queued (`async_eval`) before
+//! the current token is read, so graph construction overlaps computation. Every token is
+//! timestamped the moment its value is available.
+
+use std::time::Instant;
+
+use mlx_rs::{Array, ops, random, transforms};
+
+use super::model::{KvCache, MResult, Model, mlx_err};
+use super::tokenizer::{Detokenizer, Tokenizer};
+use crate::measure::metrics::StreamRecord;
+
+/// Sampling and stopping.
+#[derive(Debug, Clone)]
+pub struct Sampling {
+    pub max_tokens: u32,
+    pub temperature: f64,
+    pub top_p: Option<f64>,
+    pub seed: u64,
+    pub ignore_eos: bool,
+}
+
+fn sample(logits: &Array, s: &Sampling) -> MResult<Array> {
+    let logprobs = logits
+        .subtract(ops::logsumexp_axis(logits, -1, true).map_err(mlx_err)?)
+        .map_err(mlx_err)?;
+    if s.temperature <= 0.0 {
+        return ops::indexing::argmax_axis(&logprobs, -1, None).map_err(mlx_err);
+    }
+    let mut scaled = logprobs.multiply(Array::from_f32((1.0 / s.temperature) as f32)).map_err(mlx_err)?;
+    if let Some(p) = s.top_p.filter(|p| *p < 1.0) {
+        // keep the smallest set of tokens whose probability mass reaches p
+        let probs = ops::softmax_axis(&scaled, -1, None).map_err(mlx_err)?;
+        let order = ops::argsort_axis(&probs, -1).map_err(mlx_err)?;
+        let sorted = probs.take_along_axis(&order, -1).map_err(mlx_err)?;
+        let cum = sorted.cumsum(-1, None, None).map_err(mlx_err)?;
+        let keep_sorted = cum.gt(Array::from_f32(1.0 - p as f32)).map_err(mlx_err)?;
+        let inverse = ops::argsort_axis(&order, -1).map_err(mlx_err)?;
+        let keep = keep_sorted.take_along_axis(&inverse, -1).map_err(mlx_err)?;
+        scaled = ops::select(&keep, &scaled, Array::from_f32(f32::NEG_INFINITY)).map_err(mlx_err)?;
+    }
+    random::categorical(&scaled, -1, None, None).map_err(mlx_err)
+}
+
+/// One decoding step: logits of the last position for `ids` `[1, L]`, then a token.
+fn step(model: &Model, ids: &Array, cache: &mut KvCache, s: &Sampling) -> MResult<Array> {
+    let logits = model.forward(ids, cache)?;
+    let l = logits.dim(1);
+    let last = logits
+        .take_axis(Array::from_int(l - 1), 1)
+        .map_err(mlx_err)?;
+    sample(&last, s)
+}
+
+/// What the generation loop reports besides the stream record.
+pub struct Outcome {
+    pub prompt_tokens: u64,
+    pub output_tokens: u64,
+    pub prefill_ms: f64,
+    pub finish_reason: &'static str,
+    /// Every generated token id, in order.
+    pub token_ids: Vec<u32>,
+}
+
+/// Generates from prompt ids, filling `rec` with a timestamp per token (k tokens per
+/// arrival when text is held back for an unfinished character).
+pub fn generate(
+    model: &Model,
+    tok: Option<&Tokenizer>,
+    prompt: &[u32],
+    s: &Sampling,
+    deadline: Instant,
+    rec: &mut StreamRecord,
+) -> MResult<Outcome> {
+    if prompt.is_empty() {
+        return Err("empty prompt".into());
+    }
+    if let Some(max) = model.config.max_position_embeddings {
+        let need = prompt.len() as i64 + i64::from(s.max_tokens);
+        if need > i64::from(max) {
+            return Err(format!("prompt ({} tokens) + max_tokens ({}) exceeds the model's context of {max}", prompt.len(), s.max_tokens));
+        }
+    }
+    random::seed(s.seed).map_err(mlx_err)?;
+    let ids: Vec<i32> = prompt.iter().map(|&t| t as i32).collect();
+    let t_start = Instant::now();
+    let mut cache = KvCache::default();
+    let n = ids.len();
+    if n > 1 {
+        let head = Array::from_slice(&ids[..n - 1], &[1, (n - 1) as i32]);
+        model.forward(&head, &mut cache)?;
+        transforms::eval(cache.arrays()).map_err(mlx_err)?;
+    }
+    let last = Array::from_slice(&ids[n - 1..], &[1, 1]);
+    let mut y = step(model, &last, &mut cache, s)?;
+    transforms::async_eval([&y]).map_err(mlx_err)?;
+
+    let mut detok = Detokenizer::default();
+    let mut out_ids = Vec::new();
+    let mut pending = 0u32;
+    let mut prefill_ms = 0.0;
+    let mut finish = "length";
+    let mut count = 0u32;
+    loop {
+        let next = if count < s.max_tokens {
+            let input = y.reshape(&[1, 1]).map_err(mlx_err)?;
+            let nx = step(model, &input, &mut cache, s)?;
+            transforms::async_eval([&nx]).map_err(mlx_err)?;
+            Some(nx)
+        } else {
+            None
+        };
+        if count == s.max_tokens {
+            break;
+        }
+        let id = y.try_item_cast::<u32>().map_err(mlx_err)?;
+        let at = Instant::now();
+        if count == 0 {
+            prefill_ms = crate::measure::ms(at.duration_since(t_start));
+        }
+        count += 1;
+        out_ids.push(id);
+        pending += 1;
+        let text = tok.map(|t| detok.push(t, id)).unwrap_or_else(|| id.to_string() + " ");
+        if !text.is_empty() {
+            rec.push_text(at, &text, pending);
+            pending = 0;
+        }
+        let is_eos = tok.is_some_and(|t| t.eos_ids.contains(&id));
+        if is_eos && !s.ignore_eos {
+            finish = "stop";
+            break;
+        }
+        if at > deadline {
+            return Err(format!("timed out after {count} tokens"));
+        }
+        match next {
+            Some(nx) => y = nx,
+            None => break,
+        }
+    }
+    if pending > 0 {
+        // tokens whose text never completed (or special tokens with no text)
+        rec.arrivals.push((Instant::now(), pending));
+    }
+    rec.done = Some(Instant::now());
+    Ok(Outcome { prompt_tokens: n as u64, output_tokens: u64::from(count), prefill_ms, finish_reason: finish, token_ids: out_ids })
+}

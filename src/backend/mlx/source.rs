@@ -1,0 +1,53 @@
+//! Where a target's `model` lives: a local directory in Hugging Face / MLX layout, or a
+//! repo id found in the local Hugging Face cache (never downloaded).
+
+use std::path::{Path, PathBuf};
+
+/// Hub cache folders, in the order huggingface_hub uses them.
+pub fn hub_dirs() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Some(c) = std::env::var_os("HF_HUB_CACHE") {
+        v.push(PathBuf::from(c));
+    }
+    if let Some(h) = std::env::var_os("HF_HOME") {
+        v.push(PathBuf::from(h).join("hub"));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        v.push(PathBuf::from(home).join(".cache/huggingface/hub"));
+    }
+    v
+}
+
+/// Resolves `model` against the scenario folder, then the Hugging Face cache.
+pub fn resolve(model: &str, base: &Path) -> Result<PathBuf, String> {
+    if model.ends_with(".gguf") {
+        return Err(format!(
+            "{model}: GGUF files are not supported by the mlx backend yet; give a Hugging Face / MLX model directory"
+        ));
+    }
+    let p = Path::new(model);
+    let local = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    if local.is_dir() {
+        return Ok(local);
+    }
+    let mut looked = vec![local.display().to_string()];
+    if let Some((org, name)) = model.split_once('/').filter(|(o, n)| !o.is_empty() && !n.contains('/') && !model.starts_with('.')) {
+        for hub in hub_dirs() {
+            let repo = hub.join(format!("models--{org}--{name}"));
+            looked.push(repo.display().to_string());
+            let snapshots = repo.join("snapshots");
+            let wanted = std::fs::read_to_string(repo.join("refs/main")).ok().map(|r| snapshots.join(r.trim()));
+            if let Some(s) = wanted.filter(|s| s.join("config.json").exists()) {
+                return Ok(s);
+            }
+            if let Ok(entries) = std::fs::read_dir(&snapshots) {
+                let mut snaps: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|s| s.join("config.json").exists()).collect();
+                snaps.sort_by_key(|s| std::fs::metadata(s).and_then(|m| m.modified()).ok());
+                if let Some(s) = snaps.pop() {
+                    return Ok(s);
+                }
+            }
+        }
+    }
+    Err(format!("model \"{model}\" not found (looked in: {}); mlxbench never downloads models", looked.join(", ")))
+}

@@ -1,0 +1,47 @@
+//! `mlxbench models ...`: direct access to the in-process MLX engine.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::ModelsCommand;
+
+#[cfg(feature = "mlx")]
+pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    use crate::backend::mlx;
+    use crate::measure::metrics::StreamRecord;
+    match cmd {
+        ModelsCommand::Generate(a) => {
+            let dir = mlx::resolve_model(&a.model, std::path::Path::new("."))
+                .map_err(anyhow::Error::msg)?;
+            let loaded = mlx::load_dir(&dir).map_err(anyhow::Error::msg)?;
+            let ids = match &a.prompt {
+                Some(p) => mlx::prompt_ids(&loaded, &crate::scenario::Prompt::Text(p.clone())).map_err(anyhow::Error::msg)?,
+                None => a.ids.clone(),
+            };
+            let s = mlx::Sampling { max_tokens: a.max_tokens, temperature: a.temperature, top_p: None, seed: a.seed, ignore_eos: !a.stop_at_eos };
+            let t0 = Instant::now();
+            let mut rec = StreamRecord::new(t0);
+            let out = mlx::generate_ids(&loaded, &ids, &s, t0 + Duration::from_secs(3600), &mut rec).map_err(anyhow::Error::msg)?;
+            let span = rec.arrivals.last().zip(rec.arrivals.first()).map(|(l, f)| l.0.duration_since(f.0).as_secs_f64()).unwrap_or(0.0);
+            let v = serde_json::json!({
+                "prompt_ids": ids,
+                "token_ids": out.token_ids,
+                "text": rec.text,
+                "prefill_ms": out.prefill_ms,
+                "prefill_tps": if out.prefill_ms > 0.0 { out.prompt_tokens as f64 / (out.prefill_ms / 1e3) } else { 0.0 },
+                "decode_tps": if span > 0.0 { (out.output_tokens.saturating_sub(1)) as f64 / span } else { 0.0 },
+            });
+            writeln!(std::io::stdout().lock(), "{v}")?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[cfg(not(feature = "mlx"))]
+pub fn run(_cmd: ModelsCommand) -> Result<ExitCode> {
+    anyhow::bail!("this mlxbench was built without the `mlx` feature")
+}
