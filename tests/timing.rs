@@ -41,13 +41,16 @@ fn check_accuracy(backend: &str, concurrency: u32, chat: bool) {
     let out = dir.path().join("results");
     mlxbench().args(["run", "--quiet", "--out"]).arg(&out).arg(&file).assert().success();
     let r = read_result(&out);
+    // The truth is the script shifted by what the server's timer actually did (under a
+    // millisecond when the machine is quiet); the 5 ms budget is all the harness's.
+    let late = server.max_first_token_lateness_ms();
     let case = &r["cases"][0];
     let samples = case["samples"].as_array().unwrap();
     assert_eq!(samples.len(), (4 * concurrency) as usize);
     for s in samples {
         assert_eq!(s["ok"], Value::Bool(true), "{s}");
         let ttft = s["ttft_ms"].as_f64().unwrap();
-        assert!((ttft - 120.0).abs() <= 5.0, "{backend} c={concurrency}: ttft {ttft} ms vs truth 120 ms");
+        assert!(ttft >= 120.0 && ttft - 120.0 <= 5.0 + late, "{backend} c={concurrency}: ttft {ttft} ms vs truth 120 ms (server timer {late:.2} ms late)");
         let tps = s["decode_tps"].as_f64().unwrap();
         let err = (tps - truth_tps).abs() / truth_tps;
         assert!(err <= 0.03, "{backend} c={concurrency}: decode {tps} tok/s vs truth {truth_tps} ({:.1}% off)", err * 100.0);

@@ -84,6 +84,10 @@ pub struct MemoryResult {
     /// What the server itself reports (Ollama `/api/ps`: `size`, `size_vram`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_reported: Option<serde_json::Value>,
+    /// The in-process allocator's counters at the end of the case (MLX: `active_bytes`,
+    /// `peak_bytes` since the case started, `cache_bytes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocator: Option<serde_json::Value>,
 }
 
 /// One counted run: `concurrency` simultaneous requests.

@@ -68,6 +68,7 @@ pub(super) async fn run_case(
     }
 
     let pids = backend.memory_pids();
+    let _ = backend.allocator_memory(true).await; // new peak for this case
     let sampler = PeakSampler::start(pids.clone(), MEMORY_INTERVAL);
     for it in 0..p.iterations {
         if it > 0 {
@@ -81,6 +82,7 @@ pub(super) async fn run_case(
         result.runs.push(agg);
     }
     let peak = sampler.finish();
+    let allocator = backend.allocator_memory(false).await;
     if load.memory.is_some() || !pids.is_empty() {
         let mut memory = load.memory.clone().unwrap_or_default();
         memory.source = crate::measure::memory::SOURCE.into();
@@ -89,6 +91,7 @@ pub(super) async fn run_case(
             memory.peak_bytes = peak;
             memory.peak_delta_bytes = peak.zip(memory.after_load_bytes).map(|(p, a)| p as i64 - a as i64);
         }
+        memory.allocator = allocator.or(memory.allocator);
         result.memory = Some(memory);
     }
     summarize_case(&mut result);

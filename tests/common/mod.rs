@@ -105,12 +105,15 @@ struct AppState {
     requests: Arc<AtomicU32>,
     loaded: Arc<AtomicU32>,
     die: Arc<tokio::sync::Notify>,
+    /// How late the server's timer actually sent each first token, ms.
+    late_ms: Arc<std::sync::Mutex<Vec<f64>>>,
 }
 
 /// A running fake server; stops when dropped.
 pub struct FakeServer {
     pub addr: SocketAddr,
     pub requests: Arc<AtomicU32>,
+    late_ms: Arc<std::sync::Mutex<Vec<f64>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -134,7 +137,9 @@ impl FakeServer {
             requests: Arc::new(AtomicU32::new(0)),
             loaded: Arc::new(AtomicU32::new(0)),
             die: Arc::new(tokio::sync::Notify::new()),
+            late_ms: Arc::new(std::sync::Mutex::new(Vec::new())),
         };
+        let late_ms = state.late_ms.clone();
         let die = state.die.clone();
         let requests = state.requests.clone();
         let app = if ollama {
@@ -177,7 +182,14 @@ impl FakeServer {
             rt.shutdown_timeout(Duration::from_millis(100));
         });
         let addr = addr_rx.recv().unwrap();
-        FakeServer { addr, requests, stop: Some(stop_tx), thread: Some(thread) }
+        FakeServer { addr, requests, late_ms, stop: Some(stop_tx), thread: Some(thread) }
+    }
+
+    /// The most the server's own timer overslept a first token (tokio timers have 1 ms
+    /// ticks, and a loaded 2-core machine adds more): the script's truth shifted by this
+    /// much is what actually went on the wire.
+    pub fn max_first_token_lateness_ms(&self) -> f64 {
+        self.late_ms.lock().unwrap().iter().copied().fold(0.0, f64::max)
     }
 }
 
@@ -254,7 +266,14 @@ fn dying(st: &AppState, ndjson: bool) -> Response {
 }
 
 /// Plays the token schedule: token k is sent at start + ttft + k * itl (no drift).
-async fn play(script: &Script, tx: &Tx, start: Instant, mut frame: impl FnMut(u32) -> String, split: bool) -> bool {
+async fn play(
+    script: &Script,
+    tx: &Tx,
+    start: Instant,
+    mut frame: impl FnMut(u32) -> String,
+    split: bool,
+    late: Option<&std::sync::Mutex<Vec<f64>>>,
+) -> bool {
     for k in 0..script.tokens {
         if script.truncate_after == Some(k) {
             return false;
@@ -265,7 +284,13 @@ async fn play(script: &Script, tx: &Tx, start: Instant, mut frame: impl FnMut(u3
         if script.malformed_after == Some(k) {
             let _ = send_frame(tx, "data: {\"choices\": [tru\n\n{\"respo\n".into(), false).await;
         }
-        tokio::time::sleep_until(start + Duration::from_millis(script.ttft_ms + u64::from(k) * script.itl_ms)).await;
+        let due = start + Duration::from_millis(script.ttft_ms + u64::from(k) * script.itl_ms);
+        tokio::time::sleep_until(due).await;
+        if k == 0 {
+            if let Some(late) = late {
+                late.lock().unwrap().push(Instant::now().duration_since(due).as_secs_f64() * 1e3);
+            }
+        }
         if script.abort_after == Some(k) {
             let _ = tx.send(Err(std::io::Error::other("scripted abort"))).await;
             return false;
@@ -315,6 +340,7 @@ async fn ollama_generate(State(st): State<AppState>, headers: axum::http::Header
     st.loaded.store(1, Ordering::SeqCst);
     let chat = body.get("messages").is_some();
     let script = st.script.clone();
+    let late = st.late_ms.clone();
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
         let frame = |k: u32| {
@@ -325,7 +351,7 @@ async fn ollama_generate(State(st): State<AppState>, headers: axum::http::Header
                 format!("{}\n", json!({"model": "m", "response": tok, "done": false}))
             }
         };
-        if !play(&script, &tx, start, frame, script.split_frames).await || !script.done_marker {
+        if !play(&script, &tx, start, frame, script.split_frames, Some(&late)).await || !script.done_marker {
             return;
         }
         let itl_ns = script.itl_ms * 1_000_000;
@@ -363,6 +389,7 @@ async fn openai_stream(
     }
     let chat = uri.path().ends_with("chat/completions");
     let script = st.script.clone();
+    let late = st.late_ms.clone();
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
         let nl = if script.crlf { "\r\n" } else { "\n" };
@@ -398,7 +425,7 @@ async fn openai_stream(
             };
             ev(json!({"object": "chunk", "choices": [c]}))
         };
-        if !play(&script, &tx, start, frame, script.split_frames).await {
+        if !play(&script, &tx, start, frame, script.split_frames, Some(&late)).await {
             return;
         }
         let fin = if chat { json!({"index": 0, "delta": {}, "finish_reason": "length"}) } else { json!({"index": 0, "text": "", "finish_reason": "length"}) };

@@ -232,7 +232,7 @@ impl Backend for MlxBackend {
                     baseline_bytes: baseline,
                     after_load_bytes: after,
                     load_delta_bytes: baseline.zip(after).map(|(b, a)| a as i64 - b as i64),
-                    server_reported: self.memory(true).await,
+                    allocator: self.memory(true).await,
                     ..Default::default()
                 }),
                 warnings: Vec::new(),

@@ -39,6 +39,8 @@ impl Tokenizer {
                 .and_then(|t| t.get("template")?.as_str().map(str::to_string)),
             _ => None,
         };
+        // newer checkpoints keep the template in its own file
+        let chat_template = chat_template.or_else(|| std::fs::read_to_string(dir.join("chat_template.jinja")).ok());
         let bos = special(cfg.get("bos_token"));
         let eos = special(cfg.get("eos_token"));
         let mut eos_ids: Vec<u32> = config_eos.to_vec();
