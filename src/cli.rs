@@ -36,6 +36,22 @@ pub enum Command {
 pub enum ModelsCommand {
     /// Generate with the in-process MLX engine and print the token ids and text as JSON.
     Generate(GenerateArgs),
+    /// Convert a GGUF file (llama family; F32/F16/BF16, Q4_0, Q4_1, Q8_0 tensors) into a
+    /// Hugging Face / MLX model directory (quantized blocks kept as MLX affine quantization).
+    Convert {
+        /// The .gguf file.
+        gguf: PathBuf,
+        /// Output directory.
+        out: PathBuf,
+    },
+    /// Tokenize texts with a model's tokenizer and print one JSON list of ids per text.
+    Tokenize {
+        /// Model directory or .gguf file.
+        model: String,
+        /// Texts to tokenize (no special tokens added).
+        #[arg(required = true)]
+        texts: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]

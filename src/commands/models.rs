@@ -38,6 +38,36 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             writeln!(std::io::stdout().lock(), "{v}")?;
             Ok(ExitCode::SUCCESS)
         }
+        ModelsCommand::Convert { gguf, out } => {
+            let t0 = Instant::now();
+            let g = mlx::gguf::Gguf::open(&gguf).map_err(anyhow::Error::msg)?;
+            let c = mlx::gguf::convert_gguf(&g).map_err(anyhow::Error::msg)?;
+            mlx::gguf::write_dir(&c, &out).map_err(anyhow::Error::msg)?;
+            writeln!(
+                std::io::stdout().lock(),
+                "wrote {} ({} tensors) in {:.1} s",
+                out.display(),
+                c.weights.len(),
+                t0.elapsed().as_secs_f64()
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::Tokenize { model, texts } => {
+            let path = mlx::resolve_model(&model, std::path::Path::new(".")).map_err(anyhow::Error::msg)?;
+            let tok = if path.is_file() {
+                let g = mlx::gguf::Gguf::open(&path).map_err(anyhow::Error::msg)?;
+                let (inner, cfg) = mlx::gguf::tokenizer_parts(&g).map_err(anyhow::Error::msg)?;
+                mlx::Tokenizer::from_parts(inner, &cfg, None, &[])
+            } else {
+                mlx::Tokenizer::load(&path, &[]).map_err(anyhow::Error::msg)?
+            };
+            let mut out = std::io::stdout().lock();
+            for t in &texts {
+                let ids = tok.encode(t, false).map_err(anyhow::Error::msg)?;
+                writeln!(out, "{}", serde_json::json!(ids))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod config;
 mod generate;
+pub mod gguf;
 mod model;
 mod source;
 mod tokenizer;
@@ -38,17 +39,27 @@ pub struct Loaded {
     pub tokenizer: Option<Tokenizer>,
 }
 
-/// Reads config, weights and tokenizer from a model directory and forces MLX to
-/// materialise every weight (MLX is lazy: without this, load time would leak into TTFT).
+/// Reads config, weights and tokenizer from a model directory or a `.gguf` file and
+/// forces MLX to materialise every weight (MLX is lazy: without this, load time would
+/// leak into TTFT).
 pub fn load_dir(dir: &std::path::Path) -> Result<Loaded, String> {
-    let cfg_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&cfg_path).map_err(|e| format!("{}: {e}", cfg_path.display()))?;
-    let config = ModelConfig::parse(&text)?;
-    let eos = config.eos_ids();
-    let weights = load_weights(dir)?;
+    let (config, weights, tokenizer) = if dir.is_file() && dir.extension().is_some_and(|e| e == "gguf") {
+        let g = gguf::Gguf::open(dir)?;
+        let c = gguf::convert_gguf(&g)?;
+        let config = ModelConfig::parse(&c.config.to_string())?;
+        let tok = Tokenizer::from_parts(c.tokenizer, &c.tokenizer_config, None, &config.eos_ids());
+        (config, c.weights, Some(tok))
+    } else {
+        let cfg_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&cfg_path).map_err(|e| format!("{}: {e}", cfg_path.display()))?;
+        let config = ModelConfig::parse(&text)?;
+        let eos = config.eos_ids();
+        let weights = load_weights(dir)?;
+        let tok = if dir.join("tokenizer.json").exists() { Some(Tokenizer::load(dir, &eos)?) } else { None };
+        (config, weights, tok)
+    };
     let model = Model::from_weights(config, weights)?;
     mlx_rs::transforms::eval(model.arrays()).map_err(|e| format!("materialising weights: {e}"))?;
-    let tokenizer = if dir.join("tokenizer.json").exists() { Some(Tokenizer::load(dir, &eos)?) } else { None };
     if let Some(t) = &tokenizer {
         if t.vocab_size() > model.config.vocab_size as usize {
             return Err(format!(

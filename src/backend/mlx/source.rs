@@ -18,16 +18,12 @@ pub fn hub_dirs() -> Vec<PathBuf> {
     v
 }
 
-/// Resolves `model` against the scenario folder, then the Hugging Face cache.
+/// Resolves `model` against the scenario folder, then the Hugging Face cache: a model
+/// directory, or a `.gguf` file.
 pub fn resolve(model: &str, base: &Path) -> Result<PathBuf, String> {
-    if model.ends_with(".gguf") {
-        return Err(format!(
-            "{model}: GGUF files are not supported by the mlx backend yet; give a Hugging Face / MLX model directory"
-        ));
-    }
     let p = Path::new(model);
     let local = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
-    if local.is_dir() {
+    if local.is_dir() || (model.ends_with(".gguf") && local.is_file()) {
         return Ok(local);
     }
     let mut looked = vec![local.display().to_string()];

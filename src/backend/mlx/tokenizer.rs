@@ -30,6 +30,13 @@ impl Tokenizer {
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or(Value::Null);
+        // newer checkpoints keep the template in its own file
+        let file_template = std::fs::read_to_string(dir.join("chat_template.jinja")).ok();
+        Ok(Self::from_parts(inner, &cfg, file_template, config_eos))
+    }
+
+    /// From a `tokenizers` tokenizer and a `tokenizer_config.json` value.
+    pub fn from_parts(inner: tokenizers::Tokenizer, cfg: &Value, file_template: Option<String>, config_eos: &[u32]) -> Self {
         let chat_template = match cfg.get("chat_template") {
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Array(list)) => list
@@ -38,9 +45,8 @@ impl Tokenizer {
                 .or_else(|| list.first())
                 .and_then(|t| t.get("template")?.as_str().map(str::to_string)),
             _ => None,
-        };
-        // newer checkpoints keep the template in its own file
-        let chat_template = chat_template.or_else(|| std::fs::read_to_string(dir.join("chat_template.jinja")).ok());
+        }
+        .or(file_template);
         let bos = special(cfg.get("bos_token"));
         let eos = special(cfg.get("eos_token"));
         let mut eos_ids: Vec<u32> = config_eos.to_vec();
@@ -49,7 +55,7 @@ impl Tokenizer {
                 eos_ids.push(id);
             }
         }
-        Ok(Tokenizer { inner, chat_template, bos, eos, eos_ids })
+        Tokenizer { inner, chat_template, bos, eos, eos_ids }
     }
 
     pub fn vocab_size(&self) -> usize {
