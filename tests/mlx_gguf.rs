@@ -103,9 +103,9 @@ fn mlx_smollm2_converted_from_gguf_matches_mlx_lm() {
     let tok = mlxbench().args(["models", "tokenize"]).arg(&out).arg("The capital of France is").output().unwrap();
     let ids: Vec<u64> = serde_json::from_slice(&tok.stdout).unwrap();
     let ids: String = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
-    let gen = mlxbench().args(["models", "generate"]).arg(&out).args(["--ids", &ids, "--max-tokens", "64"]).output().unwrap();
-    assert!(gen.status.success(), "{}", String::from_utf8_lossy(&gen.stderr));
-    let ours: Value = serde_json::from_slice(&gen.stdout).unwrap();
+    let generated = mlxbench().args(["models", "generate"]).arg(&out).args(["--ids", &ids, "--max-tokens", "64"]).output().unwrap();
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    let ours: Value = serde_json::from_slice(&generated.stdout).unwrap();
     assert!(ours["text"].as_str().unwrap().contains("Paris"), "a real model answers: {}", ours["text"]);
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let r = Command::new("python3").arg(fixtures.join("mlx_lm_reference.py")).arg(&out).arg(&ids).arg("64").output().unwrap();
