@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Speed of the native in-process MLX engine against mlx-lm (the reference) on the same
+# model, prompt and machine, measured side by side: prefill and decode tokens/s and
+# their ratios (native / mlx-lm; >= 1.0 means we are at least as fast).
+#   scripts/bench_vs_mlx_lm.sh [MODEL_DIR] [PROMPT_TOKENS] [MAX_TOKENS] [RUNS]
+# Default model: SmolLM2-135M converted from the shipped GGUF.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh >/dev/null
+python3 -c "import mlx_lm" 2>/dev/null || python3 -m pip install --quiet "mlx[cpu]==0.32.2" "mlx-lm==0.32.2"
+MODEL="${1:-target/bench/smollm2}"
+PT="${2:-256}"
+MT="${3:-128}"
+RUNS="${4:-3}"
+if [ ! -f "$MODEL/config.json" ]; then
+  target/release/mlxbench models convert models/SmolLM2-135M-Instruct.Q4_1.gguf "$MODEL" >/dev/null
+fi
+IDS=$(python3 -c "import random; random.seed(0); print(','.join(str(random.randrange(100, 20000)) for _ in range($PT)))")
+python3 - "$MODEL" "$IDS" "$MT" "$RUNS" <<'PY'
+import json, statistics, subprocess, sys
+model, ids, mt, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+def run(cmd):
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+native, ref = [], []
+for _ in range(runs):  # alternate to share any drift fairly
+    native.append(run(["target/release/mlxbench", "models", "generate", model, "--ids", ids, "--max-tokens", mt]))
+    ref.append(run(["python3", "tests/fixtures/mlx_lm_reference.py", model, ids, mt]))
+med = lambda rs, k: statistics.median(r[k] for r in rs)
+for k in ("prefill_tps", "decode_tps"):
+    n, r = med(native, k), med(ref, k)
+    print(f"{k:12s} native {n:9.1f}  mlx-lm {r:9.1f}  ratio {n / r:5.2f}")
+same = all(a["token_ids"] == b["token_ids"] for a, b in zip(native, ref))
+print(f"same greedy tokens: {same}; model {model}, {len(ids.split(','))} prompt tokens, {mt} new tokens, median of {runs}")
+PY
