@@ -92,9 +92,10 @@ pub fn t_critical_95(df: usize) -> f64 {
 }
 
 /// Indices of outliers by the modified z-score (0.6745 * |x - median| / MAD > 3.5), the
-/// rule of Iglewicz and Hoaglin that hyperfine also uses. Needs at least 3 values.
+/// rule of Iglewicz and Hoaglin that hyperfine also uses. Needs at least 5 values: with
+/// fewer, the median absolute deviation is one of the values themselves and flags noise.
 pub fn mad_outliers(values: &[f64]) -> Vec<usize> {
-    if values.len() < 3 {
+    if values.len() < 5 {
         return Vec::new();
     }
     let med = median(values);
