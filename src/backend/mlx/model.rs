@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use mlx_rs::fast::ScaledDotProductAttentionMask;
+use mlx_rs::ops::indexing::{TryIndexMutOp, TryIndexOp};
 use mlx_rs::{Array, Dtype, fast, nn, ops};
 
 use super::config::{ModelConfig, Rope};
@@ -77,16 +78,54 @@ struct Layer {
     post_norm: Array,
 }
 
-/// Keys and values of every layer so far.
+/// Keys and values of every layer so far, in buffers grown 256 positions at a time and
+/// written in place, as mlx-lm's `KVCache` does (no copy of the whole history per token).
 #[derive(Default)]
 pub struct KvCache {
     layers: Vec<Option<(Array, Array)>>,
     pub offset: i32,
 }
 
+const KV_STEP: i32 = 256;
+
 impl KvCache {
     pub fn arrays(&self) -> Vec<&Array> {
         self.layers.iter().flatten().flat_map(|(k, v)| [k, v]).collect()
+    }
+
+    /// Stores `k`, `v` `[1, heads, L, dim]` at the current offset of layer `i`; returns
+    /// the keys and values of every position so far. The caller advances `offset`.
+    fn update(&mut self, i: usize, k: Array, v: Array) -> MResult<(Array, Array)> {
+        let prev = self.offset;
+        let l = k.dim(2);
+        let grow = |buf: Option<&Array>, new: &Array| -> MResult<Array> {
+            let shape = new.shape();
+            let steps = (KV_STEP + l - 1) / KV_STEP;
+            let zeros = ops::zeros_dtype(&[shape[0], shape[1], steps * KV_STEP, shape[3]], new.dtype()).map_err(mlx_err)?;
+            match buf {
+                None => Ok(zeros),
+                Some(b) => {
+                    let b = if prev % KV_STEP != 0 { b.try_index((.., .., 0..prev, ..)).map_err(mlx_err)? } else { b.clone() };
+                    ops::concatenate(&[&b, &zeros], 2).map_err(mlx_err)
+                }
+            }
+        };
+        let (mut kb, mut vb) = match self.layers[i].take() {
+            Some((kb, vb)) if prev + l <= kb.dim(2) => (kb, vb),
+            old => {
+                let (ok, ov) = match &old {
+                    Some((a, b)) => (Some(a), Some(b)),
+                    None => (None, None),
+                };
+                (grow(ok, &k)?, grow(ov, &v)?)
+            }
+        };
+        kb.try_index_mut((.., .., prev..prev + l, ..), &k).map_err(mlx_err)?;
+        vb.try_index_mut((.., .., prev..prev + l, ..), &v).map_err(mlx_err)?;
+        let keys = kb.try_index((.., .., 0..prev + l, ..)).map_err(mlx_err)?;
+        let values = vb.try_index((.., .., 0..prev + l, ..)).map_err(mlx_err)?;
+        self.layers[i] = Some((kb, vb));
+        Ok((keys, values))
     }
 }
 
@@ -229,16 +268,9 @@ impl Model {
             }
             let q = self.rope(&q, offset)?;
             let k = self.rope(&k, offset)?;
-            let (k, v) = match cache.layers[i].take() {
-                Some((pk, pv)) => (
-                    ops::concatenate(&[&pk, &k], 2).map_err(mlx_err)?,
-                    ops::concatenate(&[&pv, &v], 2).map_err(mlx_err)?,
-                ),
-                None => (k, v),
-            };
+            let (k, v) = cache.update(i, k, v)?;
             let mask = (l > 1).then_some(ScaledDotProductAttentionMask::Causal);
             let o = fast::scaled_dot_product_attention(&q, &k, &v, scale, mask, None).map_err(mlx_err)?;
-            cache.layers[i] = Some((k, v));
             let o = o.transpose_axes(&[0, 2, 1, 3]).and_then(|o| o.reshape(&[1, l, nh * hd])).map_err(mlx_err)?;
             h = h.add(a.o.forward(&o)?).map_err(mlx_err)?;
             let x = fast::rms_norm(&h, Some(&layer.post_norm), eps).map_err(mlx_err)?;
