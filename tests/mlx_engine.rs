@@ -76,6 +76,18 @@ fn mlx_greedy_matches_mlx_lm_tied_three_layers() {
 }
 
 #[test]
+fn mlx_greedy_matches_mlx_lm_qwen2_biases() {
+    let d = tempfile::tempdir().unwrap();
+    assert_same(&tiny(d.path(), "qwen2", &["--seed", "9", "--arch", "qwen2"]));
+}
+
+#[test]
+fn mlx_greedy_matches_mlx_lm_qwen3_qk_norms_tied() {
+    let d = tempfile::tempdir().unwrap();
+    assert_same(&tiny(d.path(), "qwen3", &["--seed", "10", "--arch", "qwen3", "--tied"]));
+}
+
+#[test]
 fn mlx_greedy_matches_mlx_lm_4bit() {
     let d = tempfile::tempdir().unwrap();
     let dense = tiny(d.path(), "dense", &["--seed", "3", "--hidden", "128"]);

@@ -47,3 +47,24 @@ pub fn resolve(model: &str, base: &Path) -> Result<PathBuf, String> {
     }
     Err(format!("model \"{model}\" not found (looked in: {}); mlxbench never downloads models", looked.join(", ")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_repo_ids_in_the_hub_cache_and_says_where_it_looked() {
+        let home = tempfile::tempdir().unwrap();
+        let snap = home.path().join("hub/models--org--tiny/snapshots/abc123");
+        std::fs::create_dir_all(&snap).unwrap();
+        std::fs::write(snap.join("config.json"), "{}").unwrap();
+        std::fs::create_dir_all(home.path().join("hub/models--org--tiny/refs")).unwrap();
+        std::fs::write(home.path().join("hub/models--org--tiny/refs/main"), "abc123\n").unwrap();
+        // SAFETY: this test is the only one in the crate that reads or writes HF_HOME
+        unsafe { std::env::set_var("HF_HOME", home.path()) };
+        assert_eq!(resolve("org/tiny", Path::new("/nonexistent")).unwrap(), snap);
+        let e = resolve("org/missing", Path::new("/nonexistent")).unwrap_err();
+        assert!(e.contains("models--org--missing") && e.contains("never downloads"), "{e}");
+        assert!(resolve("nope.gguf", Path::new("/nonexistent")).is_err());
+    }
+}
