@@ -22,7 +22,8 @@ fi
 need=()
 command -v cmake >/dev/null 2>&1 || need+=(cmake)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
+# libclang-dev gives bindgen libclang.so (libclang-cpp, often present, is not it)
+ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || need+=(libclang-dev)
 ls /usr/lib/*-linux-gnu/libopenblas.so.0 >/dev/null 2>&1 || need+=(libopenblas0-pthread)
 if ((${#need[@]})); then
   log "installing Debian packages: ${need[*]}"
