@@ -1,7 +1,9 @@
 //! GGUF in the in-process MLX backend, on the real SmolLM2-135M-Instruct Q4_1 file that
 //! llama.cpp serves (set up by scripts/setup.sh): the tokenizer rebuilt from GGUF
 //! metadata gives llama.cpp's own ids, and the model converted by `mlxbench models
-//! convert` generates the same 64 greedy tokens as mlx-lm on that converted directory.
+//! convert` generates the same 64 greedy tokens as mlx-lm on that converted directory; and
+//! a tiny GGUF holding every supported tensor type decodes exactly as the `gguf` package
+//! dequantizes it.
 #![cfg(feature = "mlx")]
 
 mod common;
@@ -113,4 +115,63 @@ fn mlx_smollm2_converted_from_gguf_matches_mlx_lm() {
     let reference: Value = serde_json::from_str(String::from_utf8_lossy(&r.stdout).trim().lines().last().unwrap()).unwrap();
     assert_eq!(ours["token_ids"].as_array().unwrap().len(), 64);
     assert_eq!(ours["token_ids"], reference["token_ids"]);
+}
+
+fn python(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new("python3").args(args).output().expect("python3");
+    assert!(out.status.success(), "python3 {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every GGUF tensor type the loader accepts (F32, F16, BF16, Q4_0, Q4_1, Q8_0), in one
+/// tiny model written by the `gguf` package: the converted weights equal gguf-py's own
+/// dequantization, and the model run straight from the .gguf generates what mlx-lm
+/// generates from the converted directory.
+#[test]
+fn mlx_gguf_every_tensor_type_decodes_like_gguf_py() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_gguf.py");
+    let file = dir.path().join("tiny.gguf");
+    let out = dir.path().join("tiny");
+    python(&[script.as_os_str(), "make".as_ref(), file.as_os_str()]);
+    mlxbench().args(["models", "convert"]).arg(&file).arg(&out).assert().success();
+    let checked: Value = serde_json::from_str(python(&[script.as_os_str(), "check".as_ref(), file.as_os_str(), out.as_os_str()]).trim()).unwrap();
+    for t in ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q8_0"] {
+        assert!(checked["types"][t].as_u64().unwrap_or(0) > 0, "{t} not covered: {checked}");
+    }
+    let ids = "40,72,101,108,108,111,44,32,119,111,114,108,100";
+    let generated = mlxbench().args(["models", "generate"]).arg(&file).args(["--ids", ids, "--max-tokens", "64"]).output().unwrap();
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    let ours: Value = serde_json::from_slice(&generated.stdout).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let reference: Value = serde_json::from_str(
+        python(&[fixtures.join("mlx_lm_reference.py").as_os_str(), out.as_os_str(), ids.as_ref(), "64".as_ref()]).trim().lines().last().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ours["token_ids"].as_array().unwrap().len(), 64);
+    assert_eq!(ours["token_ids"], reference["token_ids"]);
+}
+
+/// A truncated GGUF and one with tensor types MLX's loader does not read exactly are
+/// clear errors naming the problem, never a crash (MLX maps the file: a short file
+/// reaching it would be a SIGBUS).
+#[test]
+fn mlx_gguf_truncated_or_unsupported_types_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_gguf.py");
+    let good = dir.path().join("good.gguf");
+    python(&[script.as_os_str(), "make".as_ref(), good.as_os_str()]);
+    let bytes = std::fs::read(&good).unwrap();
+    let cut = dir.path().join("cut.gguf");
+    std::fs::write(&cut, &bytes[..bytes.len() - 1000]).unwrap();
+    let header_only = dir.path().join("header.gguf");
+    std::fs::write(&header_only, &bytes[..200]).unwrap();
+    let q5 = dir.path().join("q5.gguf");
+    python(&[script.as_os_str(), "make".as_ref(), q5.as_os_str(), "Q5_0".as_ref()]);
+    for (file, expected) in [(&cut, "truncated"), (&header_only, "truncated"), (&q5, "unsupported tensor type Q5_0")] {
+        let out = mlxbench().args(["models", "generate"]).arg(file).args(["--ids", "1,2,3", "--max-tokens", "4"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {err}", file.display());
+        assert!(err.contains(expected) && err.contains(&file.display().to_string()), "{}: {err}", file.display());
+    }
 }
