@@ -29,7 +29,8 @@ for _ in range(runs):  # alternate to share any drift fairly
 med = lambda rs, k: statistics.median(r[k] for r in rs)
 for k in ("prefill_tps", "decode_tps"):
     n, r = med(native, k), med(ref, k)
-    print(f"{k:12s} native {n:9.1f}  mlx-lm {r:9.1f}  ratio {n / r:5.2f}")
+    pairs = sorted(a[k] / b[k] for a, b in zip(native, ref))
+    print(f"{k:12s} native {n:9.1f}  mlx-lm {r:9.1f}  ratio {n / r:5.2f}  (run by run {pairs[0]:.2f}-{pairs[-1]:.2f})")
 same = all(a["token_ids"] == b["token_ids"] for a, b in zip(native, ref))
 print(f"same greedy tokens: {same}; model {model}, {len(ids.split(','))} prompt tokens, {mt} new tokens, median of {runs}")
 PY
