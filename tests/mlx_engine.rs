@@ -87,15 +87,36 @@ fn mlx_greedy_matches_mlx_lm_qwen3_qk_norms_tied() {
     assert_same(&tiny(d.path(), "qwen3", &["--seed", "10", "--arch", "qwen3", "--tied"]));
 }
 
+/// A dense tiny model quantized by mlx-lm's own converter (embeddings and head too).
+fn assert_same_quantized(seed: &str, bits: u32, group: u32) {
+    let d = tempfile::tempdir().unwrap();
+    let dense = tiny(d.path(), "dense", &["--seed", seed, "--hidden", "128"]);
+    let q = d.path().join(format!("q{bits}g{group}"));
+    let (b, g) = (bits.to_string(), group.to_string());
+    python(&["-m", "mlx_lm", "convert", "--hf-path", &dense.display().to_string(), "--mlx-path", &q.display().to_string(), "-q", "--q-bits", &b, "--q-group-size", &g]);
+    let cfg: Value = serde_json::from_str(&std::fs::read_to_string(q.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["quantization"]["bits"], bits);
+    assert_eq!(cfg["quantization"]["group_size"], group);
+    let weights = std::fs::read(q.join("model.safetensors")).unwrap();
+    let header_len = u64::from_le_bytes(weights[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8_lossy(&weights[8..8 + header_len]);
+    assert!(header.contains("model.embed_tokens.scales"), "embeddings are quantized too");
+    assert_same(&q);
+}
+
 #[test]
 fn mlx_greedy_matches_mlx_lm_4bit() {
-    let d = tempfile::tempdir().unwrap();
-    let dense = tiny(d.path(), "dense", &["--seed", "3", "--hidden", "128"]);
-    let q = d.path().join("q4");
-    python(&["-m", "mlx_lm", "convert", "--hf-path", &dense.display().to_string(), "--mlx-path", &q.display().to_string(), "-q", "--q-bits", "4", "--q-group-size", "64"]);
-    let cfg: Value = serde_json::from_str(&std::fs::read_to_string(q.join("config.json")).unwrap()).unwrap();
-    assert_eq!(cfg["quantization"]["bits"], 4);
-    assert_same(&q);
+    assert_same_quantized("3", 4, 64);
+}
+
+#[test]
+fn mlx_greedy_matches_mlx_lm_8bit_group_32() {
+    assert_same_quantized("4", 8, 32);
+}
+
+#[test]
+fn mlx_greedy_matches_mlx_lm_4bit_group_128() {
+    assert_same_quantized("5", 4, 128);
 }
 
 #[test]
