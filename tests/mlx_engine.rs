@@ -1,7 +1,7 @@
 //! The in-process MLX backend against the reference implementation, mlx-lm (Python):
 //! for the same prompt ids, greedy output ids are identical for 64 tokens on tiny
-//! random-weight Llama models the test generates itself (dense, tied, and 4-bit
-//! quantized by mlx-lm's own converter). Bad models fail their case with a clear reason
+//! random-weight models the test generates itself (Llama dense and tied, Qwen2, Qwen3,
+//! Llama 3 and linear RoPE scaling, and 4/8-bit quantized by mlx-lm's own converter). Bad models fail their case with a clear reason
 //! while the run goes on. Needs `scripts/test.sh`'s Python packages (mlx-lm, numpy,
 //! safetensors, tokenizers).
 #![cfg(feature = "mlx")]
@@ -85,6 +85,26 @@ fn mlx_greedy_matches_mlx_lm_qwen2_biases() {
 fn mlx_greedy_matches_mlx_lm_qwen3_qk_norms_tied() {
     let d = tempfile::tempdir().unwrap();
     assert_same(&tiny(d.path(), "qwen3", &["--seed", "10", "--arch", "qwen3", "--tied"]));
+}
+
+/// RoPE scaling as the config asks: the same weights give other tokens than unscaled
+/// RoPE (so the scaling is really applied) and exactly mlx-lm's tokens.
+fn assert_same_scaled(kind: &str) {
+    let d = tempfile::tempdir().unwrap();
+    let plain = tiny(d.path(), "plain", &["--seed", "11"]);
+    let scaled = tiny(d.path(), kind, &["--seed", "11", "--rope-scaling", kind]);
+    assert_ne!(ours(&plain), ours(&scaled), "{kind} RoPE scaling changed nothing");
+    assert_same(&scaled);
+}
+
+#[test]
+fn mlx_greedy_matches_mlx_lm_llama3_rope_scaling() {
+    assert_same_scaled("llama3");
+}
+
+#[test]
+fn mlx_greedy_matches_mlx_lm_linear_rope_scaling() {
+    assert_same_scaled("linear");
 }
 
 /// A dense tiny model quantized by mlx-lm's own converter (embeddings and head too).
