@@ -69,6 +69,9 @@ pub struct GenerateArgs {
     /// 0 = greedy.
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f64,
+    /// Nucleus sampling: keep the most probable tokens whose mass reaches this (0 < p < 1).
+    #[arg(long)]
+    pub top_p: Option<f64>,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Stop at end-of-sequence tokens (default: generate exactly max_tokens).

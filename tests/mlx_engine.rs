@@ -39,22 +39,42 @@ fn ids() -> String {
     (3..40).map(|i| ((i * 37) % 500 + 3).to_string()).collect::<Vec<_>>().join(",")
 }
 
-fn ours(model: &Path) -> Vec<u64> {
-    let out = mlxbench()
-        .args(["models", "generate"])
-        .arg(model)
-        .args(["--ids", &ids(), "--max-tokens", &MAX.to_string()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+fn token_ids(json: &str) -> Vec<u64> {
+    let v: Value = serde_json::from_str(json.trim().lines().last().unwrap()).unwrap();
     v["token_ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()
 }
 
+/// Ours, greedy unless `sampling` = (temperature, top-p or 0, seed).
+fn ours_with(model: &Path, sampling: Option<(f64, f64, u64)>) -> Vec<u64> {
+    let mut cmd = mlxbench();
+    cmd.args(["models", "generate"]).arg(model).args(["--ids", &ids(), "--max-tokens", &MAX.to_string()]);
+    if let Some((t, p, seed)) = sampling {
+        cmd.args(["--temperature", &t.to_string(), "--seed", &seed.to_string()]);
+        if p > 0.0 {
+            cmd.args(["--top-p", &p.to_string()]);
+        }
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    token_ids(&String::from_utf8_lossy(&out.stdout))
+}
+
+fn ours(model: &Path) -> Vec<u64> {
+    ours_with(model, None)
+}
+
+/// mlx-lm, greedy unless `sampling` = (temperature, top-p or 0, seed): its own sampler.
+fn reference_with(model: &Path, sampling: Option<(f64, f64, u64)>) -> Vec<u64> {
+    let mut args = vec![fixtures().join("mlx_lm_reference.py").display().to_string(), model.display().to_string(), ids(), MAX.to_string()];
+    if let Some((t, p, seed)) = sampling {
+        args.extend([t.to_string(), p.to_string(), seed.to_string()]);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    token_ids(&python(&refs))
+}
+
 fn reference(model: &Path) -> Vec<u64> {
-    let out = python(&[&fixtures().join("mlx_lm_reference.py").display().to_string(), &model.display().to_string(), &ids(), &MAX.to_string()]);
-    let v: Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
-    v["token_ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()
+    reference_with(model, None)
 }
 
 fn assert_same(model: &Path) {
@@ -85,6 +105,19 @@ fn mlx_greedy_matches_mlx_lm_qwen2_biases() {
 fn mlx_greedy_matches_mlx_lm_qwen3_qk_norms_tied() {
     let d = tempfile::tempdir().unwrap();
     assert_same(&tiny(d.path(), "qwen3", &["--seed", "10", "--arch", "qwen3", "--tied"]));
+}
+
+/// Seeded temperature and top-p sampling draw exactly the tokens mlx-lm's own sampler
+/// draws with the same seed; the seed and top-p each change the draw.
+#[test]
+fn mlx_sampling_matches_mlx_lm_seeded() {
+    let d = tempfile::tempdir().unwrap();
+    let m = tiny(d.path(), "m", &["--seed", "1"]);
+    for s in [(0.8, 0.0, 5), (1.0, 0.9, 7), (1.0, 0.5, 3)] {
+        assert_eq!(ours_with(&m, Some(s)), reference_with(&m, Some(s)), "temperature, top-p, seed = {s:?}");
+    }
+    assert_ne!(ours_with(&m, Some((0.8, 0.0, 5))), ours_with(&m, Some((0.8, 0.0, 6))), "the seed changes the draw");
+    assert_ne!(ours_with(&m, Some((1.0, 0.0, 3))), ours_with(&m, Some((1.0, 0.5, 3))), "top-p changes the draw");
 }
 
 /// RoPE scaling as the config asks: the same weights give other tokens than unscaled

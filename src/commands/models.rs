@@ -22,7 +22,7 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 Some(p) => mlx::prompt_ids(&loaded, &crate::scenario::Prompt::Text(p.clone())).map_err(anyhow::Error::msg)?,
                 None => a.ids.clone(),
             };
-            let s = mlx::Sampling { max_tokens: a.max_tokens, temperature: a.temperature, top_p: None, seed: a.seed, ignore_eos: !a.stop_at_eos };
+            let s = mlx::Sampling { max_tokens: a.max_tokens, temperature: a.temperature, top_p: a.top_p, seed: a.seed, ignore_eos: !a.stop_at_eos };
             let t0 = Instant::now();
             let mut rec = StreamRecord::new(t0);
             let out = mlx::generate_ids(&loaded, &ids, &s, t0 + Duration::from_secs(3600), &mut rec).map_err(anyhow::Error::msg)?;

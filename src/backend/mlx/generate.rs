@@ -21,26 +21,43 @@ pub struct Sampling {
     pub ignore_eos: bool,
 }
 
+/// Samples as mlx-lm's default sampler does: greedy at temperature 0; otherwise top-p
+/// applied to the model's own distribution first, then a categorical draw from the
+/// log-probabilities divided by the temperature.
 fn sample(logits: &Array, s: &Sampling) -> MResult<Array> {
-    let logprobs = logits
+    let mut logprobs = logits
         .subtract(ops::logsumexp_axis(logits, -1, true).map_err(mlx_err)?)
         .map_err(mlx_err)?;
     if s.temperature <= 0.0 {
         return ops::indexing::argmax_axis(&logprobs, -1, None).map_err(mlx_err);
     }
-    let mut scaled = logprobs.multiply(Array::from_f32((1.0 / s.temperature) as f32)).map_err(mlx_err)?;
-    if let Some(p) = s.top_p.filter(|p| *p < 1.0) {
-        // keep the smallest set of tokens whose probability mass reaches p
-        let probs = ops::softmax_axis(&scaled, -1, None).map_err(mlx_err)?;
-        let order = ops::argsort_axis(&probs, -1).map_err(mlx_err)?;
-        let sorted = probs.take_along_axis(&order, -1).map_err(mlx_err)?;
-        let cum = sorted.cumsum(-1, None, None).map_err(mlx_err)?;
-        let keep_sorted = cum.gt(Array::from_f32(1.0 - p as f32)).map_err(mlx_err)?;
-        let inverse = ops::argsort_axis(&order, -1).map_err(mlx_err)?;
-        let keep = keep_sorted.take_along_axis(&inverse, -1).map_err(mlx_err)?;
-        scaled = ops::select(&keep, &scaled, Array::from_f32(f32::NEG_INFINITY)).map_err(mlx_err)?;
+    if let Some(p) = s.top_p.filter(|p| *p > 0.0 && *p < 1.0) {
+        logprobs = top_p(&logprobs, p as f32)?;
     }
+    let scaled = logprobs.multiply(Array::from_f32((1.0 / s.temperature) as f32)).map_err(mlx_err)?;
     random::categorical(&scaled, -1, None, None).map_err(mlx_err)
+}
+
+/// Keeps the most probable tokens whose mass reaches `p` (at least one): every token
+/// whose log-probability is below the threshold so found becomes impossible.
+fn top_p(logprobs: &Array, p: f32) -> MResult<Array> {
+    use ops::indexing::TryIndexOp;
+    let sorted = ops::sort_axis(logprobs, -1).map_err(mlx_err)?; // ascending
+    let probs = sorted.as_dtype(mlx_rs::Dtype::Float32).and_then(|x| x.exp()).map_err(mlx_err)?;
+    // mass strictly above each position (of the more probable tokens)
+    let above = probs.cumsum(-1, true, false).map_err(mlx_err)?;
+    let total = above
+        .try_index((.., 0..1))
+        .and_then(|a| a.add(probs.try_index((.., 0..1))?))
+        .map_err(mlx_err)?;
+    let dropped = above
+        .ge(total.multiply(Array::from_f32(p)).map_err(mlx_err)?)
+        .and_then(|d| d.sum_axis(-1, true))
+        .and_then(|d| d.as_dtype(mlx_rs::Dtype::Int32))
+        .map_err(mlx_err)?;
+    let threshold = sorted.take_along_axis(&dropped, -1).map_err(mlx_err)?;
+    let below = logprobs.lt(&threshold).map_err(mlx_err)?;
+    ops::select(&below, Array::from_f32(f32::NEG_INFINITY), logprobs).map_err(mlx_err)
 }
 
 /// One decoding step: logits of the last position for `ids` `[1, L]`, then a token.
