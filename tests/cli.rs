@@ -173,5 +173,9 @@ fn info_prints_host_and_backends() {
     let a = mlxbench().args(["info", "--json"]).assert().success();
     let v: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
     assert!(v["host"]["cores"].as_u64().unwrap() >= 1);
-    assert!(v["backends"].as_array().unwrap().iter().any(|b| b["name"] == "mlx"));
+    let mlx = v["backends"].as_array().unwrap().iter().find(|b| b["name"] == "mlx").unwrap().clone();
+    // built with the feature, the in-process engine computes and names MLX's version
+    assert_eq!(mlx["reachable"], cfg!(feature = "mlx"), "{mlx}");
+    let detail = mlx["detail"].as_str().unwrap();
+    assert!(if cfg!(feature = "mlx") { detail.starts_with("mlx 0.32.2 (") } else { detail.contains("not built in") }, "{detail}");
 }

@@ -110,7 +110,13 @@ pub fn info(args: InfoArgs) -> Result<ExitCode> {
         };
         backends.push(json!({"name": name, "url": base, "reachable": res.is_ok(), "detail": detail}));
     }
-    backends.push(json!({"name": "mlx", "url": "in-process", "reachable": false, "detail": "not built in"}));
+    #[cfg(feature = "mlx")]
+    backends.push(match backend::mlx::self_check() {
+        Ok(()) => json!({"name": "mlx", "url": "in-process", "reachable": true, "detail": backend::mlx::engine_description()}),
+        Err(e) => json!({"name": "mlx", "url": "in-process", "reachable": false, "detail": e}),
+    });
+    #[cfg(not(feature = "mlx"))]
+    backends.push(json!({"name": "mlx", "url": "in-process", "reachable": false, "detail": "not built in (build with the `mlx` cargo feature)"}));
 
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -33,6 +33,21 @@ pub use tokenizer::Tokenizer;
 /// The MLX release mlx-sys 0.7.0's mlx-c pins (and scripts/build_mlx.sh installs on Linux).
 pub const MLX_VERSION: &str = "0.32.2";
 
+/// Where MLX computes in this build.
+pub const DEVICE: &str = if cfg!(target_os = "macos") { "gpu (Metal)" } else { "cpu" };
+
+/// MLX's version and device, as results record it.
+pub fn engine_description() -> String {
+    format!("mlx {MLX_VERSION} ({DEVICE}, in-process via mlx-rs 0.33.0)")
+}
+
+/// Runs a tiny computation to show the linked MLX library works.
+pub fn self_check() -> Result<(), String> {
+    let a = mlx_rs::Array::from_slice(&[1.0f32, 2.0, 3.0], &[3]);
+    let sum = a.sum(None).and_then(|s| s.try_item_cast::<f32>()).map_err(|e| format!("MLX does not compute: {e}"))?;
+    if sum == 6.0 { Ok(()) } else { Err(format!("MLX computed 1 + 2 + 3 = {sum}")) }
+}
+
 /// A loaded model and its tokenizer.
 pub struct Loaded {
     pub model: Model,
@@ -207,10 +222,10 @@ impl Backend for MlxBackend {
 
     fn describe(&self) -> BoxFuture<'_, Result<TargetInfo, BackendError>> {
         async move {
-            let device = if cfg!(target_os = "macos") { "gpu (Metal)" } else { "cpu" };
+            let device = DEVICE;
             let dir = source::resolve(&self.model, &self.base).map_err(BackendError::Config)?;
             Ok(TargetInfo {
-                backend_version: Some(format!("mlx {MLX_VERSION} ({device}, in-process via mlx-rs 0.33.0)")),
+                backend_version: Some(engine_description()),
                 model_info: Some(json!({ "path": dir.display().to_string(), "device": device })),
                 warnings: Vec::new(),
             })
