@@ -44,7 +44,8 @@ pub fn engine_description() -> String {
 /// Runs a tiny computation to show the linked MLX library works.
 pub fn self_check() -> Result<(), String> {
     let a = mlx_rs::Array::from_slice(&[1.0f32, 2.0, 3.0], &[3]);
-    let sum = a.sum(None).and_then(|s| s.try_item_cast::<f32>()).map_err(|e| format!("MLX does not compute: {e}"))?;
+    let sum = a.sum(None).map_err(|e| format!("MLX does not compute: {e}"))?;
+    let sum = sum.try_item_cast::<f32>().map_err(|e| format!("MLX does not compute: {e}"))?;
     if sum == 6.0 { Ok(()) } else { Err(format!("MLX computed 1 + 2 + 3 = {sum}")) }
 }
 
