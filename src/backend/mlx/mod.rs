@@ -248,7 +248,7 @@ impl Backend for MlxBackend {
             let after = memory::total_bytes(&me);
             Ok(LoadOutcome {
                 load: Some(LoadResult {
-                    method: "mlx in-process: config + safetensors read + every weight evaluated (MLX is lazy) + tokenizer; cold = first load in this process (files may be in the OS page cache), warm = second load".into(),
+                    method: "mlx in-process: config + weights read (safetensors, or a GGUF through MLX's own loader) + every weight evaluated (MLX is lazy) + tokenizer; cold = first load in this process (files may be in the OS page cache), warm = second load".into(),
                     cold_ms: Some(first_ms),
                     warm_ms: Some(warm_ms),
                     ..Default::default()
