@@ -23,11 +23,12 @@ fn run() -> ExitCode {
 }
 
 /// Ends the process once everything is done. With MLX linked, without running static
-/// destructors: libmlx's (its allocator's buffer cache, freed while its worker threads are
-/// still parked) corrupt the heap now and then and abort the process with "corrupted
-/// double-linked list" after all output was written, about one process in fifty under
-/// load here. By this point every result file is written and renamed, every launched
-/// server stopped, and stdout/stderr are flushed below.
+/// destructors: MLX work still in flight at exit races libmlx's teardown and corrupts the
+/// heap ("corrupted double-linked list" in ~CommonAllocator, about one process in fifty
+/// under load, after all output was written). Generation now waits for its own queued
+/// work, but a run interrupted mid-generation or failed mid-step can still leave some.
+/// By this point every result file is written and renamed, every launched server
+/// stopped, and stdout/stderr are flushed below.
 fn leave(code: ExitCode) -> ExitCode {
     #[cfg(feature = "mlx")]
     {

@@ -119,8 +119,15 @@ pub fn generate(
     let mut prefill_ms = 0.0;
     let mut finish = "length";
     let mut count = 0u32;
-    loop {
-        let next = if count < s.max_tokens {
+    // Work queued but never read (the step after an EOS, or the first token when
+    // max_tokens is 0) is waited for before returning: left running, it would occupy the
+    // engine while the next request starts and inflate that request's TTFT, and at exit
+    // it would race MLX's teardown.
+    let mut in_flight: Option<Array> = Some(y.clone());
+    let mut timed_out = false;
+    while count < s.max_tokens {
+        // the next step is queued only if there will be a token to read from it
+        let next = if count + 1 < s.max_tokens {
             let input = y.reshape(&[1, 1]).map_err(mlx_err)?;
             let nx = step(model, &input, &mut cache, s)?;
             transforms::async_eval([&nx]).map_err(mlx_err)?;
@@ -128,9 +135,7 @@ pub fn generate(
         } else {
             None
         };
-        if count == s.max_tokens {
-            break;
-        }
+        in_flight = next.clone();
         let id = y.try_item_cast::<u32>().map_err(mlx_err)?;
         let at = Instant::now();
         if count == 0 {
@@ -150,7 +155,8 @@ pub fn generate(
             break;
         }
         if at > deadline {
-            return Err(format!("timed out after {count} tokens"));
+            timed_out = true;
+            break;
         }
         match next {
             Some(nx) => y = nx,
@@ -162,5 +168,11 @@ pub fn generate(
         rec.arrivals.push((Instant::now(), pending));
     }
     rec.done = Some(Instant::now());
+    if let Some(w) = in_flight {
+        transforms::eval([&w]).map_err(mlx_err)?;
+    }
+    if timed_out {
+        return Err(format!("timed out after {count} tokens"));
+    }
     Ok(Outcome { prompt_tokens: n as u64, output_tokens: u64::from(count), prefill_ms, finish_reason: finish, token_ids: out_ids })
 }
