@@ -223,11 +223,10 @@ impl Backend for MlxBackend {
 
     fn describe(&self) -> BoxFuture<'_, Result<TargetInfo, BackendError>> {
         async move {
-            let device = DEVICE;
             let dir = source::resolve(&self.model, &self.base).map_err(BackendError::Config)?;
             Ok(TargetInfo {
                 backend_version: Some(engine_description()),
-                model_info: Some(json!({ "path": dir.display().to_string(), "device": device })),
+                model_info: Some(json!({ "path": dir.display().to_string(), "device": DEVICE })),
                 warnings: Vec::new(),
             })
         }

@@ -1,0 +1,258 @@
+//! The GGUF header: metadata and tensor table, read without the tensor data, and the
+//! checks that keep a truncated or exotic file from ever reaching MLX's loader.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek};
+use std::path::{Path, PathBuf};
+
+/// A metadata value.
+#[derive(Debug, Clone)]
+pub enum Meta {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(String),
+    Arr(Vec<Meta>),
+}
+
+impl Meta {
+    pub(super) fn as_i64(&self) -> Option<i64> {
+        match self {
+            Meta::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+    pub(super) fn as_f64(&self) -> Option<f64> {
+        match self {
+            Meta::Float(f) => Some(*f),
+            Meta::Int(i) => Some(*i as f64),
+            _ => None,
+        }
+    }
+    pub(super) fn as_str(&self) -> Option<&str> {
+        match self {
+            Meta::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// One tensor's description.
+#[derive(Debug, Clone)]
+pub struct TensorInfo {
+    pub name: String,
+    /// GGUF order: `dims[0]` is the innermost (contiguous) dimension.
+    pub dims: Vec<u64>,
+    pub kind: u32,
+    pub offset: u64,
+}
+
+/// A parsed GGUF header; the tensor data stays in the file.
+pub struct Gguf {
+    pub meta: HashMap<String, Meta>,
+    pub tensors: Vec<TensorInfo>,
+    pub(super) path: PathBuf,
+    data_start: u64,
+    file_len: u64,
+}
+
+const TRUNCATED: &str = "GGUF: unexpected end of file (truncated?)";
+
+struct Reader<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        let end = self.pos.checked_add(n).filter(|e| *e <= self.b.len()).ok_or(TRUNCATED)?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| "GGUF: short read")?))
+    }
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| "GGUF: short read")?))
+    }
+    fn string(&mut self) -> Result<String, String> {
+        let n = usize::try_from(self.u64()?).map_err(|_| "GGUF: bad string length")?;
+        Ok(String::from_utf8_lossy(self.take(n)?).into_owned())
+    }
+    fn value(&mut self, t: u32, depth: u32) -> Result<Meta, String> {
+        let le = |s: &[u8]| -> [u8; 8] {
+            let mut a = [0u8; 8];
+            a[..s.len()].copy_from_slice(s);
+            a
+        };
+        Ok(match t {
+            0 => Meta::Int(i64::from(self.take(1)?[0])),
+            1 => Meta::Int(i64::from(self.take(1)?[0] as i8)),
+            2 => Meta::Int(i64::from(u16::from_le_bytes([self.take(1)?[0], self.take(1)?[0]]))),
+            3 => Meta::Int(i64::from(i16::from_le_bytes([self.take(1)?[0], self.take(1)?[0]]))),
+            4 => Meta::Int(i64::from(self.u32()?)),
+            5 => Meta::Int(i64::from(self.u32()? as i32)),
+            6 => Meta::Float(f64::from(f32::from_bits(self.u32()?))),
+            7 => Meta::Bool(self.take(1)?[0] != 0),
+            8 => Meta::Str(self.string()?),
+            9 => {
+                if depth > 2 {
+                    return Err("GGUF: nested arrays too deep".into());
+                }
+                let it = self.u32()?;
+                let n = usize::try_from(self.u64()?).map_err(|_| "GGUF: bad array length")?;
+                if n > self.b.len() {
+                    return Err("GGUF: array longer than the file".into());
+                }
+                let mut v = Vec::with_capacity(n);
+                for _ in 0..n {
+                    v.push(self.value(it, depth + 1)?);
+                }
+                Meta::Arr(v)
+            }
+            10 => Meta::Int(i64::from_le_bytes(le(self.take(8)?))),
+            11 => Meta::Int(i64::from_le_bytes(le(self.take(8)?))),
+            12 => Meta::Float(f64::from_le_bytes(le(self.take(8)?))),
+            other => return Err(format!("GGUF: unknown metadata type {other}")),
+        })
+    }
+}
+
+const F32: u32 = 0;
+const F16: u32 = 1;
+pub(super) const Q4_0: u32 = 2;
+pub(super) const Q4_1: u32 = 3;
+pub(super) const Q8_0: u32 = 8;
+const BF16: u32 = 30;
+
+fn type_name(t: u32) -> String {
+    match t {
+        F32 => "F32".into(),
+        F16 => "F16".into(),
+        Q4_0 => "Q4_0".into(),
+        Q4_1 => "Q4_1".into(),
+        Q8_0 => "Q8_0".into(),
+        BF16 => "BF16".into(),
+        6 => "Q5_0".into(),
+        7 => "Q5_1".into(),
+        10 => "Q2_K".into(),
+        11 => "Q3_K".into(),
+        12 => "Q4_K".into(),
+        13 => "Q5_K".into(),
+        14 => "Q6_K".into(),
+        15 => "Q8_K".into(),
+        other => format!("ggml type {other}"),
+    }
+}
+
+impl Gguf {
+    /// Reads the header (metadata and tensor table) without reading the tensor data.
+    pub fn open(path: &Path) -> Result<Self, String> {
+        let at = |e: String| format!("{}: {e}", path.display());
+        let mut f = std::fs::File::open(path).map_err(|e| at(e.to_string()))?;
+        let file_len = f.metadata().map_err(|e| at(e.to_string()))?.len();
+        // the header holds the whole vocabulary: start with 16 MiB, grow if it is longer
+        let mut want: u64 = 16 << 20;
+        loop {
+            let n = want.min(file_len);
+            let mut buf = vec![0u8; n as usize];
+            f.rewind().and_then(|_| f.read_exact(&mut buf)).map_err(|e| at(e.to_string()))?;
+            match Self::parse(&buf, file_len) {
+                Err(e) if e == TRUNCATED && n < file_len => want = want.saturating_mul(4),
+                Ok(mut g) => {
+                    g.path = path.to_path_buf();
+                    return Ok(g);
+                }
+                Err(e) => return Err(at(e)),
+            }
+        }
+    }
+
+    /// Parses a header from the first bytes of a file `file_len` bytes long.
+    pub fn parse(bytes: &[u8], file_len: u64) -> Result<Self, String> {
+        let mut r = Reader { b: bytes, pos: 0 };
+        if r.take(4)? != b"GGUF" {
+            return Err("not a GGUF file (bad magic)".into());
+        }
+        let version = r.u32()?;
+        if !(2..=3).contains(&version) {
+            return Err(format!("unsupported GGUF version {version}"));
+        }
+        let n_tensors = r.u64()?;
+        let n_kv = r.u64()?;
+        let mut meta = HashMap::new();
+        for _ in 0..n_kv {
+            let k = r.string()?;
+            let t = r.u32()?;
+            meta.insert(k, r.value(t, 0)?);
+        }
+        let mut tensors = Vec::new();
+        for _ in 0..n_tensors {
+            let name = r.string()?;
+            let nd = r.u32()?;
+            if nd > 4 {
+                return Err(format!("tensor {name}: {nd} dimensions"));
+            }
+            let dims = (0..nd).map(|_| r.u64()).collect::<Result<Vec<_>, _>>()?;
+            let kind = r.u32()?;
+            let offset = r.u64()?;
+            tensors.push(TensorInfo { name, dims, kind, offset });
+        }
+        let align = meta.get("general.alignment").and_then(Meta::as_i64).unwrap_or(32).max(1) as u64;
+        let data_start = (r.pos as u64).div_ceil(align) * align;
+        Ok(Gguf { meta, tensors, path: PathBuf::new(), data_start, file_len })
+    }
+
+    pub(super) fn get_i(&self, k: &str) -> Option<i64> {
+        self.meta.get(k).and_then(Meta::as_i64)
+    }
+
+    /// The vocabulary, `tokenizer.ggml.tokens`, as stored.
+    pub(super) fn tokens(&self) -> Result<&[Meta], String> {
+        match self.meta.get("tokenizer.ggml.tokens") {
+            Some(Meta::Arr(a)) => Ok(a),
+            _ => Err("GGUF has no tokenizer.ggml.tokens".into()),
+        }
+    }
+
+    /// Checks that every tensor has a type MLX's loader reads exactly and lies inside the
+    /// file (MLX maps the file: data past its end must never reach it).
+    pub(super) fn check_tensors(&self) -> Result<(), String> {
+        for t in &self.tensors {
+            let n = t.dims.iter().try_fold(1u64, |a, d| a.checked_mul(*d)).ok_or_else(|| format!("tensor {}: absurd shape", t.name))?;
+            let cols = t.dims.first().copied().unwrap_or(1);
+            let size = match t.kind {
+                F32 => n * 4,
+                F16 | BF16 => n * 2,
+                Q4_0 | Q4_1 | Q8_0 if cols % 32 != 0 => {
+                    return Err(format!("tensor {}: {cols} columns is not a multiple of 32", t.name));
+                }
+                Q4_0 => n / 32 * 18,
+                Q4_1 => n / 32 * 20,
+                Q8_0 => n / 32 * 34,
+                other => return Err(format!("tensor {}: unsupported tensor type {} (F32, F16, BF16, Q4_0, Q4_1, Q8_0 are)", t.name, type_name(other))),
+            };
+            let end = self.data_start.checked_add(t.offset).and_then(|s| s.checked_add(size));
+            if end.is_none_or(|e| e > self.file_len) {
+                return Err(format!("tensor {}: data past the end of the file (truncated?)", t.name));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_and_truncation_are_errors() {
+        assert!(Gguf::parse(b"nope", 4).is_err_and(|e| e.contains("bad magic")));
+        let mut b = b"GGUF".to_vec();
+        b.extend(3u32.to_le_bytes());
+        b.extend(1u64.to_le_bytes());
+        b.extend(1u64.to_le_bytes());
+        assert!(Gguf::parse(&b, b.len() as u64).is_err_and(|e| e.contains("truncated")));
+    }
+}
