@@ -24,7 +24,12 @@ fn sse_chunks() -> Vec<Vec<u8>> {
 /// Ollama-shaped NDJSON: one line per token, then the final stats line.
 fn ndjson_chunks() -> Vec<Vec<u8>> {
     let mut v: Vec<Vec<u8>> = (0..TOKENS)
-        .map(|i| format!("{{\"model\":\"smollm2:135m\",\"created_at\":\"2026-11-21T21:00:00.000000Z\",\"response\":\" tok{i}\",\"done\":false}}\n").into_bytes())
+        .map(|i| {
+            format!(
+                "{{\"model\":\"smollm2:135m\",\"created_at\":\"2026-11-21T21:00:00.000000Z\",\"response\":\" tok{i}\",\"done\":false}}\n"
+            )
+            .into_bytes()
+        })
         .collect();
     v.push(b"{\"model\":\"smollm2:135m\",\"response\":\"\",\"done\":true,\"done_reason\":\"length\",\"total_duration\":5000000000,\"load_duration\":1000,\"prompt_eval_count\":31,\"prompt_eval_duration\":46000000,\"eval_count\":512,\"eval_duration\":4990000000}\n".to_vec());
     v

@@ -33,13 +33,12 @@ fn every_shipped_scenario_validates() {
 #[test]
 fn validate_reports_position_and_key_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
-    let f = write_scenario(dir.path(), "bad", "name = \"x\"\n[defaults]\niterations = 0\n[[targets]]\nbackend = \"ollama\"\nmodel = \"m\"\n[[workloads]]\nname = \"w\"\nprompt = \"p\"\n");
-    mlxbench()
-        .arg("validate")
-        .arg(&f)
-        .assert()
-        .code(1)
-        .stderr(contains("bad.toml:3:14: `defaults.iterations`: must be at least 1"));
+    let f = write_scenario(
+        dir.path(),
+        "bad",
+        "name = \"x\"\n[defaults]\niterations = 0\n[[targets]]\nbackend = \"ollama\"\nmodel = \"m\"\n[[workloads]]\nname = \"w\"\nprompt = \"p\"\n",
+    );
+    mlxbench().arg("validate").arg(&f).assert().code(1).stderr(contains("bad.toml:3:14: `defaults.iterations`: must be at least 1"));
     // run refuses before starting anything
     mlxbench().arg("run").arg(&f).assert().code(1).stderr(contains("Error: invalid scenario"));
     mlxbench().args(["validate", "does/not/exist.toml"]).assert().code(1).stderr(contains("cannot read scenario"));
@@ -74,7 +73,8 @@ fn overrides_filters_and_exports() {
     // filter keeps target b (both workloads) and workload w2 (both targets): 3 cases
     let r = read_result(&out);
     let cases = r["cases"].as_array().unwrap();
-    let names: Vec<String> = cases.iter().map(|c| format!("{}/{}", c["target"].as_str().unwrap(), c["workload"].as_str().unwrap())).collect();
+    let names: Vec<String> =
+        cases.iter().map(|c| format!("{}/{}", c["target"].as_str().unwrap(), c["workload"].as_str().unwrap())).collect();
     assert_eq!(names, vec!["a/w2", "b/w1", "b/w2"]);
     assert!(cases.iter().all(|c| c["samples"].as_array().unwrap().len() == 2));
     assert_eq!(requests(&server), 6, "no warmup requests with -w 0");
@@ -87,7 +87,13 @@ fn overrides_filters_and_exports() {
     assert_eq!(r["scenario"]["name"], "cli");
     assert_eq!(r["scenario"]["spec"]["defaults"]["iterations"], 9);
 
-    mlxbench().args(["run", "--filter", "zzz", "--out"]).arg(&out).arg(&f).assert().code(1).stderr(contains("matched no target or workload"));
+    mlxbench()
+        .args(["run", "--filter", "zzz", "--out"])
+        .arg(&out)
+        .arg(&f)
+        .assert()
+        .code(1)
+        .stderr(contains("matched no target or workload"));
     // a second run never overwrites the first file
     mlxbench().args(["run", "-q", "-w", "0", "-n", "1", "-f", "a", "--out"]).arg(&out).arg(&f).assert().success();
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2);
@@ -169,7 +175,13 @@ fn ctrl_c_keeps_finished_cases_and_stops_the_server() {
 
 #[test]
 fn info_prints_host_and_backends() {
-    mlxbench().arg("info").assert().success().stdout(contains("cpu ")).stdout(contains("ollama")).stdout(contains("memory is measured as rss"));
+    mlxbench()
+        .arg("info")
+        .assert()
+        .success()
+        .stdout(contains("cpu "))
+        .stdout(contains("ollama"))
+        .stdout(contains("memory is measured as rss"));
     let a = mlxbench().args(["info", "--json"]).assert().success();
     let v: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
     assert!(v["host"]["cores"].as_u64().unwrap() >= 1);

@@ -146,11 +146,16 @@ fn faults_fail_their_samples_with_reasons_and_the_run_goes_on() {
 fn dead_server_for_later_requests_is_a_connect_failure() {
     let dies = FakeServer::openai(Script { ttft_ms: 5, itl_ms: 2, die_after_requests: Some(0), ..Script::default() });
     let dir = tempfile::tempdir().unwrap();
-    let f = write_scenario(dir.path(), "d", &scenario(&target("dies", "openai", &dies.url(), "fake-model"), "").replace("iterations = 2", "iterations = 3"));
+    let f = write_scenario(
+        dir.path(),
+        "d",
+        &scenario(&target("dies", "openai", &dies.url(), "fake-model"), "").replace("iterations = 2", "iterations = 3"),
+    );
     let out = dir.path().join("r");
     mlxbench().args(["run", "-q", "--out"]).arg(&out).arg(&f).assert().code(3);
     let r = read_result(&out);
-    let errs: Vec<String> = r["cases"][0]["samples"].as_array().unwrap().iter().map(|s| s["error"].as_str().unwrap_or("").to_string()).collect();
+    let errs: Vec<String> =
+        r["cases"][0]["samples"].as_array().unwrap().iter().map(|s| s["error"].as_str().unwrap_or("").to_string()).collect();
     assert!(errs[0].contains("connection broke"), "{errs:?}");
     assert!(errs[2].contains("cannot connect"), "{errs:?}");
 }

@@ -146,7 +146,20 @@ fn assert_same_quantized(seed: &str, bits: u32, group: u32) {
     let dense = tiny(d.path(), "dense", &["--seed", seed, "--hidden", "128"]);
     let q = d.path().join(format!("q{bits}g{group}"));
     let (b, g) = (bits.to_string(), group.to_string());
-    python(&["-m", "mlx_lm", "convert", "--hf-path", &dense.display().to_string(), "--mlx-path", &q.display().to_string(), "-q", "--q-bits", &b, "--q-group-size", &g]);
+    python(&[
+        "-m",
+        "mlx_lm",
+        "convert",
+        "--hf-path",
+        &dense.display().to_string(),
+        "--mlx-path",
+        &q.display().to_string(),
+        "-q",
+        "--q-bits",
+        &b,
+        "--q-group-size",
+        &g,
+    ]);
     let cfg: Value = serde_json::from_str(&std::fs::read_to_string(q.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["quantization"]["bits"], bits);
     assert_eq!(cfg["quantization"]["group_size"], group);
@@ -190,7 +203,9 @@ fn mlx_backend_runs_cases_and_reports_bad_models_per_case() {
     std::fs::copy(good.join("tokenizer.json"), small.join("tokenizer.json")).unwrap();
     // short context
     let short = tiny(d.path(), "short", &["--seed", "8"]);
-    let cfg = std::fs::read_to_string(short.join("config.json")).unwrap().replace("\"max_position_embeddings\": 2048", "\"max_position_embeddings\": 40");
+    let cfg = std::fs::read_to_string(short.join("config.json"))
+        .unwrap()
+        .replace("\"max_position_embeddings\": 2048", "\"max_position_embeddings\": 40");
     std::fs::write(short.join("config.json"), cfg).unwrap();
 
     let t = |name: &str, p: &Path| format!("[[targets]]\nname = \"{name}\"\nbackend = \"mlx\"\nmodel = \"{}\"\n", p.display());
@@ -211,7 +226,9 @@ fn mlx_backend_runs_cases_and_reports_bad_models_per_case() {
     let r = read_result(&out);
     let cases = r["cases"].as_array().unwrap();
     let case = |target: &str, w: &str| cases.iter().find(|c| c["target"] == target && c["workload"] == w).unwrap().clone();
-    let err = |c: &Value| c["error"].as_str().map(str::to_string).or_else(|| c["samples"][0]["error"].as_str().map(str::to_string)).unwrap_or_default();
+    let err = |c: &Value| {
+        c["error"].as_str().map(str::to_string).or_else(|| c["samples"][0]["error"].as_str().map(str::to_string)).unwrap_or_default()
+    };
 
     for w in ["w", "chat"] {
         let g = case("good", w);

@@ -135,7 +135,8 @@ fn mlx_gguf_every_tensor_type_decodes_like_gguf_py() {
     let out = dir.path().join("tiny");
     python(&[script.as_os_str(), "make".as_ref(), file.as_os_str()]);
     mlxbench().args(["models", "convert"]).arg(&file).arg(&out).assert().success();
-    let checked: Value = serde_json::from_str(python(&[script.as_os_str(), "check".as_ref(), file.as_os_str(), out.as_os_str()]).trim()).unwrap();
+    let checked: Value =
+        serde_json::from_str(python(&[script.as_os_str(), "check".as_ref(), file.as_os_str(), out.as_os_str()]).trim()).unwrap();
     for t in ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q8_0"] {
         assert!(checked["types"][t].as_u64().unwrap_or(0) > 0, "{t} not covered: {checked}");
     }
@@ -145,7 +146,11 @@ fn mlx_gguf_every_tensor_type_decodes_like_gguf_py() {
     let ours: Value = serde_json::from_slice(&generated.stdout).unwrap();
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let reference: Value = serde_json::from_str(
-        python(&[fixtures.join("mlx_lm_reference.py").as_os_str(), out.as_os_str(), ids.as_ref(), "64".as_ref()]).trim().lines().last().unwrap(),
+        python(&[fixtures.join("mlx_lm_reference.py").as_os_str(), out.as_os_str(), ids.as_ref(), "64".as_ref()])
+            .trim()
+            .lines()
+            .last()
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(ours["token_ids"].as_array().unwrap().len(), 64);

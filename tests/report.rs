@@ -65,7 +65,9 @@ fn svg_charts_have_axes_labels_bars_and_whiskers() {
     let svg = read(&dir, "bars-decode_tps.svg");
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     let texts = svg_texts(&svg);
-    for label in ["Decode speed (median, 95% interval)", "Decode speed (tokens/s)", "chat mt=32", "chat mt=32 c=4", "llama.cpp", "ollama", "case"] {
+    for label in
+        ["Decode speed (median, 95% interval)", "Decode speed (tokens/s)", "chat mt=32", "chat mt=32 c=4", "llama.cpp", "ollama", "case"]
+    {
         assert!(texts.iter().any(|t| t == label), "missing text {label}: {texts:?}");
     }
     // 4 cases: 2 targets x 2 case groups; each series has its bars plus one legend swatch
@@ -78,7 +80,15 @@ fn svg_charts_have_axes_labels_bars_and_whiskers() {
     assert_eq!(count(&svg, &format!("stroke=\"{whisker}\"")), 4 * 3, "whiskers");
     // axes: tick numbers on the y axis
     assert!(texts.iter().any(|t| t == "0") && texts.iter().any(|t| t == "100"), "{texts:?}");
-    for id in ["bars-ttft_ms", "bars-load_ms", "bars-memory", "sweep-concurrency-decode_tps", "timeline", "hardware-decode_tps", "trend-decode_tps"] {
+    for id in [
+        "bars-ttft_ms",
+        "bars-load_ms",
+        "bars-memory",
+        "sweep-concurrency-decode_tps",
+        "timeline",
+        "hardware-decode_tps",
+        "trend-decode_tps",
+    ] {
         let s = read(&dir, &format!("{id}.svg"));
         assert!(s.contains("<svg"), "{id}");
         let png = std::fs::read(dir.join(format!("{id}.png"))).unwrap();
@@ -185,7 +195,15 @@ fn compare_flags_the_slower_run_and_gates_ci() {
     // same machine, same speed: no regression, exit 0
     mlxbench()
         .current_dir(root())
-        .args(["compare", "tests/fixtures/results/m3-1.json", "tests/fixtures/results/m3-2.json", "--threshold", "5%", "--metric", "decode_tps"])
+        .args([
+            "compare",
+            "tests/fixtures/results/m3-1.json",
+            "tests/fixtures/results/m3-2.json",
+            "--threshold",
+            "5%",
+            "--metric",
+            "decode_tps",
+        ])
         .assert()
         .success()
         .stdout(contains("0 regressed"));

@@ -50,7 +50,10 @@ fn check_accuracy(backend: &str, concurrency: u32, chat: bool) {
     for s in samples {
         assert_eq!(s["ok"], Value::Bool(true), "{s}");
         let ttft = s["ttft_ms"].as_f64().unwrap();
-        assert!(ttft >= 120.0 && ttft - 120.0 <= 5.0 + late, "{backend} c={concurrency}: ttft {ttft} ms vs truth 120 ms (server timer {late:.2} ms late)");
+        assert!(
+            ttft >= 120.0 && ttft - 120.0 <= 5.0 + late,
+            "{backend} c={concurrency}: ttft {ttft} ms vs truth 120 ms (server timer {late:.2} ms late)"
+        );
         let tps = s["decode_tps"].as_f64().unwrap();
         let err = (tps - truth_tps).abs() / truth_tps;
         assert!(err <= 0.03, "{backend} c={concurrency}: decode {tps} tok/s vs truth {truth_tps} ({:.1}% off)", err * 100.0);

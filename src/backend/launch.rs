@@ -24,13 +24,9 @@ impl ManagedServer {
     /// to `cwd`; a bare name is looked up on PATH.
     pub fn spawn(argv: &[String], cwd: &Path, label: &str) -> Result<Self, BackendError> {
         let (prog, args) = argv.split_first().ok_or_else(|| BackendError::Launch("empty launch command".into()))?;
-        let log_path = std::env::temp_dir().join(format!(
-            "mlxbench-{}-{}.log",
-            crate::results::slug_for_file(label),
-            std::process::id()
-        ));
-        let log = File::create(&log_path)
-            .map_err(|e| BackendError::Launch(format!("cannot create server log {}: {e}", log_path.display())))?;
+        let log_path = std::env::temp_dir().join(format!("mlxbench-{}-{}.log", crate::results::slug_for_file(label), std::process::id()));
+        let log =
+            File::create(&log_path).map_err(|e| BackendError::Launch(format!("cannot create server log {}: {e}", log_path.display())))?;
         let log2 = log.try_clone().map_err(|e| BackendError::Launch(format!("cannot open server log: {e}")))?;
         let program = if prog.contains('/') && !Path::new(prog).is_absolute() { cwd.join(prog) } else { PathBuf::from(prog) };
         let mut cmd = Command::new(&program);
@@ -40,9 +36,8 @@ impl ManagedServer {
             use std::os::unix::process::CommandExt;
             cmd.process_group(0);
         }
-        let child = cmd.spawn().map_err(|e| {
-            BackendError::Launch(format!("cannot start `{}` in {}: {e}", argv.join(" "), cwd.display()))
-        })?;
+        let child =
+            cmd.spawn().map_err(|e| BackendError::Launch(format!("cannot start `{}` in {}: {e}", argv.join(" "), cwd.display())))?;
         let pid = child.id();
         Ok(ManagedServer { child, pid, log_path, stopped: false })
     }

@@ -13,8 +13,8 @@ use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::{
-    Backend, BackendError, GenFailure, GenRequest, GenResult, LoadOutcome, TargetInfo, http_client,
-    incomplete_reason, merge_toml, one_line, read_body, send,
+    Backend, BackendError, GenFailure, GenRequest, GenResult, LoadOutcome, TargetInfo, http_client, incomplete_reason, merge_toml,
+    one_line, read_body, send,
 };
 use crate::measure::memory;
 use crate::measure::metrics::{ServerRates, StreamRecord, Usage};
@@ -41,8 +41,8 @@ pub fn normalize_host(h: &str) -> String {
     let with_scheme = if h.contains("://") { h.to_string() } else { format!("http://{h}") };
     let after_scheme = with_scheme.split_once("://").map_or("", |(_, r)| r);
     let hostport = after_scheme.split('/').next().unwrap_or("");
-    let has_port = hostport.rsplit_once(':').is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty())
-        && !hostport.ends_with(']');
+    let has_port =
+        hostport.rsplit_once(':').is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty()) && !hostport.ends_with(']');
     if has_port || hostport.is_empty() { with_scheme } else { with_scheme.replacen(hostport, &format!("{hostport}:11434"), 1) }
 }
 
@@ -120,9 +120,7 @@ impl Ollama {
             .get("models")
             .and_then(Value::as_array)
             .map(|a| {
-                a.iter()
-                    .filter_map(|m| m.get("name").or_else(|| m.get("model")).and_then(Value::as_str).map(str::to_string))
-                    .collect()
+                a.iter().filter_map(|m| m.get("name").or_else(|| m.get("model")).and_then(Value::as_str).map(str::to_string)).collect()
             })
             .unwrap_or_default())
     }
@@ -130,10 +128,14 @@ impl Ollama {
     /// The `/api/ps` entry of our model, if loaded.
     async fn ps_entry(&self) -> Option<Value> {
         let ps = self.get_json("/api/ps").await.ok()?;
-        ps.get("models")?.as_array()?.iter().find(|m| {
-            let name = m.get("name").or_else(|| m.get("model")).and_then(Value::as_str).unwrap_or("");
-            model_listed(&self.model, &[name.to_string()])
-        }).cloned()
+        ps.get("models")?
+            .as_array()?
+            .iter()
+            .find(|m| {
+                let name = m.get("name").or_else(|| m.get("model")).and_then(Value::as_str).unwrap_or("");
+                model_listed(&self.model, &[name.to_string()])
+            })
+            .cloned()
     }
 
     /// A non-streaming load request: `(wall ms, server load_duration ms)`.
@@ -160,10 +162,16 @@ impl Ollama {
 
     async fn run_request(&self, req: &GenRequest) -> GenResult {
         let (path, body) = match &req.prompt {
-            Prompt::Text(t) => ("/api/generate", json!({"model": self.model, "prompt": t, "stream": true,
-                "keep_alive": KEEP_ALIVE, "options": self.options(req)})),
-            Prompt::Chat(m) => ("/api/chat", json!({"model": self.model, "messages": m, "stream": true,
-                "keep_alive": KEEP_ALIVE, "options": self.options(req)})),
+            Prompt::Text(t) => (
+                "/api/generate",
+                json!({"model": self.model, "prompt": t, "stream": true,
+                "keep_alive": KEEP_ALIVE, "options": self.options(req)}),
+            ),
+            Prompt::Chat(m) => (
+                "/api/chat",
+                json!({"model": self.model, "messages": m, "stream": true,
+                "keep_alive": KEEP_ALIVE, "options": self.options(req)}),
+            ),
         };
         let url = format!("{}{path}", self.host);
         let timeout_s = req.params.timeout_s;
@@ -248,7 +256,8 @@ pub fn handle_line(line: &[u8], at: Instant, rec: &mut StreamRecord) -> Result<b
     };
     rec.finish_reason = v.get("done_reason").and_then(Value::as_str).map(str::to_string);
     let mut server = Map::new();
-    for k in ["total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration", "done_reason"] {
+    for k in ["total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration", "done_reason"]
+    {
         if let Some(x) = v.get(k) {
             server.insert(k.into(), x.clone());
         }

@@ -16,8 +16,8 @@ use serde_json::{Map, Value, json};
 
 use super::launch::ManagedServer;
 use super::{
-    Backend, BackendError, GenFailure, GenRequest, GenResult, LoadOutcome, StreamEnd, TargetInfo, http_client,
-    incomplete_reason, merge_toml, one_line, read_body, send,
+    Backend, BackendError, GenFailure, GenRequest, GenResult, LoadOutcome, StreamEnd, TargetInfo, http_client, incomplete_reason,
+    merge_toml, one_line, read_body, send,
 };
 use crate::measure::memory;
 use crate::measure::metrics::{ServerRates, StreamRecord, Usage};

@@ -23,10 +23,8 @@ pub fn expand_files(args: &[String]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for a in args {
         if a.contains(['*', '?', '[']) {
-            let mut matched: Vec<PathBuf> = glob::glob(a)
-                .with_context(|| format!("bad glob pattern {a}"))?
-                .filter_map(Result::ok)
-                .collect();
+            let mut matched: Vec<PathBuf> =
+                glob::glob(a).with_context(|| format!("bad glob pattern {a}"))?.filter_map(Result::ok).collect();
             if matched.is_empty() {
                 bail!("no files match {a}");
             }
@@ -91,7 +89,11 @@ pub fn info(args: InfoArgs) -> Result<ExitCode> {
         let plan = scenario::load_file(&p)?;
         for t in &plan.targets {
             match t.backend.as_str() {
-                "ollama" => endpoints.push((t.name.clone(), ollama::resolve_host(t.spec.host.as_ref().map(|h| h.get_ref().as_str())), "/api/version".into())),
+                "ollama" => endpoints.push((
+                    t.name.clone(),
+                    ollama::resolve_host(t.spec.host.as_ref().map(|h| h.get_ref().as_str())),
+                    "/api/version".into(),
+                )),
                 "openai" => endpoints.push((
                     t.name.clone(),
                     t.spec.base_url.as_ref().map_or(openai::DEFAULT_BASE_URL.into(), |u| u.get_ref().trim_end_matches('/').to_string()),
@@ -116,7 +118,9 @@ pub fn info(args: InfoArgs) -> Result<ExitCode> {
         Err(e) => json!({"name": "mlx", "url": "in-process", "reachable": false, "detail": e}),
     });
     #[cfg(not(feature = "mlx"))]
-    backends.push(json!({"name": "mlx", "url": "in-process", "reachable": false, "detail": "not built in (build with the `mlx` cargo feature)"}));
+    backends.push(
+        json!({"name": "mlx", "url": "in-process", "reachable": false, "detail": "not built in (build with the `mlx` cargo feature)"}),
+    );
 
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -147,7 +151,13 @@ pub fn info(args: InfoArgs) -> Result<ExitCode> {
     writeln!(out, "\nbackends:")?;
     for b in &backends {
         let mark = if b["reachable"].as_bool() == Some(true) { "up  " } else { "down" };
-        writeln!(out, "  {mark} {:<16} {:<32} {}", b["name"].as_str().unwrap_or(""), b["url"].as_str().unwrap_or(""), b["detail"].as_str().unwrap_or(""))?;
+        writeln!(
+            out,
+            "  {mark} {:<16} {:<32} {}",
+            b["name"].as_str().unwrap_or(""),
+            b["url"].as_str().unwrap_or(""),
+            b["detail"].as_str().unwrap_or("")
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

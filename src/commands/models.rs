@@ -15,14 +15,19 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
     use crate::measure::metrics::StreamRecord;
     match cmd {
         ModelsCommand::Generate(a) => {
-            let dir = mlx::resolve_model(&a.model, std::path::Path::new("."))
-                .map_err(anyhow::Error::msg)?;
+            let dir = mlx::resolve_model(&a.model, std::path::Path::new(".")).map_err(anyhow::Error::msg)?;
             let loaded = mlx::load_dir(&dir).map_err(anyhow::Error::msg)?;
             let ids = match &a.prompt {
                 Some(p) => mlx::prompt_ids(&loaded, &crate::scenario::Prompt::Text(p.clone())).map_err(anyhow::Error::msg)?,
                 None => a.ids.clone(),
             };
-            let s = mlx::Sampling { max_tokens: a.max_tokens, temperature: a.temperature, top_p: a.top_p, seed: a.seed, ignore_eos: !a.stop_at_eos };
+            let s = mlx::Sampling {
+                max_tokens: a.max_tokens,
+                temperature: a.temperature,
+                top_p: a.top_p,
+                seed: a.seed,
+                ignore_eos: !a.stop_at_eos,
+            };
             let t0 = Instant::now();
             let mut rec = StreamRecord::new(t0);
             let out = mlx::generate_ids(&loaded, &ids, &s, t0 + Duration::from_secs(3600), &mut rec).map_err(anyhow::Error::msg)?;

@@ -135,8 +135,7 @@ pub fn compare_values(case: &str, metric: &str, base: &[f64], cand: &[f64], opts
     }
     let change = mc / mb - 1.0;
     m.change = Some(change);
-    m.change_ci95 = significance::bootstrap_median_ratio(base, cand, opts.bootstrap_resamples, 0x5eed)
-        .map(|(lo, hi)| (lo - 1.0, hi - 1.0));
+    m.change_ci95 = significance::bootstrap_median_ratio(base, cand, opts.bootstrap_resamples, 0x5eed).map(|(lo, hi)| (lo - 1.0, hi - 1.0));
     m.p_value = significance::mann_whitney_p(base, cand);
     let worse = if hib { change < 0.0 } else { change > 0.0 };
     let significant = m.p_value.is_some_and(|p| p < opts.alpha);

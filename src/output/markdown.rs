@@ -8,11 +8,7 @@ use crate::results::RunResult;
 
 /// Escapes text for a Markdown table cell: pipes, HTML and line breaks.
 pub fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace(['\n', '\r'], " ")
+    s.replace('\\', "\\\\").replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;").replace(['\n', '\r'], " ")
 }
 
 pub fn render<W: Write>(w: &mut W, run: &RunResult) -> std::io::Result<()> {
@@ -51,7 +47,9 @@ pub fn render<W: Write>(w: &mut W, run: &RunResult) -> std::io::Result<()> {
     let failures: Vec<String> = run
         .cases
         .iter()
-        .filter_map(|c| failure_note(c).map(|n| format!("- **{}** / {} {}: {}", escape(&c.target), escape(&c.workload), params_label(c), escape(&n))))
+        .filter_map(|c| {
+            failure_note(c).map(|n| format!("- **{}** / {} {}: {}", escape(&c.target), escape(&c.workload), params_label(c), escape(&n)))
+        })
         .collect();
     if !failures.is_empty() {
         writeln!(w, "\n### Failures\n")?;

@@ -72,9 +72,7 @@ pub fn failure_note(c: &CaseResult) -> Option<String> {
         return Some(e.clone());
     }
     let failed: Vec<_> = c.samples.iter().filter(|s| !s.ok).collect();
-    failed.first().map(|s| {
-        format!("{}/{} failed: {}", failed.len(), c.samples.len(), s.error.as_deref().unwrap_or("unknown"))
-    })
+    failed.first().map(|s| format!("{}/{} failed: {}", failed.len(), c.samples.len(), s.error.as_deref().unwrap_or("unknown")))
 }
 
 /// Cases grouped by workload and parameters, targets side by side, plan order kept.

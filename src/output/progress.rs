@@ -11,10 +11,7 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(visible: bool) -> Self {
-        let bar = ProgressBar::with_draw_target(
-            Some(0),
-            if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
-        );
+        let bar = ProgressBar::with_draw_target(Some(0), if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
         bar.set_style(
             ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} requests  {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),

@@ -9,10 +9,8 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use super::{bytes, comparisons, failure_note, grouped, median_spread, num, params_label};
 use crate::results::CaseResult;
 
-pub const HEADERS: [&str; 11] = [
-    "Target", "Workload", "Params", "OK", "TTFT ms", "Decode tok/s", "Prefill tok/s", "E2E ms", "Total tok/s", "Load ms",
-    "Peak mem",
-];
+pub const HEADERS: [&str; 11] =
+    ["Target", "Workload", "Params", "OK", "TTFT ms", "Decode tok/s", "Prefill tok/s", "E2E ms", "Total tok/s", "Load ms", "Peak mem"];
 
 /// One row of cells (shared with the Markdown exporter).
 pub fn row(c: &CaseResult) -> Vec<String> {

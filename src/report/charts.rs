@@ -172,9 +172,18 @@ fn draw_bars<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, b: &BarChart) ->
     let width = 0.8 / s;
     for (j, name) in b.series.iter().enumerate() {
         let color = PALETTE[j % PALETTE.len()];
-        let bars: Vec<(f64, Bar)> = b.values.get(j).into_iter().flatten().enumerate().filter_map(|(i, v)| v.map(|v| (i as f64 + 0.1 + j as f64 * width, v))).collect();
+        let bars: Vec<(f64, Bar)> = b
+            .values
+            .get(j)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|v| (i as f64 + 0.1 + j as f64 * width, v)))
+            .collect();
         chart
-            .draw_series(bars.iter().map(|(x0, v)| Rectangle::new([(*x0 + width * 0.05, 0.0), (*x0 + width * 0.95, v.value)], color.filled())))
+            .draw_series(
+                bars.iter().map(|(x0, v)| Rectangle::new([(*x0 + width * 0.05, 0.0), (*x0 + width * 0.95, v.value)], color.filled())),
+            )
             .map_err(err)?
             .label(name.as_str())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], color.filled()));

@@ -12,10 +12,23 @@ pub fn field(s: &str) -> String {
 }
 
 pub fn render<W: Write>(w: &mut W, r: &Report) -> std::io::Result<()> {
-    let mut header: Vec<String> = ["scenario", "machine", "started_at", "target", "backend", "model", "workload", "max_tokens", "prompt_tokens", "concurrency", "ok", "failed"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut header: Vec<String> = [
+        "scenario",
+        "machine",
+        "started_at",
+        "target",
+        "backend",
+        "model",
+        "workload",
+        "max_tokens",
+        "prompt_tokens",
+        "concurrency",
+        "ok",
+        "failed",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     for m in METRICS {
         header.extend([format!("{m}_median"), format!("{m}_ci95_low"), format!("{m}_ci95_high")]);
     }

@@ -15,11 +15,8 @@ pub struct Figure {
 }
 
 /// (metric, title, unit) of the per-case bar charts.
-pub const BAR_METRICS: &[(&str, &str, &str)] = &[
-    ("decode_tps", "Decode speed", "tokens/s"),
-    ("ttft_ms", "Time to first token", "ms"),
-    ("prefill_tps", "Prefill speed", "tokens/s"),
-];
+pub const BAR_METRICS: &[(&str, &str, &str)] =
+    &[("decode_tps", "Decode speed", "tokens/s"), ("ttft_ms", "Time to first token", "ms"), ("prefill_tps", "Prefill speed", "tokens/s")];
 
 fn unique<T: PartialEq + Clone>(items: impl Iterator<Item = T>) -> Vec<T> {
     let mut v: Vec<T> = Vec::new();
@@ -150,11 +147,8 @@ fn sweeps(run: &RunResult, figs: &mut Vec<Figure>) {
             for c in &run.cases {
                 let Some(x) = param(c, p) else { continue };
                 let Some((m, _, _)) = median_with_ci(c, metric) else { continue };
-                let others: Vec<String> = swept
-                    .iter()
-                    .filter(|o| **o != p)
-                    .filter_map(|o| param(c, o).map(|v| format!("{}={v}", short(o))))
-                    .collect();
+                let others: Vec<String> =
+                    swept.iter().filter(|o| **o != p).filter_map(|o| param(c, o).map(|v| format!("{}={v}", short(o)))).collect();
                 let name = format!("{} / {} {}", c.target, c.workload, others.join(" "));
                 match series.iter_mut().find(|s| s.name == name) {
                     Some(s) => s.points.push((x, m)),
@@ -267,7 +261,8 @@ fn hardware(machines: &[RunResult], figs: &mut Vec<Figure>) {
 /// previous run.
 pub fn trend_points(r: &Report, metric: &str) -> Vec<(String, Vec<(usize, f64, Verdict)>)> {
     let opts = compare::Options { metrics: vec![metric.to_string()], ..Default::default() };
-    let keys = unique(r.history.iter().flat_map(|(_, run)| run.cases.iter().map(|c| (c.key(), format!("{} / {}", c.target, case_label(c))))));
+    let keys =
+        unique(r.history.iter().flat_map(|(_, run)| run.cases.iter().map(|c| (c.key(), format!("{} / {}", c.target, case_label(c))))));
     let mut out = Vec::new();
     for (key, label) in keys {
         let mut pts = Vec::new();
@@ -278,9 +273,8 @@ pub fn trend_points(r: &Report, metric: &str) -> Vec<(String, Vec<(usize, f64, V
             if v.is_empty() {
                 continue;
             }
-            let verdict = prev
-                .map(|p| compare::compare_values(&label, metric, &p.values(metric), &v, &opts).verdict)
-                .unwrap_or(Verdict::Unchanged);
+            let verdict =
+                prev.map(|p| compare::compare_values(&label, metric, &p.values(metric), &v, &opts).verdict).unwrap_or(Verdict::Unchanged);
             pts.push((i, crate::stats::median(&v), verdict));
             prev = Some(c);
         }
@@ -299,10 +293,7 @@ fn trend(r: &Report, figs: &mut Vec<Figure>) {
         if pts.is_empty() {
             continue;
         }
-        let flagged = pts
-            .iter()
-            .flat_map(|(_, p)| p.iter().filter(|x| x.2 == Verdict::Regressed).map(|x| (x.0 as f64, x.1)))
-            .collect();
+        let flagged = pts.iter().flat_map(|(_, p)| p.iter().filter(|x| x.2 == Verdict::Regressed).map(|x| (x.0 as f64, x.1))).collect();
         let series = pts.into_iter().map(|(name, p)| Series { name, points: p.iter().map(|x| (x.0 as f64, x.1)).collect() }).collect();
         figs.push(Figure {
             id: format!("trend-{metric}"),

@@ -100,7 +100,11 @@ fn figures_html(figs: &[Figure], section: &str) -> Result<String> {
     for f in figs.iter().filter(|f| f.section == section) {
         let svg = f.chart.to_svg().map_err(|e| anyhow::anyhow!("chart {}: {e}", f.id))?;
         let svg = svg.trim_start_matches(|c| c != '<');
-        s.push_str(&format!("<figure class=\"chart\" data-id=\"{}\">{svg}<figcaption>{}</figcaption></figure>", esc(&f.id), esc(f.chart.title())));
+        s.push_str(&format!(
+            "<figure class=\"chart\" data-id=\"{}\">{svg}<figcaption>{}</figcaption></figure>",
+            esc(&f.id),
+            esc(f.chart.title())
+        ));
     }
     s.push_str("</div>");
     Ok(s)
@@ -125,7 +129,10 @@ fn host_table(r: &RunResult) -> String {
         rows.push(("Memory bandwidth", format!("{bw} GB/s")));
     }
     rows.push(("mlxbench", r.mlxbench_version.clone()));
-    rows.push(("Run", format!("{} → {}", r.started_at.to_rfc3339(), r.finished_at.map(|f| f.to_rfc3339()).unwrap_or_else(|| "unfinished".into()))));
+    rows.push((
+        "Run",
+        format!("{} → {}", r.started_at.to_rfc3339(), r.finished_at.map(|f| f.to_rfc3339()).unwrap_or_else(|| "unfinished".into())),
+    ));
     let mut s = String::from("<table class=\"kv\"><tbody>");
     for (k, v) in rows {
         s.push_str(&format!("<tr><th class=\"l\">{}</th><td class=\"l\">{}</td></tr>", esc(k), esc(&v)));
@@ -169,7 +176,19 @@ pub fn render(r: &Report, figs: &[Figure]) -> Result<String> {
         })
         .collect();
     body.push_str(&table(
-        &["Target", "Case", "Model", "OK", "TTFT ms", "Decode tok/s", "Prefill tok/s", "Total tok/s", "Load ms (cold)", "Peak memory", "Failures"],
+        &[
+            "Target",
+            "Case",
+            "Model",
+            "OK",
+            "TTFT ms",
+            "Decode tok/s",
+            "Prefill tok/s",
+            "Total tok/s",
+            "Load ms (cold)",
+            "Peak memory",
+            "Failures",
+        ],
         &rows,
         true,
     ));
@@ -223,7 +242,11 @@ fn hardware(r: &Report) -> String {
             .iter()
             .map(|(k, label)| {
                 let mut row = vec![esc(label)];
-                row.extend(r.machines.iter().map(|m| esc(&m.cases.iter().find(|c| &c.key() == k).map(|c| cell(c, metric)).unwrap_or_else(|| "-".into()))));
+                row.extend(
+                    r.machines
+                        .iter()
+                        .map(|m| esc(&m.cases.iter().find(|c| &c.key() == k).map(|c| cell(c, metric)).unwrap_or_else(|| "-".into()))),
+                );
                 row
             })
             .collect();
@@ -238,7 +261,9 @@ fn hardware(r: &Report) -> String {
                 esc(&row.machine),
                 esc(&row.case),
                 o(row.bandwidth_gbps),
-                row.weights_bytes.map(|b| format!("{} ({})", bytes(b), row.weights_source.unwrap_or(""))).unwrap_or_else(|| "unknown".into()),
+                row.weights_bytes
+                    .map(|b| format!("{} ({})", bytes(b), row.weights_source.unwrap_or("")))
+                    .unwrap_or_else(|| "unknown".into()),
                 o(row.ceiling_tps),
                 o(row.decode_tps),
                 row.efficiency.map(|e| format!("{:.0}%", e * 100.0)).unwrap_or_else(|| "-".into()),

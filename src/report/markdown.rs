@@ -111,7 +111,9 @@ pub fn render<W: Write>(w: &mut W, r: &Report) -> std::io::Result<()> {
     let failures: Vec<String> = run
         .cases
         .iter()
-        .filter_map(|c| crate::output::failure_note(c).map(|n| format!("- {} / {}: {}", escape(&c.target), escape(&case_label(c)), escape(&n))))
+        .filter_map(|c| {
+            crate::output::failure_note(c).map(|n| format!("- {} / {}: {}", escape(&c.target), escape(&case_label(c)), escape(&n)))
+        })
         .collect();
     if !failures.is_empty() {
         writeln!(w, "\n### Failures\n")?;
@@ -146,8 +148,11 @@ fn hardware<W: Write>(w: &mut W, r: &Report) -> std::io::Result<()> {
         writeln!(w, "| Case | {} |", names.join(" | "))?;
         writeln!(w, "|---|{}", "---:|".repeat(names.len()))?;
         for (k, label) in &keys {
-            let cells: Vec<String> =
-                r.machines.iter().map(|m| m.cases.iter().find(|c| &c.key() == k).map(|c| cell(c, metric)).unwrap_or_else(|| "-".into())).collect();
+            let cells: Vec<String> = r
+                .machines
+                .iter()
+                .map(|m| m.cases.iter().find(|c| &c.key() == k).map(|c| cell(c, metric)).unwrap_or_else(|| "-".into()))
+                .collect();
             writeln!(w, "| {} | {} |", escape(label), cells.join(" | "))?;
         }
     }
@@ -156,7 +161,8 @@ fn hardware<W: Write>(w: &mut W, r: &Report) -> std::io::Result<()> {
     writeln!(w, "|---|---|---:|---:|---:|---:|---:|")?;
     for row in roofline(&r.machines) {
         let o = |v: Option<f64>| v.map(num).unwrap_or_else(|| "-".into());
-        let weights = row.weights_bytes.map(|b| format!("{} ({})", bytes(b), row.weights_source.unwrap_or(""))).unwrap_or_else(|| "unknown".into());
+        let weights =
+            row.weights_bytes.map(|b| format!("{} ({})", bytes(b), row.weights_source.unwrap_or(""))).unwrap_or_else(|| "unknown".into());
         let eff = row.efficiency.map(|e| format!("{:.0}%", e * 100.0)).unwrap_or_else(|| "-".into());
         writeln!(
             w,

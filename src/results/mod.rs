@@ -166,15 +166,7 @@ impl CaseResult {
     /// what is measured (not warmup/iterations/timeouts).
     pub fn key(&self) -> String {
         let p = |k: &str| self.params.get(k).map(|v| v.to_string()).unwrap_or_default();
-        format!(
-            "{} / {} mt={} pt={} c={} {}",
-            self.target,
-            self.workload,
-            p("max_tokens"),
-            p("prompt_tokens"),
-            p("concurrency"),
-            p("api")
-        )
+        format!("{} / {} mt={} pt={} c={} {}", self.target, self.workload, p("max_tokens"), p("prompt_tokens"), p("concurrency"), p("api"))
     }
 
     /// Per-request values of a sample metric over successful requests, or the per-run

@@ -17,10 +17,8 @@ pub struct ResultStore {
 
 /// Lowercase, `[a-z0-9._-]` only, for file names.
 pub fn slug(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' { c.to_ascii_lowercase() } else { '-' })
-        .collect();
+    let mut out: String =
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' { c.to_ascii_lowercase() } else { '-' }).collect();
     while out.contains("--") {
         out = out.replace("--", "-");
     }
@@ -32,12 +30,8 @@ impl ResultStore {
     /// Reserves a fresh file name in `dir` (created if needed) for this run.
     pub fn create(dir: &Path, result: &RunResult) -> Result<Self> {
         fs::create_dir_all(dir).with_context(|| format!("cannot create results folder {}", dir.display()))?;
-        let stem = format!(
-            "{}-{}-{}",
-            result.started_at.format("%Y%m%dT%H%M%SZ"),
-            slug(&result.scenario.name),
-            slug(&result.host.hostname)
-        );
+        let stem =
+            format!("{}-{}-{}", result.started_at.format("%Y%m%dT%H%M%SZ"), slug(&result.scenario.name), slug(&result.host.hostname));
         for n in 0..1000 {
             let name = if n == 0 { format!("{stem}.json") } else { format!("{stem}-{n}.json") };
             let path = dir.join(name);

@@ -100,12 +100,7 @@ pub(super) async fn run_case(
 
 /// Sends `concurrency` identical requests at once; returns their samples and the run's
 /// aggregate throughput.
-async fn run_round(
-    backend: &Arc<dyn Backend>,
-    req: &Arc<GenRequest>,
-    concurrency: u32,
-    iteration: u32,
-) -> (Vec<Sample>, RunAggregate) {
+async fn run_round(backend: &Arc<dyn Backend>, req: &Arc<GenRequest>, concurrency: u32, iteration: u32) -> (Vec<Sample>, RunAggregate) {
     let run_start = Instant::now();
     let handles: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -194,18 +189,17 @@ pub fn summarize_case(r: &mut CaseResult) {
     if let Some(mt) = max_tokens.filter(|_| ignore_eos) {
         let short = ok.iter().filter(|s| s.output_tokens.is_some_and(|n| n < mt)).count();
         if short > 0 {
-            r.warnings.push(format!(
-                "{short} of {} requests stopped before max_tokens={mt}: the backend did not honour ignore_eos",
-                ok.len()
-            ));
+            r.warnings
+                .push(format!("{short} of {} requests stopped before max_tokens={mt}: the backend did not honour ignore_eos", ok.len()));
         }
     }
     let cached = ok
         .iter()
         .filter(|s| {
-            let evaluated = s.server.as_ref().and_then(|v| {
-                v.get("timings").and_then(|t| t.get("prompt_n")).or_else(|| v.get("prompt_eval_count"))?.as_u64()
-            });
+            let evaluated = s
+                .server
+                .as_ref()
+                .and_then(|v| v.get("timings").and_then(|t| t.get("prompt_n")).or_else(|| v.get("prompt_eval_count"))?.as_u64());
             let cache_n = s.server.as_ref().and_then(|v| v.get("timings")?.get("cache_n")?.as_u64());
             cache_n.is_some_and(|c| c > 0) || evaluated.zip(s.prompt_tokens).is_some_and(|(e, p)| e < p)
         })

@@ -17,13 +17,32 @@ pub use case::summarize_case;
 #[derive(Debug)]
 pub enum Event<'a> {
     /// The plan is about to run: number of cases and of requests (warmup included).
-    PlanStarted { cases: usize, requests: u64 },
-    TargetStarting { target: &'a str },
+    PlanStarted {
+        cases: usize,
+        requests: u64,
+    },
+    TargetStarting {
+        target: &'a str,
+    },
     /// The target could not be started, described or loaded; its cases are skipped.
-    TargetFailed { target: &'a str, error: &'a str },
-    CaseStarted { index: usize, total: usize, target: &'a str, label: String },
-    RequestFinished { warmup: bool, ok: bool },
-    CaseFinished { index: usize, result: &'a CaseResult },
+    TargetFailed {
+        target: &'a str,
+        error: &'a str,
+    },
+    CaseStarted {
+        index: usize,
+        total: usize,
+        target: &'a str,
+        label: String,
+    },
+    RequestFinished {
+        warmup: bool,
+        ok: bool,
+    },
+    CaseFinished {
+        index: usize,
+        result: &'a CaseResult,
+    },
 }
 
 /// Receives events; presentation and the result writer implement this.
@@ -39,10 +58,7 @@ impl<F: FnMut(Event<'_>) + Send> Observer for F {
 
 /// Total requests a plan will send, warmup included.
 pub fn request_count(plan: &Plan) -> u64 {
-    plan.cases
-        .iter()
-        .map(|c| u64::from(c.params.warmup + c.params.iterations) * u64::from(c.params.concurrency))
-        .sum()
+    plan.cases.iter().map(|c| u64::from(c.params.warmup + c.params.iterations) * u64::from(c.params.concurrency)).sum()
 }
 
 /// Runs every case of the plan; returns one result per case, in plan order.
@@ -89,10 +105,7 @@ pub async fn run_plan(plan: &Plan, observer: &mut dyn Observer) -> Vec<CaseResul
 
 type Prepared = (Arc<dyn Backend>, TargetInfo, backend::LoadOutcome);
 
-async fn prepare(
-    target: &crate::scenario::Target,
-    base_dir: &std::path::Path,
-) -> Result<Prepared, (String, Option<Arc<dyn Backend>>)> {
+async fn prepare(target: &crate::scenario::Target, base_dir: &std::path::Path) -> Result<Prepared, (String, Option<Arc<dyn Backend>>)> {
     let backend: Arc<dyn Backend> = backend::create(target, base_dir).map_err(|e| (e.to_string(), None))?.into();
     if let Err(e) = backend.start().await {
         return Err((e.to_string(), Some(backend)));

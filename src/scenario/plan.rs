@@ -194,8 +194,8 @@ fn resolve_prompt(w: &super::WorkloadSpec, file_text: Option<String>, pt: Option
 /// a space. The exact count a backend saw is recorded from its own tokenizer.
 pub fn synthetic_prompt(n: u32) -> String {
     const WORDS: &[&str] = &[
-        "the", "cat", "sat", "on", "a", "red", "mat", "and", "we", "saw", "it", "run", "to", "the", "old",
-        "tree", "by", "our", "house", "in", "spring", "when", "sun", "was", "high", "so", "all", "day", "long",
+        "the", "cat", "sat", "on", "a", "red", "mat", "and", "we", "saw", "it", "run", "to", "the", "old", "tree", "by", "our", "house",
+        "in", "spring", "when", "sun", "was", "high", "so", "all", "day", "long",
     ];
     let n = n.max(1) as usize;
     let mut s = String::with_capacity(n * 4);

@@ -78,7 +78,8 @@ fn wrong_type_points_at_the_value() {
 
 #[test]
 fn unknown_key_in_a_target() {
-    let d = one("name = \"x\"\n[[targets]]\nbackend = \"ollama\"\nmodel = \"m\"\nmodle = \"n\"\n[[workloads]]\nname = \"w\"\nprompt = \"p\"\n");
+    let d =
+        one("name = \"x\"\n[[targets]]\nbackend = \"ollama\"\nmodel = \"m\"\nmodle = \"n\"\n[[workloads]]\nname = \"w\"\nprompt = \"p\"\n");
     assert_eq!((d.line, d.key.as_str()), (5, "targets.modle"), "{d}");
 }
 
@@ -102,7 +103,8 @@ fn missing_targets_and_name() {
 
 #[test]
 fn unreadable_prompt_file() {
-    let src = "name = \"x\"\n[[targets]]\nbackend = \"ollama\"\nmodel = \"m\"\n[[workloads]]\nname = \"w\"\nprompt_file = \"nope/missing.txt\"\n";
+    let src =
+        "name = \"x\"\n[[targets]]\nbackend = \"ollama\"\nmodel = \"m\"\n[[workloads]]\nname = \"w\"\nprompt_file = \"nope/missing.txt\"\n";
     let d = one(src);
     assert_eq!((d.line, d.key.as_str()), (7, "workloads[0].prompt_file"), "{d}");
     assert!(d.message.contains("cannot read"), "{d}");
@@ -110,9 +112,13 @@ fn unreadable_prompt_file() {
 
 #[test]
 fn prompt_sources_exclusive_and_misc_rules() {
-    let d = one("name = \"x\"\n[[targets]]\nbackend = \"ollama\"\nmodel = \"m\"\n[[workloads]]\nname = \"w\"\nprompt = \"a\"\nprompt_tokens = 5\n");
+    let d = one(
+        "name = \"x\"\n[[targets]]\nbackend = \"ollama\"\nmodel = \"m\"\n[[workloads]]\nname = \"w\"\nprompt = \"a\"\nprompt_tokens = 5\n",
+    );
     assert!(d.message.contains("only one"), "{d}");
-    let d = one("name = \"x\"\n[[targets]]\nbackend = \"ollama\"\nmodel = \"m\"\nlaunch = [\"x\"]\n[[workloads]]\nname = \"w\"\nprompt = \"a\"\n");
+    let d = one(
+        "name = \"x\"\n[[targets]]\nbackend = \"ollama\"\nmodel = \"m\"\nlaunch = [\"x\"]\n[[workloads]]\nname = \"w\"\nprompt = \"a\"\n",
+    );
     assert_eq!(d.key, "targets[0].launch");
     let d = one(&format!("name = \"x\"\n[sweep]\nconcurrency = [1, 0]\n{TAIL}"));
     assert_eq!((d.key.as_str(), d.line), ("sweep.concurrency", 3));
@@ -132,16 +138,26 @@ fn chat_messages_and_chat_flag() {
     let plan = parse_str(src, Path::new("s.toml")).unwrap();
     assert!(plan.cases.iter().all(|c| c.params.api == "chat"));
     assert_eq!(plan.cases[1].workload.prompt, Prompt::Chat(vec![ChatMessage { role: "user".into(), content: "yo".into() }]));
-    let d = one("name = \"x\"\n[[targets]]\nbackend = \"openai\"\nmodel = \"m\"\n[[workloads]]\nname = \"a\"\nmessages = [{ role = \"user\", contnt = \"hi\" }]\n");
+    let d = one(
+        "name = \"x\"\n[[targets]]\nbackend = \"openai\"\nmodel = \"m\"\n[[workloads]]\nname = \"a\"\nmessages = [{ role = \"user\", contnt = \"hi\" }]\n",
+    );
     assert_eq!(d.line, 7, "{d}");
     assert!(d.key.ends_with("contnt"), "{d}");
 }
 
 #[test]
 fn non_ascii_sources_never_panic() {
-    for src in ["name = \"é\"\n[defaults]\nwarmup = \"ü\"\n", "name = \"日本\"\n[[targets]]\nbackend = \"ollama\"\nmodel = \"é\"\nhöst = 1\n", "ü = ", "[[", "\u{feff}name = 1"] {
+    for src in [
+        "name = \"é\"\n[defaults]\nwarmup = \"ü\"\n",
+        "name = \"日本\"\n[[targets]]\nbackend = \"ollama\"\nmodel = \"é\"\nhöst = 1\n",
+        "ü = ",
+        "[[",
+        "\u{feff}name = 1",
+    ] {
         let _ = parse_str(src, Path::new("u.toml"));
     }
-    let d = one("name = \"日本語\"\nwarmupp = 1\n[[targets]]\nbackend = \"ollama\"\nmodel = \"m\"\n[[workloads]]\nname = \"w\"\nprompt = \"p\"\n");
+    let d = one(
+        "name = \"日本語\"\nwarmupp = 1\n[[targets]]\nbackend = \"ollama\"\nmodel = \"m\"\n[[workloads]]\nname = \"w\"\nprompt = \"p\"\n",
+    );
     assert_eq!(d.line, 2, "{d}");
 }

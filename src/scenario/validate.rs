@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
+use super::BACKENDS;
 use super::plan::{self, Plan};
 use super::schema::ScenarioSpec;
-use super::BACKENDS;
 
 /// One problem in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +43,7 @@ fn join(d: &[Diagnostic]) -> String {
 
 /// Reads, validates and expands one scenario file.
 pub fn load_file(path: &Path) -> Result<Plan, ScenarioError> {
-    let src = std::fs::read_to_string(path)
-        .map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
+    let src = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
     parse_str(&src, path)
 }
 
@@ -57,9 +56,8 @@ pub fn parse_str(src: &str, path: &Path) -> Result<Plan, ScenarioError> {
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim().to_string();
-            let key = key_from_message(&message)
-                .map(|k| qualify(&table_at(src, span.start), &k))
-                .unwrap_or_else(|| key_at(src, span.start));
+            let key =
+                key_from_message(&message).map(|k| qualify(&table_at(src, span.start), &k)).unwrap_or_else(|| key_at(src, span.start));
             cx.push_at(span.start, key, message);
             return Err(cx.into_error());
         }
@@ -88,13 +86,7 @@ impl Checker<'_> {
 
     fn push_at(&mut self, offset: usize, key: impl Into<String>, message: impl Into<String>) {
         let (line, column) = line_col(self.src, offset);
-        self.diagnostics.push(Diagnostic {
-            file: self.path.to_path_buf(),
-            line,
-            column,
-            key: key.into(),
-            message: message.into(),
-        });
+        self.diagnostics.push(Diagnostic { file: self.path.to_path_buf(), line, column, key: key.into(), message: message.into() });
     }
 
     fn push<T>(&mut self, at: &Spanned<T>, key: impl Into<String>, message: impl Into<String>) {

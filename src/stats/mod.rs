@@ -31,11 +31,7 @@ pub fn summarize(values: &[f64]) -> Option<Summary> {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     let mean = v.iter().sum::<f64>() / n as f64;
-    let stddev = if n > 1 {
-        (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-    } else {
-        0.0
-    };
+    let stddev = if n > 1 { (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() } else { 0.0 };
     let half = if n > 1 { t_critical_95(n - 1) * stddev / (n as f64).sqrt() } else { 0.0 };
     Some(Summary {
         n,
@@ -75,9 +71,8 @@ pub fn median(values: &[f64]) -> f64 {
 /// Two-sided 95% critical value of Student's t with `df` degrees of freedom.
 pub fn t_critical_95(df: usize) -> f64 {
     const TABLE: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101,
+        2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
     ];
     match df {
         0 => f64::INFINITY,
@@ -104,12 +99,7 @@ pub fn mad_outliers(values: &[f64]) -> Vec<usize> {
     if mad <= 0.0 || !mad.is_finite() {
         return Vec::new();
     }
-    values
-        .iter()
-        .enumerate()
-        .filter(|(_, x)| 0.6745 * (*x - med).abs() / mad > 3.5)
-        .map(|(i, _)| i)
-        .collect()
+    values.iter().enumerate().filter(|(_, x)| 0.6745 * (*x - med).abs() / mad > 3.5).map(|(i, _)| i).collect()
 }
 
 #[cfg(test)]

@@ -145,9 +145,7 @@ mod tests {
     #[test]
     fn every_split_point_and_line_ending_gives_the_same_items() {
         for nl in ["\n", "\r\n", "\r"] {
-            let text = format!(
-                ": ping{nl}{nl}data: {{\"t\":\"h\u{e9}\"}}{nl}{nl}data: one{nl}data: two{nl}{nl}data: [DONE]{nl}{nl}"
-            );
+            let text = format!(": ping{nl}{nl}data: {{\"t\":\"h\u{e9}\"}}{nl}{nl}data: one{nl}data: two{nl}{nl}data: [DONE]{nl}{nl}");
             let input = text.as_bytes();
             let whole = parse(&[input]);
             assert_eq!(whole.len(), 4, "{nl:?}: {whole:?}");

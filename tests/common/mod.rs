@@ -208,10 +208,7 @@ type Tx = mpsc::Sender<Result<Bytes, std::io::Error>>;
 
 fn streaming(rx: mpsc::Receiver<Result<Bytes, std::io::Error>>, content_type: &str) -> Response {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
-    Response::builder()
-        .header("content-type", content_type)
-        .body(Body::from_stream(stream))
-        .unwrap()
+    Response::builder().header("content-type", content_type).body(Body::from_stream(stream)).unwrap()
 }
 
 async fn send_frame(tx: &Tx, frame: String, split: bool) -> bool {
@@ -428,7 +425,11 @@ async fn openai_stream(
         if !play(&script, &tx, start, frame, script.split_frames, Some(&late)).await {
             return;
         }
-        let fin = if chat { json!({"index": 0, "delta": {}, "finish_reason": "length"}) } else { json!({"index": 0, "text": "", "finish_reason": "length"}) };
+        let fin = if chat {
+            json!({"index": 0, "delta": {}, "finish_reason": "length"})
+        } else {
+            json!({"index": 0, "text": "", "finish_reason": "length"})
+        };
         let _ = send_frame(&tx, ev(json!({"choices": [fin]})), false).await;
         if script.usage_chunk {
             let mut u = json!({"choices": [], "usage": {"prompt_tokens": script.prompt_tokens, "completion_tokens": script.tokens}});

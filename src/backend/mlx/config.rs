@@ -63,11 +63,7 @@ impl ModelConfig {
     pub fn parse(text: &str) -> Result<Self, String> {
         let c: ModelConfig = serde_json::from_str(text).map_err(|e| format!("config.json: {e}"))?;
         if !SUPPORTED.contains(&c.model_type.as_str()) {
-            return Err(format!(
-                "unsupported architecture \"{}\" (model_type); supported: {}",
-                c.model_type,
-                SUPPORTED.join(", ")
-            ));
+            return Err(format!("unsupported architecture \"{}\" (model_type); supported: {}", c.model_type, SUPPORTED.join(", ")));
         }
         if c.num_attention_heads <= 0 || c.hidden_size <= 0 || c.num_hidden_layers <= 0 || c.vocab_size <= 0 {
             return Err("config.json: sizes must be positive".into());
@@ -99,9 +95,7 @@ impl ModelConfig {
     /// (group_size, bits) for the module at `path` (e.g. `model.layers.0.mlp.up_proj`).
     pub fn quantization_for(&self, path: &str) -> Option<(i32, i32)> {
         let q = self.quantization.as_ref()?;
-        let read = |v: &Value| -> Option<(i32, i32)> {
-            Some((v.get("group_size")?.as_i64()? as i32, v.get("bits")?.as_i64()? as i32))
-        };
+        let read = |v: &Value| -> Option<(i32, i32)> { Some((v.get("group_size")?.as_i64()? as i32, v.get("bits")?.as_i64()? as i32)) };
         match q.get(path) {
             Some(v) if v.is_object() => read(v),
             _ => read(q),

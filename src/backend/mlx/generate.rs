@@ -25,9 +25,7 @@ pub struct Sampling {
 /// applied to the model's own distribution first, then a categorical draw from the
 /// log-probabilities divided by the temperature.
 fn sample(logits: &Array, s: &Sampling) -> MResult<Array> {
-    let mut logprobs = logits
-        .subtract(ops::logsumexp_axis(logits, -1, true).map_err(mlx_err)?)
-        .map_err(mlx_err)?;
+    let mut logprobs = logits.subtract(ops::logsumexp_axis(logits, -1, true).map_err(mlx_err)?).map_err(mlx_err)?;
     if s.temperature <= 0.0 {
         return ops::indexing::argmax_axis(&logprobs, -1, None).map_err(mlx_err);
     }
@@ -46,10 +44,7 @@ fn top_p(logprobs: &Array, p: f32) -> MResult<Array> {
     let probs = sorted.as_dtype(mlx_rs::Dtype::Float32).and_then(|x| x.exp()).map_err(mlx_err)?;
     // mass strictly above each position (of the more probable tokens)
     let above = probs.cumsum(-1, true, false).map_err(mlx_err)?;
-    let total = above
-        .try_index((.., 0..1))
-        .and_then(|a| a.add(probs.try_index((.., 0..1))?))
-        .map_err(mlx_err)?;
+    let total = above.try_index((.., 0..1)).and_then(|a| a.add(probs.try_index((.., 0..1))?)).map_err(mlx_err)?;
     let dropped = above
         .ge(total.multiply(Array::from_f32(p)).map_err(mlx_err)?)
         .and_then(|d| d.sum_axis(-1, true))
@@ -64,9 +59,7 @@ fn top_p(logprobs: &Array, p: f32) -> MResult<Array> {
 fn step(model: &Model, ids: &Array, cache: &mut KvCache, s: &Sampling) -> MResult<Array> {
     let logits = model.forward(ids, cache)?;
     let l = logits.dim(1);
-    let last = logits
-        .take_axis(Array::from_int(l - 1), 1)
-        .map_err(mlx_err)?;
+    let last = logits.take_axis(Array::from_int(l - 1), 1).map_err(mlx_err)?;
     sample(&last, s)
 }
 

@@ -25,9 +25,9 @@ use crate::results::{LoadResult, MemoryResult};
 use crate::scenario::{Prompt, Target};
 
 pub use config::ModelConfig;
-pub use source::resolve as resolve_model;
 pub use generate::Sampling;
 pub use model::{Model, load_weights};
+pub use source::resolve as resolve_model;
 pub use tokenizer::Tokenizer;
 
 /// The MLX release mlx-sys 0.7.0's mlx-c pins (and scripts/build_mlx.sh installs on Linux).
@@ -154,13 +154,7 @@ fn engine(rx: mpsc::Receiver<Job>) {
 }
 
 /// Generates from token ids with a loaded model (no chat template, no queue).
-pub fn generate_ids(
-    l: &Loaded,
-    ids: &[u32],
-    s: &Sampling,
-    deadline: Instant,
-    rec: &mut StreamRecord,
-) -> Result<generate::Outcome, String> {
+pub fn generate_ids(l: &Loaded, ids: &[u32], s: &Sampling, deadline: Instant, rec: &mut StreamRecord) -> Result<generate::Outcome, String> {
     generate::generate(&l.model, l.tokenizer.as_ref(), ids, s, deadline, rec)
 }
 

@@ -28,10 +28,9 @@ impl Linear {
     pub fn forward(&self, x: &Array) -> MResult<Array> {
         let (y, b) = match self {
             Linear::Dense { w, b } => (x.matmul(w.t()).map_err(mlx_err)?, b),
-            Linear::Quant { w, scales, biases, b, group_size, bits } => (
-                ops::quantized_matmul(x, w, scales, Some(biases), true, *group_size, *bits).map_err(mlx_err)?,
-                b,
-            ),
+            Linear::Quant { w, scales, biases, b, group_size, bits } => {
+                (ops::quantized_matmul(x, w, scales, Some(biases), true, *group_size, *bits).map_err(mlx_err)?, b)
+            }
         };
         match b {
             Some(b) => y.add(b).map_err(mlx_err),

@@ -37,7 +37,8 @@ pub fn resolve(model: &str, base: &Path) -> Result<PathBuf, String> {
                 return Ok(s);
             }
             if let Ok(entries) = std::fs::read_dir(&snapshots) {
-                let mut snaps: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|s| s.join("config.json").exists()).collect();
+                let mut snaps: Vec<PathBuf> =
+                    entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|s| s.join("config.json").exists()).collect();
                 snaps.sort_by_key(|s| std::fs::metadata(s).and_then(|m| m.modified()).ok());
                 if let Some(s) = snaps.pop() {
                     return Ok(s);

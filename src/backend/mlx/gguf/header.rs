@@ -231,7 +231,13 @@ impl Gguf {
                 Q4_0 => n / 32 * 18,
                 Q4_1 => n / 32 * 20,
                 Q8_0 => n / 32 * 34,
-                other => return Err(format!("tensor {}: unsupported tensor type {} (F32, F16, BF16, Q4_0, Q4_1, Q8_0 are)", t.name, type_name(other))),
+                other => {
+                    return Err(format!(
+                        "tensor {}: unsupported tensor type {} (F32, F16, BF16, Q4_0, Q4_1, Q8_0 are)",
+                        t.name,
+                        type_name(other)
+                    ));
+                }
             };
             let end = self.data_start.checked_add(t.offset).and_then(|s| s.checked_add(size));
             if end.is_none_or(|e| e > self.file_len) {

@@ -154,7 +154,6 @@ fn convert_parts(g: &Gguf) -> Result<Converted, String> {
     Ok(Converted { config, weights, tokenizer, tokenizer_config })
 }
 
-
 /// Writes a converted model in Hugging Face / MLX layout.
 pub fn write_dir(c: &Converted, out: &Path) -> Result<(), String> {
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -170,7 +169,6 @@ pub fn write_dir(c: &Converted, out: &Path) -> Result<(), String> {
     Array::save_safetensors(c.weights.iter().map(|(k, v)| (k.as_str(), v)), &meta, out.join("model.safetensors"))
         .map_err(|e| format!("model.safetensors: {e}"))
 }
-
 
 #[cfg(test)]
 mod tests {

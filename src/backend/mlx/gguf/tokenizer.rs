@@ -69,4 +69,3 @@ fn tokenizer_from(g: &Gguf, tokens: &[String]) -> Result<tokenizers::Tokenizer, 
     tok.add_special_tokens(&specials);
     Ok(tok)
 }
-
