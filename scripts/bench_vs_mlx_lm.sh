@@ -5,9 +5,11 @@
 #   scripts/bench_vs_mlx_lm.sh [MODEL_DIR] [PROMPT_TOKENS] [MAX_TOKENS] [RUNS]
 # Default model: SmolLM2-135M converted from the shipped GGUF.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
 bash scripts/setup.sh >/dev/null
-python3 -c "import mlx_lm" 2>/dev/null || python3 -m pip install --quiet "mlx[cpu]==0.32.2" "mlx-lm==0.32.2"
+ensure_venv
+pip_need "import mlx_lm" "mlx[cpu]==0.32.2" "mlx-lm==0.32.2"
 MODEL="${1:-target/bench/smollm2}"
 PT="${2:-256}"
 MT="${3:-128}"

@@ -1,18 +1,17 @@
 #!/usr/bin/env bash
 # Builds what the in-process `mlx` backend links on Linux, idempotently (PLATFORM.md's route):
 #   - Debian: cmake, libclang-dev (bindgen), libopenblas0-pthread (fast BLAS)
-#   - PyPI: mlx-cpu==0.32.2, the exact MLX that mlx-sys 0.7.0's mlx-c pins (ABI)
+#   - PyPI (into the project's .venv): mlx-cpu==0.32.2, the exact MLX that mlx-sys
+#     0.7.0's mlx-c pins (ABI)
 #   - mlx-c (shipped inside the mlx-sys crate) built with CMake against that wheel
 #   - bindings.rs generated with mlx-sys's settings (tools/mlx-bindgen)
 #   - .cargo/config.toml: cargo's `links` override replacing mlx-sys's build script
 # On macOS nothing is needed: mlx-rs builds MLX with Metal itself.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT="$PWD"
-PY="${PYTHON:-python3}"
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
 MLX_VERSION="0.32.2"
 OUT="$ROOT/target/mlx-native"
-log() { printf '[build_mlx] %s\n' "$*" >&2; }
 
 if [ "$(uname -s)" = "Darwin" ]; then
   log "macOS: mlx-rs builds MLX with Metal; nothing to do"
@@ -25,16 +24,9 @@ command -v c++ >/dev/null 2>&1 || need+=(g++)
 # libclang-dev gives bindgen libclang.so (libclang-cpp, often present, is not it)
 ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || need+=(libclang-dev)
 ls /usr/lib/*-linux-gnu/libopenblas.so.0 >/dev/null 2>&1 || need+=(libopenblas0-pthread)
-if ((${#need[@]})); then
-  log "installing Debian packages: ${need[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-
-have=$("$PY" -c 'import importlib.metadata as m; print(m.version("mlx-cpu"))' 2>/dev/null || true)
-if [ "$have" != "$MLX_VERSION" ]; then
-  log "installing mlx-cpu==$MLX_VERSION"
-  "$PY" -m pip install --quiet --disable-pip-version-check "mlx-cpu==$MLX_VERSION"
-fi
+apt_install "${need[@]}"
+ensure_venv
+pip_need "import importlib.metadata as m, sys; sys.exit(m.version('mlx-cpu') != '$MLX_VERSION')" "mlx-cpu==$MLX_VERSION"
 WHEEL=$("$PY" -c 'import mlx; print(list(mlx.__path__)[0])')
 [ -f "$WHEEL/lib/libmlx.so" ] || { log "libmlx.so missing under $WHEEL"; exit 1; }
 

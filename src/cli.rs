@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::metric::Metric;
+use crate::report::Format;
+
 #[derive(Debug, Parser)]
 #[command(name = "mlxbench", version, about = "Benchmark local LLM inference: MLX in-process, Ollama and OpenAI-compatible servers")]
 pub struct Cli {
@@ -124,9 +127,9 @@ pub struct ReportArgs {
     /// Output folder.
     #[arg(long, short, default_value = "reports")]
     pub out: PathBuf,
-    /// Comma-separated formats: md, html, svg, png, csv.
-    #[arg(long, value_delimiter = ',', default_value = "md,html,svg,png,csv")]
-    pub format: Vec<String>,
+    /// Comma-separated formats.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "md,html,svg,png,csv")]
+    pub format: Vec<Format>,
     /// Case whose requests the timeline chart shows (substring of "target / case"); default: the first with tokens.
     #[arg(long)]
     pub timeline: Option<String>,
@@ -142,8 +145,8 @@ pub struct CompareArgs {
     #[arg(long, default_value = "5%", value_parser = parse_fraction)]
     pub threshold: f64,
     /// Metrics to compare (repeatable); default decode_tps, ttft_ms, prefill_tps, e2e_ms.
-    #[arg(long = "metric")]
-    pub metrics: Vec<String>,
+    #[arg(long = "metric", value_enum)]
+    pub metrics: Vec<Metric>,
     /// Significance level of the Mann-Whitney U test.
     #[arg(long, default_value_t = 0.05)]
     pub alpha: f64,

@@ -17,7 +17,7 @@ fn run() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             let _ = writeln!(std::io::stderr(), "Error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(mlxbench::exit::ERROR)
         }
     }
 }

@@ -191,3 +191,15 @@ fn info_prints_host_and_backends() {
     let detail = mlx["detail"].as_str().unwrap();
     assert!(if cfg!(feature = "mlx") { detail.starts_with("mlx 0.32.2 (") } else { detail.contains("not built in") }, "{detail}");
 }
+
+/// Without the `mlx` feature (a plain `cargo test` on a fresh clone) the MLX engine tests
+/// are not compiled; this says so in the test list and checks the binary says so too.
+#[cfg(not(feature = "mlx"))]
+#[test]
+fn mlx_engine_tests_skipped_built_without_the_mlx_feature() {
+    eprintln!("SKIPPED: tests/mlx_engine.rs and tests/mlx_gguf.rs need `--features mlx` (scripts/test.sh builds with it)");
+    let a = mlxbench().args(["info", "--json"]).assert().success();
+    let v: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    let mlx = v["backends"].as_array().unwrap().iter().find(|b| b["name"] == "mlx").unwrap().clone();
+    assert_eq!(mlx["reachable"], false, "{mlx}");
+}

@@ -19,7 +19,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn python(args: &[&str]) -> String {
-    let out = Command::new("python3").args(args).output().expect("python3");
+    let out = Command::new(common::python()).args(args).output().expect("python3");
     assert!(out.status.success(), "python3 {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

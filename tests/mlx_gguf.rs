@@ -17,13 +17,7 @@ use serde_json::Value;
 
 fn gguf() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var("MLXBENCH_SKIP_REAL").is_ok_and(|v| v == "1") {
-        return None;
-    }
-    panic!("{} is missing: run scripts/setup.sh (or set MLXBENCH_SKIP_REAL=1)", p.display());
+    if common::skip_unless_set_up("the SmolLM2 GGUF", p.exists()) { None } else { Some(p) }
 }
 
 const TEXTS: &[&str] = &[
@@ -71,7 +65,7 @@ fn mlx_gguf_tokenizer_matches_llama_cpp() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let serve = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/serve_llamacpp.py");
     let _server = Server(
-        Command::new("python3")
+        Command::new(common::python())
             .arg(serve)
             .args(["--model"])
             .arg(&model)
@@ -110,7 +104,7 @@ fn mlx_smollm2_converted_from_gguf_matches_mlx_lm() {
     let ours: Value = serde_json::from_slice(&generated.stdout).unwrap();
     assert!(ours["text"].as_str().unwrap().contains("Paris"), "a real model answers: {}", ours["text"]);
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let r = Command::new("python3").arg(fixtures.join("mlx_lm_reference.py")).arg(&out).arg(&ids).arg("64").output().unwrap();
+    let r = Command::new(common::python()).arg(fixtures.join("mlx_lm_reference.py")).arg(&out).arg(&ids).arg("64").output().unwrap();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let reference: Value = serde_json::from_str(String::from_utf8_lossy(&r.stdout).trim().lines().last().unwrap()).unwrap();
     assert_eq!(ours["token_ids"].as_array().unwrap().len(), 64);
@@ -118,7 +112,7 @@ fn mlx_smollm2_converted_from_gguf_matches_mlx_lm() {
 }
 
 fn python(args: &[&std::ffi::OsStr]) -> String {
-    let out = Command::new("python3").args(args).output().expect("python3");
+    let out = Command::new(common::python()).args(args).output().expect("python3");
     assert!(out.status.success(), "python3 {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

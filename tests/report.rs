@@ -7,13 +7,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::mlxbench;
+use common::{mlxbench, root};
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Runs `report` over the fixtures into a fresh folder; returns (folder, stdout, stderr).
 fn report(formats: &str) -> (tempfile::TempDir, String, String) {
@@ -119,12 +115,11 @@ fn chromium() -> Option<PathBuf> {
 
 #[test]
 fn html_renders_in_headless_chromium_without_errors() {
-    let Some(browser) = chromium() else {
-        if std::env::var("MLXBENCH_SKIP_BROWSER").is_ok_and(|v| v == "1") {
-            return;
-        }
-        panic!("chromium not found: run scripts/test.sh (it installs Debian's chromium) or set MLXBENCH_SKIP_BROWSER=1");
-    };
+    let browser = chromium();
+    if common::skip_unless_set_up("headless chromium (scripts/test.sh installs Debian's)", browser.is_some()) {
+        return;
+    }
+    let Some(browser) = browser else { return };
     let (out, _, _) = report("html");
     let page = out.path().join("fixture-scenario.html");
     let profile = tempfile::tempdir().unwrap();
@@ -185,7 +180,7 @@ fn compare_flags_the_slower_run_and_gates_ci() {
         .arg("--json")
         .arg(&json)
         .assert()
-        .code(1)
+        .code(4)
         .stdout(contains("regressed"));
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let decode: Vec<&serde_json::Value> = v["results"].as_array().unwrap().iter().filter(|r| r["metric"] == "decode_tps").collect();
@@ -218,8 +213,8 @@ fn compare_flags_the_slower_run_and_gates_ci() {
         .current_dir(root())
         .args(["compare", "tests/fixtures/results/m3-1.json", "tests/fixtures/results/m3-2.json", "--metric", "speed"])
         .assert()
-        .code(1)
-        .stderr(contains("unknown metric"));
+        .code(2)
+        .stderr(contains("invalid value 'speed' for '--metric").and(contains("decode_tps")));
 }
 
 #[test]
@@ -237,6 +232,6 @@ fn report_without_usable_files_fails_clearly() {
         .args(["report", "tests/fixtures/results", "--format", "pdf", "--out"])
         .arg(out.path())
         .assert()
-        .code(1)
-        .stderr(contains("unknown format \"pdf\""));
+        .code(2)
+        .stderr(contains("invalid value 'pdf' for '--format").and(contains("html")));
 }

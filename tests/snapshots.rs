@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use chrono::TimeZone;
 use mlxbench::measure::metrics::{ServerRates, StreamRecord, Usage, compute};
 use mlxbench::output::{markdown, table};
-use mlxbench::results::{CaseResult, HostInfo, LoadResult, MemoryResult, RunAggregate, RunResult, SCHEMA_VERSION, ScenarioRecord};
+use mlxbench::results::{
+    Api, BackendKind, CaseResult, HostInfo, LoadResult, MemoryResult, Params, RunAggregate, RunResult, SCHEMA_VERSION, ScenarioRecord,
+};
 use serde_json::json;
 
 fn record(ttft: u64, itl: u64, tokens: u32, jitter: u64) -> StreamRecord {
@@ -36,12 +38,25 @@ fn case(target: &str, backend: &str, model: &str, ttft: u64, itl: u64) -> CaseRe
     samples.push(failed);
     let mut c = CaseResult {
         target: target.into(),
-        backend: backend.into(),
+        backend: BackendKind::from_name(backend).unwrap(),
         model: model.into(),
         backend_version: Some(format!("{backend} 1.0")),
         model_info: None,
         workload: "short".into(),
-        params: json!({"max_tokens": 8, "concurrency": 1, "ignore_eos": true, "iterations": 6, "warmup": 1}),
+        params: Params {
+            max_tokens: 8,
+            prompt_tokens: None,
+            concurrency: 1,
+            temperature: 0.0,
+            top_p: None,
+            seed: 42,
+            ignore_eos: true,
+            warmup: 1,
+            iterations: 6,
+            timeout_s: 300.0,
+            cooldown_s: 0.0,
+            api: Api::Completion,
+        },
         load: Some(LoadResult { method: "fixed".into(), cold_ms: Some(1500.0), warm_ms: Some(12.5), ..Default::default() }),
         memory: Some(MemoryResult {
             source: "rss".into(),

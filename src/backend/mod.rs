@@ -9,6 +9,8 @@ pub mod launch;
 pub mod mlx;
 pub mod ollama;
 pub mod openai;
+pub mod scripted;
+pub mod streaming;
 
 use std::time::Instant;
 
@@ -16,7 +18,7 @@ use futures_util::future::BoxFuture;
 
 use crate::measure::metrics::StreamRecord;
 use crate::results::{LoadResult, MemoryResult};
-use crate::scenario::{Params, Prompt, Target};
+use crate::scenario::{BackendKind, Params, Prompt, Target};
 
 /// Failures a caller branches on; each displays as one line.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -100,16 +102,15 @@ pub trait Backend: Send + Sync {
 
 /// Builds the backend for a target. `base_dir` is where `launch` runs.
 pub fn create(target: &Target, base_dir: &std::path::Path) -> Result<Box<dyn Backend>, BackendError> {
-    match target.backend.as_str() {
-        "ollama" => Ok(Box::new(ollama::Ollama::new(target)?)),
-        "openai" => Ok(Box::new(openai::OpenAi::new(target, base_dir)?)),
+    match target.backend {
+        BackendKind::Ollama => Ok(Box::new(ollama::Ollama::new(target)?)),
+        BackendKind::Openai => Ok(Box::new(openai::OpenAi::new(target, base_dir)?)),
         #[cfg(feature = "mlx")]
-        "mlx" => Ok(Box::new(mlx::MlxBackend::new(target, base_dir))),
+        BackendKind::Mlx => Ok(Box::new(mlx::MlxBackend::new(target, base_dir))),
         #[cfg(not(feature = "mlx"))]
-        "mlx" => Err(BackendError::NotBuiltIn(
-            "this mlxbench was built without the `mlx` feature (cargo build --features mlx, after scripts/build_mlx.sh on Linux)".into(),
+        BackendKind::Mlx => Err(BackendError::NotBuiltIn(
+            "this mlxbench was built without the `mlx` feature (scripts/setup.sh builds it; or scripts/build_mlx.sh, then cargo build --features mlx)".into(),
         )),
-        other => Err(BackendError::Config(format!("unknown backend \"{other}\""))),
     }
 }
 

@@ -12,15 +12,12 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
-use super::{
-    Backend, BackendError, GenFailure, GenRequest, GenResult, LoadOutcome, TargetInfo, http_client, incomplete_reason, merge_toml,
-    one_line, read_body, send,
-};
+use super::streaming::{self, NdjsonWire};
+use super::{Backend, BackendError, GenRequest, GenResult, LoadOutcome, TargetInfo, http_client, merge_toml, one_line};
 use crate::measure::memory;
 use crate::measure::metrics::{ServerRates, StreamRecord, Usage};
 use crate::results::{LoadResult, MemoryResult};
 use crate::scenario::{Prompt, Target};
-use crate::stream::NdjsonFramer;
 
 pub const DEFAULT_HOST: &str = "http://127.0.0.1:11434";
 /// Keeps the model resident through a run with cooldowns (Ollama's default is 5 minutes).
@@ -174,48 +171,7 @@ impl Ollama {
             ),
         };
         let url = format!("{}{path}", self.host);
-        let timeout_s = req.params.timeout_s;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(timeout_s);
-        let builder = self.client.post(&url).json(&body);
-        let sent = Instant::now();
-        let mut resp = send(builder, &url, deadline, timeout_s).await?;
-        let mut rec = StreamRecord::new(sent);
-        let mut framer = NdjsonFramer::new();
-        let mut done = false;
-        let mut error: Option<String> = None;
-        let end = read_body(&mut resp, &mut rec, deadline, |bytes, at, rec| {
-            framer.push(bytes, |line| {
-                if done || error.is_some() {
-                    return;
-                }
-                match handle_line(line, at, rec) {
-                    Ok(d) => done = d,
-                    Err(e) => error = Some(e),
-                }
-            });
-            match &error {
-                Some(e) => Err(e.clone()),
-                None => Ok(done),
-            }
-        })
-        .await;
-        let end = match end {
-            Ok(end) => end,
-            Err(e) => return Err(GenFailure { reason: e, partial: Some(rec) }),
-        };
-        if !done {
-            if let Some(line) = framer.finish() {
-                match handle_line(&line, Instant::now(), &mut rec) {
-                    Ok(d) => done = d,
-                    Err(e) => return Err(GenFailure { reason: e, partial: Some(rec) }),
-                }
-            }
-        }
-        if !done {
-            let reason = incomplete_reason(end, &rec, timeout_s);
-            return Err(GenFailure { reason, partial: Some(rec) });
-        }
-        Ok(rec)
+        streaming::stream(self.client.post(&url).json(&body), &url, req.params.timeout_s, &mut NdjsonWire::new(handle_line)).await
     }
 }
 

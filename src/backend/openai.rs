@@ -15,17 +15,22 @@ use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::launch::ManagedServer;
-use super::{
-    Backend, BackendError, GenFailure, GenRequest, GenResult, LoadOutcome, StreamEnd, TargetInfo, http_client, incomplete_reason,
-    merge_toml, one_line, read_body, send,
-};
+use super::streaming::{self, SseWire};
+use super::{Backend, BackendError, GenFailure, GenRequest, GenResult, LoadOutcome, TargetInfo, http_client, merge_toml, one_line};
 use crate::measure::memory;
 use crate::measure::metrics::{ServerRates, StreamRecord, Usage};
 use crate::results::{LoadResult, MemoryResult};
 use crate::scenario::{Prompt, Target};
-use crate::stream::{SseFramer, SseItem};
 
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080/v1";
+
+/// The base URL a target's `base_url` means, normalised once for every command: the
+/// default when absent, `http://` when no scheme is given, no trailing slash.
+pub fn resolve_base_url(base_url: Option<&str>) -> String {
+    let u = base_url.map(str::trim).filter(|u| !u.is_empty()).unwrap_or(DEFAULT_BASE_URL);
+    let u = if u.contains("://") { u.to_string() } else { format!("http://{u}") };
+    u.trim_end_matches('/').to_string()
+}
 
 pub struct OpenAi {
     client: reqwest::Client,
@@ -46,8 +51,7 @@ pub struct OpenAi {
 impl OpenAi {
     pub fn new(t: &Target, base_dir: &Path) -> Result<Self, BackendError> {
         let s = &t.spec;
-        let base_url = s.base_url.as_ref().map_or(DEFAULT_BASE_URL.to_string(), |u| u.get_ref().clone());
-        let base_url = if base_url.contains("://") { base_url } else { format!("http://{base_url}") };
+        let base_url = resolve_base_url(s.base_url.as_ref().map(|u| u.get_ref().as_str()));
         let api_key = match &s.api_key_env {
             None => Ok(None),
             Some(var) => match std::env::var(var) {
@@ -57,7 +61,7 @@ impl OpenAi {
         };
         Ok(OpenAi {
             client: http_client(),
-            base_url: base_url.trim_end_matches('/').to_string(),
+            base_url,
             model: t.model.clone(),
             target_name: t.name.clone(),
             api_key,
@@ -176,66 +180,12 @@ impl OpenAi {
         }
         let path = if matches!(req.prompt, Prompt::Chat(_)) { "chat/completions" } else { "completions" };
         let url = format!("{}/{path}", self.base_url);
-        let body = self.body(req);
-        let timeout_s = req.params.timeout_s;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(timeout_s);
-        let builder = self.authed(self.client.post(&url)).json(&body);
-        let sent = Instant::now();
-        let mut resp = send(builder, &url, deadline, timeout_s).await?;
-        let mut rec = StreamRecord::new(sent);
-        let mut framer = SseFramer::new();
-        let mut done = false;
-        let mut error: Option<String> = None;
-        let end = read_body(&mut resp, &mut rec, deadline, |bytes, at, rec| {
-            framer.push(bytes, |item| {
-                if done || error.is_some() {
-                    return;
-                }
-                if let SseItem::Event { data, event } = item {
-                    match handle_event(&data, event.as_deref(), at, rec) {
-                        Ok(true) => {
-                            done = true;
-                            rec.done = Some(at);
-                        }
-                        Ok(false) => {}
-                        Err(e) => error = Some(e),
-                    }
-                }
-            });
-            match &error {
-                Some(e) => Err(e.clone()),
-                None => Ok(done),
-            }
-        })
-        .await;
-        let end = match end {
-            Ok(end) => end,
-            Err(e) => return Err(GenFailure { reason: e, partial: Some(rec) }),
-        };
-        if !done {
-            if let Some(SseItem::Event { data, event }) = framer.finish() {
-                let at = Instant::now();
-                match handle_event(&data, event.as_deref(), at, &mut rec) {
-                    Ok(true) => {
-                        done = true;
-                        rec.done = Some(at);
-                    }
-                    Ok(false) => {}
-                    Err(e) => return Err(GenFailure { reason: e, partial: Some(rec) }),
-                }
-            }
-        }
-        if !done {
-            // Servers that end the body without `[DONE]` but after a finish_reason are
-            // complete: the OpenAI spec makes `[DONE]` customary, not mandatory.
-            if matches!(end, StreamEnd::Eof) && rec.finish_reason.is_some() {
-                rec.done = Some(Instant::now());
-                return Ok(rec);
-            }
-            let reason = incomplete_reason(end, &rec, timeout_s);
-            return Err(GenFailure { reason, partial: Some(rec) });
-        }
-        Ok(rec)
+        let builder = self.authed(self.client.post(&url)).json(&self.body(req));
+        let mut wire = SseWire::new(handle_event);
+        // Servers that end the body without `[DONE]` but after a finish_reason are
+        // complete: the OpenAI spec makes `[DONE]` customary, not mandatory.
+        wire.finish_reason_completes = true;
+        streaming::stream(builder, &url, req.params.timeout_s, &mut wire).await
     }
 }
 
@@ -412,6 +362,13 @@ mod tests {
         assert!(handle_event("{not json", None, t, &mut r).unwrap_err().contains("malformed JSON"));
         assert_eq!(handle_event(r#"{"choices":"weird"}"#, None, t, &mut r), Ok(false));
         assert_eq!(handle_event(r#"[1,2]"#, None, t, &mut r), Ok(false));
+    }
+
+    #[test]
+    fn base_urls_normalise_once() {
+        assert_eq!(resolve_base_url(None), DEFAULT_BASE_URL);
+        assert_eq!(resolve_base_url(Some("127.0.0.1:18081/v1")), "http://127.0.0.1:18081/v1");
+        assert_eq!(resolve_base_url(Some("https://box/v1/")), "https://box/v1");
     }
 
     #[test]

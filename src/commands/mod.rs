@@ -14,8 +14,8 @@ use serde_json::json;
 
 use crate::backend::{self, ollama, openai};
 use crate::cli::InfoArgs;
+use crate::fmt::bytes;
 use crate::measure::host;
-use crate::output::bytes;
 use crate::scenario;
 
 /// Expands file arguments: globs are matched (sorted), plain paths are kept as given.
@@ -58,7 +58,7 @@ pub fn validate(files: &[String]) -> Result<ExitCode> {
             }
         }
     }
-    Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(ExitCode::from(if bad == 0 { crate::exit::OK } else { crate::exit::ERROR }))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -88,18 +88,18 @@ pub fn info(args: InfoArgs) -> Result<ExitCode> {
     for p in expand_files(&args.files)? {
         let plan = scenario::load_file(&p)?;
         for t in &plan.targets {
-            match t.backend.as_str() {
-                "ollama" => endpoints.push((
+            match t.backend {
+                scenario::BackendKind::Ollama => endpoints.push((
                     t.name.clone(),
                     ollama::resolve_host(t.spec.host.as_ref().map(|h| h.get_ref().as_str())),
                     "/api/version".into(),
                 )),
-                "openai" => endpoints.push((
+                scenario::BackendKind::Openai => endpoints.push((
                     t.name.clone(),
-                    t.spec.base_url.as_ref().map_or(openai::DEFAULT_BASE_URL.into(), |u| u.get_ref().trim_end_matches('/').to_string()),
+                    openai::resolve_base_url(t.spec.base_url.as_ref().map(|u| u.get_ref().as_str())),
                     "/models".into(),
                 )),
-                _ => {}
+                scenario::BackendKind::Mlx => {}
             }
         }
     }
@@ -113,20 +113,26 @@ pub fn info(args: InfoArgs) -> Result<ExitCode> {
         backends.push(json!({"name": name, "url": base, "reachable": res.is_ok(), "detail": detail}));
     }
     #[cfg(feature = "mlx")]
-    backends.push(match backend::mlx::self_check() {
+    backends.push(match mlxbench_engine::self_check() {
         Ok(()) => json!({"name": "mlx", "url": "in-process", "reachable": true, "detail": backend::mlx::engine_description()}),
-        Err(e) => json!({"name": "mlx", "url": "in-process", "reachable": false, "detail": e}),
+        Err(e) => json!({"name": "mlx", "url": "in-process", "reachable": false, "detail": e.to_string()}),
     });
     #[cfg(not(feature = "mlx"))]
     backends.push(
         json!({"name": "mlx", "url": "in-process", "reachable": false, "detail": "not built in (build with the `mlx` cargo feature)"}),
     );
 
+    print_info(&host, &backends, args.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `info`'s answer as text or JSON.
+fn print_info(host: &host::HostInfo, backends: &[serde_json::Value], as_json: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    if args.json {
+    if as_json {
         serde_json::to_writer_pretty(&mut out, &json!({"host": host, "backends": backends}))?;
         writeln!(out)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     writeln!(out, "mlxbench {}", env!("CARGO_PKG_VERSION"))?;
     writeln!(out, "host      {}", host.hostname)?;
@@ -149,7 +155,7 @@ pub fn info(args: InfoArgs) -> Result<ExitCode> {
     }
     writeln!(out, "memory is measured as {}", crate::measure::memory::SOURCE)?;
     writeln!(out, "\nbackends:")?;
-    for b in &backends {
+    for b in backends {
         let mark = if b["reachable"].as_bool() == Some(true) { "up  " } else { "down" };
         writeln!(
             out,
@@ -159,5 +165,5 @@ pub fn info(args: InfoArgs) -> Result<ExitCode> {
             b["detail"].as_str().unwrap_or("")
         )?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -11,26 +11,23 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
     use std::io::Write;
     use std::time::{Duration, Instant};
 
+    use mlxbench_engine::{self as engine, Sampling, gguf};
+
     use crate::backend::mlx;
     use crate::measure::metrics::StreamRecord;
     match cmd {
         ModelsCommand::Generate(a) => {
-            let dir = mlx::resolve_model(&a.model, std::path::Path::new(".")).map_err(anyhow::Error::msg)?;
-            let loaded = mlx::load_dir(&dir).map_err(anyhow::Error::msg)?;
+            let dir = engine::resolve_model(&a.model, std::path::Path::new(".")).map_err(anyhow::Error::msg)?;
+            let loaded = engine::load(&dir)?;
             let ids = match &a.prompt {
-                Some(p) => mlx::prompt_ids(&loaded, &crate::scenario::Prompt::Text(p.clone())).map_err(anyhow::Error::msg)?,
+                Some(p) => loaded.encode_text(p)?,
                 None => a.ids.clone(),
             };
-            let s = mlx::Sampling {
-                max_tokens: a.max_tokens,
-                temperature: a.temperature,
-                top_p: a.top_p,
-                seed: a.seed,
-                ignore_eos: !a.stop_at_eos,
-            };
+            let s =
+                Sampling { max_tokens: a.max_tokens, temperature: a.temperature, top_p: a.top_p, seed: a.seed, ignore_eos: !a.stop_at_eos };
             let t0 = Instant::now();
             let mut rec = StreamRecord::new(t0);
-            let out = mlx::generate_ids(&loaded, &ids, &s, t0 + Duration::from_secs(3600), &mut rec).map_err(anyhow::Error::msg)?;
+            let out = loaded.generate(&ids, &s, t0 + Duration::from_secs(3600), &mut mlx::record_into(&mut rec))?;
             let span = rec.arrivals.last().zip(rec.arrivals.first()).map(|(l, f)| l.0.duration_since(f.0).as_secs_f64()).unwrap_or(0.0);
             let v = serde_json::json!({
                 "prompt_ids": ids,
@@ -45,9 +42,9 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
         }
         ModelsCommand::Convert { gguf, out } => {
             let t0 = Instant::now();
-            let g = mlx::gguf::Gguf::open(&gguf).map_err(anyhow::Error::msg)?;
-            let c = mlx::gguf::convert_gguf(&g).map_err(anyhow::Error::msg)?;
-            mlx::gguf::write_dir(&c, &out).map_err(anyhow::Error::msg)?;
+            let g = gguf::Gguf::open(&gguf).map_err(anyhow::Error::msg)?;
+            let c = gguf::convert_gguf(&g).map_err(anyhow::Error::msg)?;
+            gguf::write_dir(&c, &out).map_err(anyhow::Error::msg)?;
             writeln!(
                 std::io::stdout().lock(),
                 "wrote {} ({} tensors) in {:.1} s",
@@ -58,13 +55,13 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ModelsCommand::Tokenize { model, texts } => {
-            let path = mlx::resolve_model(&model, std::path::Path::new(".")).map_err(anyhow::Error::msg)?;
+            let path = engine::resolve_model(&model, std::path::Path::new(".")).map_err(anyhow::Error::msg)?;
             let tok = if path.is_file() {
-                let g = mlx::gguf::Gguf::open(&path).map_err(anyhow::Error::msg)?;
-                let (inner, cfg) = mlx::gguf::tokenizer_parts(&g).map_err(anyhow::Error::msg)?;
-                mlx::Tokenizer::from_parts(inner, &cfg, None, &[])
+                let g = gguf::Gguf::open(&path).map_err(anyhow::Error::msg)?;
+                let (inner, cfg) = gguf::tokenizer_parts(&g).map_err(anyhow::Error::msg)?;
+                engine::Tokenizer::from_parts(inner, &cfg, None, &[])
             } else {
-                mlx::Tokenizer::load(&path, &[]).map_err(anyhow::Error::msg)?
+                engine::Tokenizer::load(&path, &[]).map_err(anyhow::Error::msg)?
             };
             let mut out = std::io::stdout().lock();
             for t in &texts {

@@ -9,12 +9,12 @@ use anyhow::{Context, Result, bail};
 
 use super::{expand_files, runtime};
 use crate::cli::RunArgs;
+use crate::exit;
 use crate::measure::host::{self, HostInfo};
 use crate::output::{markdown, progress::Progress, table};
 use crate::results::{ResultStore, RunResult, SCHEMA_VERSION, ScenarioRecord, write_json_atomic};
 use crate::runner::{self, Event, Observer};
 use crate::scenario::{self, Plan};
-use crate::{EXIT_INTERRUPTED, EXIT_SOME_FAILED};
 
 /// Applies CLI overrides; errors when a filter leaves nothing to run.
 pub fn apply_overrides(plan: &mut Plan, args: &RunArgs) -> Result<()> {
@@ -128,9 +128,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
     export(&args, &finished)?;
     Ok(if interrupted {
-        ExitCode::from(EXIT_INTERRUPTED)
+        ExitCode::from(exit::INTERRUPTED)
     } else if finished.iter().any(RunResult::has_failures) {
-        ExitCode::from(EXIT_SOME_FAILED)
+        ExitCode::from(exit::SOME_FAILED)
     } else {
         ExitCode::SUCCESS
     })

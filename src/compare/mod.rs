@@ -1,25 +1,24 @@
 //! `compare`: matches the cases of a baseline and a candidate run, and per metric decides
 //! improved / regressed / unchanged / inconclusive with a Mann-Whitney U test and a
-//! bootstrap interval of the median ratio. Also used by the report's trend section.
+//! bootstrap interval of the median ratio. Also used by the report's trend section
+//! (report depends on compare, never the other way).
 
 mod render;
 
 use serde::Serialize;
 
-use crate::results::{CaseResult, RunResult, higher_is_better};
+use crate::metric::Metric;
+use crate::results::{CaseResult, RunResult};
 use crate::stats::{median, significance};
 
 pub use render::{render_markdown, render_text};
-
-/// Metrics compared when none are named.
-pub const DEFAULT_METRICS: &[&str] = &["decode_tps", "ttft_ms", "prefill_tps", "e2e_ms"];
 
 /// Decision rules.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Smallest relative change that matters, e.g. 0.05.
     pub threshold: f64,
-    pub metrics: Vec<String>,
+    pub metrics: Vec<Metric>,
     /// Significance level of the Mann-Whitney test.
     pub alpha: f64,
     /// Fewer samples than this on either side is inconclusive.
@@ -29,13 +28,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            threshold: 0.05,
-            metrics: DEFAULT_METRICS.iter().map(|s| s.to_string()).collect(),
-            alpha: 0.05,
-            min_samples: 3,
-            bootstrap_resamples: 2000,
-        }
+        Options { threshold: 0.05, metrics: Metric::COMPARED_BY_DEFAULT.to_vec(), alpha: 0.05, min_samples: 3, bootstrap_resamples: 2000 }
     }
 }
 
@@ -62,8 +55,9 @@ impl Verdict {
 /// One metric of one matched case.
 #[derive(Debug, Clone, Serialize)]
 pub struct MetricComparison {
+    /// The case, target included.
     pub case: String,
-    pub metric: String,
+    pub metric: Metric,
     pub higher_is_better: bool,
     pub n_baseline: usize,
     pub n_candidate: usize,
@@ -108,11 +102,11 @@ impl Comparison {
 }
 
 /// Decides one metric from the two sets of per-request values.
-pub fn compare_values(case: &str, metric: &str, base: &[f64], cand: &[f64], opts: &Options) -> MetricComparison {
-    let hib = higher_is_better(metric);
+pub fn compare_values(case: &str, metric: Metric, base: &[f64], cand: &[f64], opts: &Options) -> MetricComparison {
+    let hib = metric.higher_is_better();
     let mut m = MetricComparison {
         case: case.into(),
-        metric: metric.into(),
+        metric,
         higher_is_better: hib,
         n_baseline: base.len(),
         n_candidate: cand.len(),
@@ -190,8 +184,8 @@ pub fn compare_runs(base: &RunResult, cand: &RunResult, base_name: &str, cand_na
 
 /// All requested metrics of one matched pair of cases.
 pub fn compare_case(b: &CaseResult, c: &CaseResult, opts: &Options) -> Vec<MetricComparison> {
-    let label = crate::report::case_label(b);
-    opts.metrics.iter().map(|m| compare_values(&label, m, &b.values(m), &c.values(m), opts)).collect()
+    let label = b.full_label();
+    opts.metrics.iter().map(|m| compare_values(&label, *m, &b.values(*m), &c.values(*m), opts)).collect()
 }
 
 #[cfg(test)]
@@ -211,7 +205,7 @@ mod tests {
             let mut rng = Rng::new(1000 + seed);
             let a = noisy(&mut rng, 10, 100.0, 0.03);
             let b = noisy(&mut rng, 10, 100.0, 0.03);
-            let m = compare_values("c", "decode_tps", &a, &b, &opts);
+            let m = compare_values("c", Metric::DecodeTps, &a, &b, &opts);
             assert_ne!(m.verdict, Verdict::Regressed, "seed {seed}: {m:?}");
             if m.verdict == Verdict::Unchanged {
                 unchanged += 1;
@@ -227,7 +221,7 @@ mod tests {
             let mut rng = Rng::new(seed);
             let a = noisy(&mut rng, 10, 100.0, 0.03);
             let b = noisy(&mut rng, 10, 90.0, 0.03);
-            let m = compare_values("c", "decode_tps", &a, &b, &opts);
+            let m = compare_values("c", Metric::DecodeTps, &a, &b, &opts);
             assert_eq!(m.verdict, Verdict::Regressed, "seed {seed}: {m:?}");
             let (lo, hi) = m.change_ci95.unwrap();
             assert!(lo < -0.05 && hi < 0.0, "{m:?}");
@@ -236,19 +230,19 @@ mod tests {
         let mut rng = Rng::new(3);
         let a = noisy(&mut rng, 10, 100.0, 0.03);
         let b = noisy(&mut rng, 10, 110.0, 0.03);
-        assert_eq!(compare_values("c", "ttft_ms", &a, &b, &opts).verdict, Verdict::Regressed);
-        assert_eq!(compare_values("c", "ttft_ms", &b, &a, &opts).verdict, Verdict::Improved);
+        assert_eq!(compare_values("c", Metric::TtftMs, &a, &b, &opts).verdict, Verdict::Regressed);
+        assert_eq!(compare_values("c", Metric::TtftMs, &b, &a, &opts).verdict, Verdict::Improved);
     }
 
     #[test]
     fn two_samples_are_inconclusive_and_noise_is_not_a_verdict() {
         let opts = Options::default();
-        let m = compare_values("c", "decode_tps", &[100.0, 101.0], &[80.0, 81.0], &opts);
+        let m = compare_values("c", Metric::DecodeTps, &[100.0, 101.0], &[80.0, 81.0], &opts);
         assert_eq!(m.verdict, Verdict::Inconclusive);
         assert!(m.reason.contains("too few samples"));
         let mut rng = Rng::new(9);
         let a = noisy(&mut rng, 5, 100.0, 0.4);
         let b = noisy(&mut rng, 5, 100.0, 0.4);
-        assert_ne!(compare_values("c", "decode_tps", &a, &b, &opts).verdict, Verdict::Regressed);
+        assert_ne!(compare_values("c", Metric::DecodeTps, &a, &b, &opts).verdict, Verdict::Regressed);
     }
 }

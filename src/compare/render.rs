@@ -3,12 +3,8 @@
 
 use std::io::Write;
 
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{Cell, CellAlignment, Table};
-
 use super::{Comparison, MetricComparison, Verdict};
-use crate::output::markdown::escape;
-use crate::output::num;
+use crate::fmt::{Grid, md_escape as escape, num};
 
 fn cells(r: &MetricComparison) -> [String; 7] {
     let opt = |v: Option<f64>| v.map(num).unwrap_or_else(|| "-".into());
@@ -19,7 +15,7 @@ fn cells(r: &MetricComparison) -> [String; 7] {
     };
     [
         r.case.clone(),
-        r.metric.clone(),
+        r.metric.name().to_string(),
         format!("{} (n={})", opt(r.median_baseline), r.n_baseline),
         format!("{} (n={})", opt(r.median_candidate), r.n_candidate),
         change,
@@ -29,6 +25,17 @@ fn cells(r: &MetricComparison) -> [String; 7] {
 }
 
 const HEADERS: [&str; 7] = ["Case", "Metric", "Baseline median", "Candidate median", "Change [95% CI]", "p", "Verdict"];
+
+/// The comparison table; regressions flagged.
+fn grid(c: &Comparison) -> Grid {
+    let mut g = Grid::new(HEADERS, 2);
+    g.align[6] = crate::fmt::Align::Left;
+    for r in &c.results {
+        let flagged = if r.verdict == Verdict::Regressed { vec![6] } else { Vec::new() };
+        g.push_flagged(cells(r).to_vec(), flagged);
+    }
+    g
+}
 
 fn summary_line(c: &Comparison) -> String {
     format!(
@@ -44,16 +51,7 @@ fn summary_line(c: &Comparison) -> String {
 
 pub fn render_text<W: Write>(w: &mut W, c: &Comparison) -> std::io::Result<()> {
     writeln!(w, "baseline:  {}\ncandidate: {}", c.baseline, c.candidate)?;
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(HEADERS);
-    for r in &c.results {
-        t.add_row(cells(r).into_iter().enumerate().map(|(i, v)| {
-            let cell = Cell::new(v);
-            if (2..6).contains(&i) { cell.set_alignment(CellAlignment::Right) } else { cell }
-        }));
-    }
-    writeln!(w, "{t}")?;
+    writeln!(w, "{}", grid(c).terminal(None))?;
     writeln!(w, "{}", summary_line(c))?;
     for u in &c.unmatched {
         writeln!(w, "  not compared: {u}")?;
@@ -69,15 +67,7 @@ pub fn render_markdown<W: Write>(w: &mut W, c: &Comparison) -> std::io::Result<(
     writeln!(w, "## mlxbench compare: {verdict}\n")?;
     writeln!(w, "Baseline `{}` vs candidate `{}`.\n", escape(&c.baseline), escape(&c.candidate))?;
     writeln!(w, "{}\n", summary_line(c))?;
-    writeln!(w, "| {} |", HEADERS.join(" | "))?;
-    writeln!(w, "|---|---|---:|---:|---:|---:|---|")?;
-    for r in &c.results {
-        let mut cs = cells(r).map(|s| escape(&s));
-        if r.verdict == Verdict::Regressed {
-            cs[6] = format!("**{}**", cs[6]);
-        }
-        writeln!(w, "| {} |", cs.join(" | "))?;
-    }
+    write!(w, "{}", grid(c).markdown())?;
     if !c.unmatched.is_empty() || !c.warnings.is_empty() {
         writeln!(w)?;
         for u in &c.unmatched {

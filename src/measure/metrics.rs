@@ -1,4 +1,4 @@
-//! Per-request metrics (DESIGN.md "Metrics") computed from a [`StreamRecord`]: the raw
+//! Per-request metrics (docs/DESIGN.md "Metrics") computed from a [`StreamRecord`]: the raw
 //! monotonic timestamps a backend took as bytes arrived.
 
 use std::time::Instant;
@@ -70,6 +70,26 @@ impl StreamRecord {
     }
 }
 
+/// Where a sample's token counts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenSource {
+    /// Exact: the in-process tokenizer, Ollama's counts, OpenAI `usage`.
+    Backend,
+    /// Counted from token-bearing chunks (the backend reported no usage).
+    Estimate,
+}
+
+/// What a sample's prefill rate is divided by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrefillSource {
+    /// The server's own prefill time (and evaluated prompt tokens).
+    Server,
+    /// The client-measured time to first token.
+    Ttft,
+}
+
 /// One request's metrics as stored in the result file (`samples[]`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
@@ -101,9 +121,9 @@ pub struct Sample {
     pub prompt_tokens: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<u64>,
-    /// "backend" (exact) or "estimate" (counted from arrivals).
+    /// Whether the token counts are exact or estimated.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_source: Option<String>,
+    pub token_source: Option<TokenSource>,
     /// (output_tokens - 1) / (last arrival - first arrival), tokens/s.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decode_tps: Option<f64>,
@@ -113,9 +133,9 @@ pub struct Sample {
     /// prompt tokens / prefill time, tokens/s.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefill_tps: Option<f64>,
-    /// "server" (server-reported prefill time) or "ttft".
+    /// Which time `prefill_tps` is divided by.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub prefill_source: Option<String>,
+    pub prefill_source: Option<PrefillSource>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
     /// Raw server timings, as given (Ollama durations in ns; llama.cpp `timings`).
@@ -138,8 +158,8 @@ pub fn compute(rec: &StreamRecord, run_start: Instant) -> Sample {
     let all_single = rec.arrivals.iter().all(|(_, k)| *k == 1);
 
     let (output_tokens, token_source) = match rec.usage.output_tokens {
-        Some(n) => (Some(n), "backend"),
-        None => (Some(rec.arrival_tokens()), "estimate"),
+        Some(n) => (Some(n), TokenSource::Backend),
+        None => (Some(rec.arrival_tokens()), TokenSource::Estimate),
     };
     let ttft_ms = arrival_ms.first().copied();
 
@@ -152,9 +172,9 @@ pub fn compute(rec: &StreamRecord, run_start: Instant) -> Sample {
     };
 
     let (prefill_tps, prefill_source) = match (rec.server_rates.prefill_ms, rec.server_rates.prefill_tokens.or(rec.usage.prompt_tokens)) {
-        (Some(p_ms), Some(n)) if p_ms > 0.0 && n > 0 => (Some(n as f64 / (p_ms / 1e3)), Some("server")),
+        (Some(p_ms), Some(n)) if p_ms > 0.0 && n > 0 => (Some(n as f64 / (p_ms / 1e3)), Some(PrefillSource::Server)),
         _ => match (ttft_ms, rec.usage.prompt_tokens) {
-            (Some(t), Some(n)) if t > 0.0 && n > 0 => (Some(n as f64 / (t / 1e3)), Some("ttft")),
+            (Some(t), Some(n)) if t > 0.0 && n > 0 => (Some(n as f64 / (t / 1e3)), Some(PrefillSource::Ttft)),
             _ => (None, None),
         },
     };
@@ -173,11 +193,11 @@ pub fn compute(rec: &StreamRecord, run_start: Instant) -> Sample {
         arrival_ms,
         prompt_tokens: rec.usage.prompt_tokens,
         output_tokens,
-        token_source: Some(token_source.to_string()),
+        token_source: Some(token_source),
         decode_tps,
         decode_tps_server: rec.server_rates.decode_tps,
         prefill_tps,
-        prefill_source: prefill_source.map(str::to_string),
+        prefill_source,
         finish_reason: rec.finish_reason.clone(),
         server: rec.server.clone(),
     }
@@ -211,10 +231,10 @@ mod tests {
         assert!(s.itl_ms.iter().all(|g| (g - 20.0).abs() < 1e-6));
         // 10 intervals of 20 ms: 50 tok/s
         assert!((s.decode_tps.unwrap() - 50.0).abs() < 1e-6);
-        assert_eq!(s.token_source.as_deref(), Some("backend"));
+        assert_eq!(s.token_source, Some(TokenSource::Backend));
         // no server prefill: prompt / TTFT = 50 / 0.1 s
         assert!((s.prefill_tps.unwrap() - 500.0).abs() < 1e-6);
-        assert_eq!(s.prefill_source.as_deref(), Some("ttft"));
+        assert_eq!(s.prefill_source, Some(PrefillSource::Ttft));
         assert!(s.arrival_tokens.is_empty());
     }
 
@@ -226,7 +246,7 @@ mod tests {
         r.push_text(at(t0, 30), "c", 1);
         let s = compute(&r, t0);
         assert_eq!(s.output_tokens, Some(3));
-        assert_eq!(s.token_source.as_deref(), Some("estimate"));
+        assert_eq!(s.token_source, Some(TokenSource::Estimate));
         assert_eq!(s.arrival_tokens, vec![2, 1]);
         assert!((s.decode_tps.unwrap() - 100.0).abs() < 1e-6);
         assert_eq!(s.e2e_ms, None);
@@ -242,6 +262,6 @@ mod tests {
         let s = compute(&r, t0);
         assert_eq!(s.decode_tps, None);
         assert!((s.prefill_tps.unwrap() - 4000.0).abs() < 1e-6);
-        assert_eq!(s.prefill_source.as_deref(), Some("server"));
+        assert_eq!(s.prefill_source, Some(PrefillSource::Server));
     }
 }

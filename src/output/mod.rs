@@ -1,137 +1,103 @@
-//! Presentation: the terminal summary table, progress bars, Markdown export, and unit
-//! formatting. Everything renders into a `W: Write` so tests can capture it.
+//! Presentation of runs: the terminal summary table, progress bars, Markdown export, and
+//! the pieces every output shares (cells, side-by-side sentences, failures, the host
+//! line), so the run table and the report say the same thing the same way. Everything
+//! renders into a `W: Write` so tests can capture it.
 
 pub mod markdown;
 pub mod progress;
 pub mod table;
 
-use crate::results::{CaseResult, Summary};
+use crate::fmt::{bytes, num};
+use crate::metric::Metric;
+use crate::results::{CaseResult, RunResult};
 
-/// `1.23 GiB`-style byte counts.
-pub fn bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
+/// `ok/total` requests, or `error` when the case could not run.
+pub fn ok_cell(c: &CaseResult) -> String {
+    if c.error.is_some() { "error".into() } else { format!("{}/{}", c.ok_count(), c.samples.len()) }
 }
 
-/// Decimals that suit a number's size: 1234, 123.4, 12.34, 0.123.
-fn precision(v: f64) -> usize {
-    let a = v.abs();
-    if a >= 999.5 {
-        0
-    } else if a >= 99.95 {
-        1
-    } else if a >= 0.9995 {
-        2
-    } else {
-        3
-    }
+/// Cold load time in ms, or `-`.
+pub fn load_cell(c: &CaseResult) -> String {
+    c.load.as_ref().and_then(|l| l.cold_ms).map(num).unwrap_or_else(|| "-".into())
 }
 
-/// A number with precision that suits its size.
-pub fn num(v: f64) -> String {
-    format!("{v:.*}", precision(v))
+/// Peak memory (after-load memory when no peak was sampled), or `-`.
+pub fn peak_cell(c: &CaseResult) -> String {
+    c.memory.as_ref().and_then(|m| m.peak_bytes.or(m.after_load_bytes)).map(bytes).unwrap_or_else(|| "-".into())
 }
 
-/// `median ± stddev` of a metric (the spread with the median's precision), or `-`.
-pub fn median_spread(s: Option<&Summary>) -> String {
-    match s {
-        Some(s) if s.n > 1 => {
-            let p = precision(s.median);
-            format!("{:.*} ± {:.*}", p, s.median, p, s.stddev)
-        }
-        Some(s) => num(s.median),
-        None => "-".into(),
+/// The machine in one line: name, OS, architecture, cores, memory, GPU cores and
+/// bandwidth where known.
+pub fn host_line(r: &RunResult) -> String {
+    let h = &r.host;
+    let mut s = format!(
+        "{} ({} {}, {}, {} cores, {:.1} GiB",
+        r.machine(),
+        h.os,
+        h.os_version,
+        h.arch,
+        h.cores,
+        h.memory_bytes as f64 / (1u64 << 30) as f64
+    );
+    if let Some(g) = h.gpu_cores {
+        s.push_str(&format!(", {g} GPU cores"));
     }
-}
-
-/// Label of a case's parameters, e.g. `mt=128 c=4`.
-pub fn params_label(c: &CaseResult) -> String {
-    let g = |k: &str| c.params.get(k).and_then(serde_json::Value::as_u64);
-    let mut s = String::new();
-    if let Some(mt) = g("max_tokens") {
-        s.push_str(&format!("mt={mt}"));
+    if let Some(bw) = h.memory_bandwidth_gbps {
+        s.push_str(&format!(", {bw} GB/s"));
     }
-    if let Some(pt) = g("prompt_tokens") {
-        s.push_str(&format!(" pt={pt}"));
-    }
-    if let Some(cc) = g("concurrency").filter(|c| *c > 1) {
-        s.push_str(&format!(" c={cc}"));
-    }
+    s.push(')');
     s
-}
-
-/// Why a case has failures, in one line, if it has any.
-pub fn failure_note(c: &CaseResult) -> Option<String> {
-    if let Some(e) = &c.error {
-        return Some(e.clone());
-    }
-    let failed: Vec<_> = c.samples.iter().filter(|s| !s.ok).collect();
-    failed.first().map(|s| format!("{}/{} failed: {}", failed.len(), c.samples.len(), s.error.as_deref().unwrap_or("unknown")))
 }
 
 /// Cases grouped by workload and parameters, targets side by side, plan order kept.
 pub fn grouped(cases: &[CaseResult]) -> Vec<Vec<&CaseResult>> {
-    let mut groups: Vec<(String, Vec<&CaseResult>)> = Vec::new();
+    let mut groups: Vec<Vec<&CaseResult>> = Vec::new();
     for c in cases {
-        let key = format!("{}\u{0}{}", c.workload, c.params);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => v.push(c),
-            None => groups.push((key, vec![c])),
+        match groups.iter_mut().find(|g| g[0].workload == c.workload && g[0].params == c.params) {
+            Some(g) => g.push(c),
+            None => groups.push(vec![c]),
         }
     }
-    groups.into_iter().map(|(_, v)| v).collect()
+    groups
 }
 
-/// For each group with several targets: who is fastest on decode and TTFT, and by how much.
-pub fn comparisons(cases: &[CaseResult]) -> Vec<String> {
+/// For each group with several targets: how much faster the fastest target is than each
+/// other one, on decode and on time to first token, as sentences.
+pub fn side_by_side(cases: &[CaseResult]) -> Vec<String> {
     let mut out = Vec::new();
     for g in grouped(cases) {
         if g.len() < 2 {
             continue;
         }
-        let label = format!("{} {}", g[0].workload, params_label(g[0]));
-        let best = |metric: &str, higher: bool| -> Option<String> {
-            let mut v: Vec<(&str, f64)> = g.iter().filter_map(|c| Some((c.target.as_str(), c.median(metric)?))).collect();
-            if v.len() < 2 {
-                return None;
-            }
-            v.sort_by(|a, b| if higher { b.1.total_cmp(&a.1) } else { a.1.total_cmp(&b.1) });
-            let (first, second) = (v[0], v[1]);
-            let ratio = if higher { first.1 / second.1 } else { second.1 / first.1 };
-            ratio.is_finite().then(|| format!("{} {:.2}x {}", first.0, ratio, second.0))
+        let label = g[0].label();
+        let ranked = |metric: Metric| {
+            // from the samples, not the stored summary: files written by other tools may lack it
+            let median = |c: &CaseResult| Some(c.values(metric)).filter(|v| !v.is_empty()).map(|v| crate::stats::median(&v));
+            let mut v: Vec<(&str, f64)> = g.iter().filter_map(|c| Some((c.target.as_str(), median(c)?))).collect();
+            v.sort_by(|a, b| if metric.higher_is_better() { b.1.total_cmp(&a.1) } else { a.1.total_cmp(&b.1) });
+            v
         };
-        let mut parts = Vec::new();
-        if let Some(s) = best("decode_tps", true) {
-            parts.push(format!("decode: {s}"));
+        let decode = ranked(Metric::DecodeTps);
+        for other in decode.iter().skip(1).filter(|o| o.1 > 0.0) {
+            let (best, ratio) = (decode[0], decode[0].1 / other.1);
+            out.push(format!("{label}: {} is {ratio:.2}x {} on decode ({} vs {} tokens/s)", best.0, other.0, num(best.1), num(other.1)));
         }
-        if let Some(s) = best("ttft_ms", false) {
-            parts.push(format!("TTFT: {s} (faster)"));
-        }
-        if !parts.is_empty() {
-            out.push(format!("{label}: {}", parts.join("; ")));
+        let ttft = ranked(Metric::TtftMs);
+        for other in ttft.iter().skip(1).filter(|_| ttft[0].1 > 0.0) {
+            let (best, ratio) = (ttft[0], other.1 / ttft[0].1);
+            out.push(format!(
+                "{label}: {} reaches the first token {ratio:.2}x sooner than {} ({} vs {} ms)",
+                best.0,
+                other.0,
+                num(best.1),
+                num(other.1)
+            ));
         }
     }
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn units() {
-        assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
-        assert_eq!(num(1234.56), "1235");
-        assert_eq!(num(12.345), "12.35");
-        assert_eq!(num(0.01234), "0.012");
-        assert_eq!(num(99.99999), "100.0");
-        assert_eq!(num(999.7), "1000");
-    }
+/// `(case, why)` for every case with failures.
+pub fn failures(cases: &[CaseResult]) -> Vec<(String, String)> {
+    cases.iter().filter_map(|c| Some((c.full_label(), c.failure_note()?))).collect()
 }

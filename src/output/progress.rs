@@ -34,9 +34,8 @@ impl Progress {
             Event::RequestFinished { .. } => self.bar.inc(1),
             Event::CaseFinished { result, .. } => {
                 if result.error.is_some() {
-                    let n = result.params.get("warmup").and_then(|v| v.as_u64()).unwrap_or(0)
-                        + result.params.get("iterations").and_then(|v| v.as_u64()).unwrap_or(0);
-                    let c = result.params.get("concurrency").and_then(|v| v.as_u64()).unwrap_or(1);
+                    let n = u64::from(result.params.warmup) + u64::from(result.params.iterations);
+                    let c = u64::from(result.params.concurrency);
                     self.bar.inc(n * c);
                 }
             }

@@ -3,72 +3,53 @@
 
 use std::io::Write;
 
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
-
-use super::{bytes, comparisons, failure_note, grouped, median_spread, num, params_label};
+use super::{failures, grouped, load_cell, ok_cell, peak_cell, side_by_side};
+use crate::fmt::{Grid, median_spread, opt_num};
+use crate::metric::Metric;
 use crate::results::CaseResult;
 
-pub const HEADERS: [&str; 11] =
-    ["Target", "Workload", "Params", "OK", "TTFT ms", "Decode tok/s", "Prefill tok/s", "E2E ms", "Total tok/s", "Load ms", "Peak mem"];
+/// What the summary's spread means, printed under it.
+pub const NOTE: &str =
+    "median ± standard deviation over successful requests; total = output tokens of all concurrent streams / run time; load = cold load";
 
-/// One row of cells (shared with the Markdown exporter).
-pub fn row(c: &CaseResult) -> Vec<String> {
-    let load = c.load.as_ref().and_then(|l| l.cold_ms).map(num).unwrap_or_else(|| "-".into());
-    let peak = c.memory.as_ref().and_then(|m| m.peak_bytes.or(m.after_load_bytes)).map(bytes).unwrap_or_else(|| "-".into());
-    let ok = if c.error.is_some() { "error".to_string() } else { format!("{}/{}", c.ok_count(), c.samples.len()) };
-    vec![
-        c.target.clone(),
-        c.workload.clone(),
-        params_label(c),
-        ok,
-        median_spread(c.summary.get("ttft_ms")),
-        median_spread(c.summary.get("decode_tps")),
-        median_spread(c.summary.get("prefill_tps")),
-        median_spread(c.summary.get("e2e_ms")),
-        c.median("aggregate_output_tps").map(num).unwrap_or_else(|| "-".into()),
-        load,
-        peak,
-    ]
+/// The run summary: one row per case, grouped (shared with the Markdown export).
+pub fn summary_grid(cases: &[CaseResult]) -> Grid {
+    let mut g = Grid::new(
+        ["Target", "Workload", "Params", "OK", "TTFT ms", "Decode tok/s", "Prefill tok/s", "E2E ms", "Total tok/s", "Load ms", "Peak mem"],
+        3,
+    );
+    for c in grouped(cases).into_iter().flatten() {
+        let spread = |m: Metric| median_spread(c.summary_of(m));
+        g.push(vec![
+            c.target.clone(),
+            c.workload.clone(),
+            c.params.label(),
+            ok_cell(c),
+            spread(Metric::TtftMs),
+            spread(Metric::DecodeTps),
+            spread(Metric::PrefillTps),
+            spread(Metric::E2eMs),
+            opt_num(c.median(Metric::AggregateOutputTps)),
+            load_cell(c),
+            peak_cell(c),
+        ]);
+    }
+    g
 }
 
-/// Writes the table, a line per cross-target comparison, and failure reasons.
+/// Writes the table, a line per cross-target comparison, failure reasons and warnings.
 pub fn render<W: Write>(w: &mut W, cases: &[CaseResult], width: Option<u16>) -> std::io::Result<()> {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    match width {
-        Some(wd) => {
-            t.set_content_arrangement(ContentArrangement::Dynamic);
-            t.set_width(wd);
-        }
-        None => {
-            t.set_content_arrangement(ContentArrangement::Disabled);
-        }
-    }
-    t.set_header(HEADERS.iter().map(|h| Cell::new(h)));
-    for g in grouped(cases) {
-        for c in g {
-            let cells = row(c);
-            t.add_row(cells.into_iter().enumerate().map(|(i, v)| {
-                let cell = Cell::new(v);
-                if i >= 3 { cell.set_alignment(CellAlignment::Right) } else { cell }
-            }));
-        }
-    }
-    writeln!(w, "{t}")?;
-    writeln!(
-        w,
-        "median ± standard deviation over successful requests; total = output tokens of all concurrent streams / run time; load = cold load"
-    )?;
-    for line in comparisons(cases) {
+    writeln!(w, "{}", summary_grid(cases).terminal(width))?;
+    writeln!(w, "{NOTE}")?;
+    for line in side_by_side(cases) {
         writeln!(w, "  {line}")?;
     }
+    for (case, why) in failures(cases) {
+        writeln!(w, "  FAILED {case}: {why}")?;
+    }
     for c in cases {
-        if let Some(note) = failure_note(c) {
-            writeln!(w, "  FAILED {} / {} {}: {note}", c.target, c.workload, params_label(c))?;
-        }
         for warn in &c.warnings {
-            writeln!(w, "  warning {} / {} {}: {warn}", c.target, c.workload, params_label(c))?;
+            writeln!(w, "  warning {}: {warn}", c.full_label())?;
         }
     }
     Ok(())

@@ -3,13 +3,10 @@
 use std::io::Write;
 
 use super::{Report, median_with_ci};
+use crate::fmt::csv_field as field;
+use crate::metric::Metric;
 
-const METRICS: &[&str] = &["ttft_ms", "decode_tps", "prefill_tps", "e2e_ms", "aggregate_output_tps"];
-
-/// Quotes a field when it holds a comma, quote or line break (RFC 4180).
-pub fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
-}
+const METRICS: [Metric; 5] = [Metric::TtftMs, Metric::DecodeTps, Metric::PrefillTps, Metric::E2eMs, Metric::AggregateOutputTps];
 
 pub fn render<W: Write>(w: &mut W, r: &Report) -> std::io::Result<()> {
     let mut header: Vec<String> = [
@@ -37,18 +34,17 @@ pub fn render<W: Write>(w: &mut W, r: &Report) -> std::io::Result<()> {
     let runs: Vec<&crate::results::RunResult> = if r.machines.is_empty() { vec![&r.latest] } else { r.machines.iter().collect() };
     for run in runs {
         for c in &run.cases {
-            let p = |k: &str| c.params.get(k).map(|v| if v.is_null() { String::new() } else { v.to_string() }).unwrap_or_default();
             let mut row = vec![
                 field(&run.scenario.name),
                 field(&run.machine()),
                 run.started_at.to_rfc3339(),
                 field(&c.target),
-                field(&c.backend),
+                field(c.backend.name()),
                 field(&c.model),
                 field(&c.workload),
-                p("max_tokens"),
-                p("prompt_tokens"),
-                p("concurrency"),
+                c.params.max_tokens.to_string(),
+                c.params.prompt_tokens.map(|n| n.to_string()).unwrap_or_default(),
+                c.params.concurrency.to_string(),
                 c.ok_count().to_string(),
                 c.failed_count().to_string(),
             ];

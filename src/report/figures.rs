@@ -1,8 +1,9 @@
 //! Which charts a report has, built from its runs as data (rendered by `charts`).
 
 use super::charts::{Bar, BarChart, Chart, LineChart, Series};
-use super::{Report, case_label, median_with_ci};
+use super::{Report, median_with_ci};
 use crate::compare::{self, Verdict};
+use crate::metric::Metric;
 use crate::results::{CaseResult, RunResult};
 
 /// One chart with where it belongs.
@@ -14,9 +15,8 @@ pub struct Figure {
     pub chart: Chart,
 }
 
-/// (metric, title, unit) of the per-case bar charts.
-pub const BAR_METRICS: &[(&str, &str, &str)] =
-    &[("decode_tps", "Decode speed", "tokens/s"), ("ttft_ms", "Time to first token", "ms"), ("prefill_tps", "Prefill speed", "tokens/s")];
+/// The per-case bar charts; the first two also make the machine and trend sections.
+pub const BAR_METRICS: [Metric; 3] = [Metric::DecodeTps, Metric::TtftMs, Metric::PrefillTps];
 
 fn unique<T: PartialEq + Clone>(items: impl Iterator<Item = T>) -> Vec<T> {
     let mut v: Vec<T> = Vec::new();
@@ -46,11 +46,14 @@ pub fn all(r: &Report) -> Vec<Figure> {
     figs
 }
 
+/// Bar charts of the newest run's cases, one per metric, plus the load and memory bars.
+/// Long, and kept whole: each chart is one literal, read top to bottom.
 fn case_bars(run: &RunResult, figs: &mut Vec<Figure>) {
-    let groups = unique(run.cases.iter().map(case_label));
+    let groups = unique(run.cases.iter().map(CaseResult::label));
     let targets = unique(run.cases.iter().map(|c| c.target.clone()));
-    let find = |t: &str, g: &str| run.cases.iter().find(|c| c.target == t && case_label(c) == g);
-    for (metric, title, unit) in BAR_METRICS {
+    let find = |t: &str, g: &str| run.cases.iter().find(|c| c.target == t && c.label() == g);
+    for metric in BAR_METRICS {
+        let (title, unit) = (metric.title(), metric.unit());
         let values: Vec<Vec<Option<Bar>>> = targets
             .iter()
             .map(|t| {
@@ -128,7 +131,13 @@ fn case_bars(run: &RunResult, figs: &mut Vec<Figure>) {
 }
 
 fn param(c: &CaseResult, k: &str) -> Option<f64> {
-    c.params.get(k).and_then(serde_json::Value::as_f64)
+    let p = &c.params;
+    match k {
+        "concurrency" => Some(f64::from(p.concurrency)),
+        "prompt_tokens" => p.prompt_tokens.map(f64::from),
+        "max_tokens" => Some(f64::from(p.max_tokens)),
+        _ => None,
+    }
 }
 
 fn sweeps(run: &RunResult, figs: &mut Vec<Figure>) {
@@ -138,11 +147,12 @@ fn sweeps(run: &RunResult, figs: &mut Vec<Figure>) {
         if values.len() < 2 {
             continue;
         }
-        let mut metrics = vec![("decode_tps", "decode speed", "tokens/s"), ("ttft_ms", "time to first token", "ms")];
+        let mut metrics = vec![(Metric::DecodeTps, "decode speed"), (Metric::TtftMs, "time to first token")];
         if p == "concurrency" {
-            metrics.push(("aggregate_output_tps", "total output", "tokens/s"));
+            metrics.push((Metric::AggregateOutputTps, "total output"));
         }
-        for (metric, what, unit) in metrics {
+        for (metric, what) in metrics {
+            let unit = metric.unit();
             let mut series: Vec<Series> = Vec::new();
             for c in &run.cases {
                 let Some(x) = param(c, p) else { continue };
@@ -215,7 +225,7 @@ pub fn timeline(c: &CaseResult) -> Chart {
         })
         .collect();
     Chart::Lines(LineChart {
-        title: format!("Token arrivals: {} / {}", c.target, case_label(c)),
+        title: format!("Token arrivals: {}", c.full_label()),
         x_label: "time since request sent (ms)".into(),
         y_label: "tokens received".into(),
         series,
@@ -227,7 +237,8 @@ pub fn timeline(c: &CaseResult) -> Chart {
 
 fn hardware(machines: &[RunResult], figs: &mut Vec<Figure>) {
     let keys: Vec<(String, String)> = super::machine_cases(machines).into_iter().map(|(k, l)| (k, l.replacen(" / ", "\n", 1))).collect();
-    for (metric, title, unit) in &BAR_METRICS[..2] {
+    for metric in &BAR_METRICS[..2] {
+        let (metric, title, unit) = (*metric, metric.title(), metric.unit());
         let values: Vec<Vec<Option<Bar>>> = machines
             .iter()
             .map(|m| {
@@ -259,10 +270,9 @@ fn hardware(machines: &[RunResult], figs: &mut Vec<Figure>) {
 
 /// Per case and metric: medians over time, and the runs `compare` flags against the
 /// previous run.
-pub fn trend_points(r: &Report, metric: &str) -> Vec<(String, Vec<(usize, f64, Verdict)>)> {
-    let opts = compare::Options { metrics: vec![metric.to_string()], ..Default::default() };
-    let keys =
-        unique(r.history.iter().flat_map(|(_, run)| run.cases.iter().map(|c| (c.key(), format!("{} / {}", c.target, case_label(c))))));
+pub fn trend_points(r: &Report, metric: Metric) -> Vec<(String, Vec<(usize, f64, Verdict)>)> {
+    let opts = compare::Options { metrics: vec![metric], ..Default::default() };
+    let keys = unique(r.history.iter().flat_map(|(_, run)| run.cases.iter().map(|c| (c.key(), c.full_label()))));
     let mut out = Vec::new();
     for (key, label) in keys {
         let mut pts = Vec::new();
@@ -288,7 +298,8 @@ pub fn trend_points(r: &Report, metric: &str) -> Vec<(String, Vec<(usize, f64, V
 fn trend(r: &Report, figs: &mut Vec<Figure>) {
     let ticks: Vec<(f64, String)> =
         r.history.iter().enumerate().map(|(i, (_, run))| (i as f64, run.started_at.format("%m-%d\n%H:%M").to_string())).collect();
-    for (metric, title, unit) in &BAR_METRICS[..2] {
+    for metric in &BAR_METRICS[..2] {
+        let (metric, title, unit) = (*metric, metric.title(), metric.unit());
         let pts = trend_points(r, metric);
         if pts.is_empty() {
             continue;

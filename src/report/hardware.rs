@@ -83,11 +83,11 @@ pub fn roofline(machines: &[RunResult]) -> Vec<Roofline> {
         for c in &run.cases {
             let bw = run.host.memory_bandwidth_gbps;
             let w = weights_bytes(run, c);
-            let decode = median_with_ci(c, "decode_tps").map(|x| x.0);
+            let decode = median_with_ci(c, crate::metric::Metric::DecodeTps).map(|x| x.0);
             let ceiling = bw.zip(w).map(|(bw, (b, _))| bw * 1e9 / b as f64);
             rows.push(Roofline {
                 machine: run.machine(),
-                case: format!("{} / {}", c.target, super::case_label(c)),
+                case: c.full_label(),
                 bandwidth_gbps: bw,
                 weights_bytes: w.map(|x| x.0),
                 weights_source: w.map(|x| x.1),

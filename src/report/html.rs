@@ -4,29 +4,12 @@
 
 use anyhow::Result;
 
-use super::figures::{BAR_METRICS, Figure, trend_points};
-use super::hardware::{ASSUMPTIONS, roofline};
-use super::markdown::{cell, host_line, ratios};
-use super::{Report, case_label};
-use crate::compare::Verdict;
-use crate::output::{bytes, num};
+use super::figures::Figure;
+use super::hardware::ASSUMPTIONS;
+use super::{Report, tables};
+use crate::fmt::{bytes, html_escape as esc};
+use crate::output::{failures, host_line, side_by_side};
 use crate::results::RunResult;
-
-/// Escapes text for HTML content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = r#"
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0 auto; max-width: 1200px; padding: 1.5rem; color: #1b1b1b; background: #fff; }
@@ -77,23 +60,6 @@ const SCRIPT: &str = r#"
   document.body.dataset.charts = String(document.querySelectorAll('figure.chart svg').length);
 })();
 "#;
-
-fn table(headers: &[&str], rows: &[Vec<String>], sortable: bool) -> String {
-    let mut s = format!("<table{}><thead><tr>", if sortable { " class=\"sortable\"" } else { "" });
-    for (i, h) in headers.iter().enumerate() {
-        s.push_str(&format!("<th{}>{}</th>", if i < 2 { " class=\"l\"" } else { "" }, esc(h)));
-    }
-    s.push_str("</tr></thead><tbody>");
-    for r in rows {
-        s.push_str("<tr>");
-        for (i, c) in r.iter().enumerate() {
-            s.push_str(&format!("<td{}>{}</td>", if i < 2 { " class=\"l\"" } else { "" }, c));
-        }
-        s.push_str("</tr>");
-    }
-    s.push_str("</tbody></table>");
-    s
-}
 
 fn figures_html(figs: &[Figure], section: &str) -> Result<String> {
     let mut s = String::from("<div class=\"charts\">");
@@ -148,57 +114,18 @@ pub fn render(r: &Report, figs: &[Figure]) -> Result<String> {
     body.push_str(&format!(
         "<p class=\"meta\">Newest run {} on {} · <code>{}</code></p>",
         esc(&run.started_at.format("%Y-%m-%d %H:%M UTC").to_string()),
-        esc(&host_line(run).replace("**", "")),
+        esc(&host_line(run)),
         esc(&r.latest_path.display().to_string())
     ));
     body.push_str("<h2 id=\"host\">Host</h2>");
     body.push_str(&host_table(run));
 
     body.push_str("<h2 id=\"cases\">Cases</h2><p class=\"note\">Median (95% interval of the median) over successful requests. Click a column to sort.</p>");
-    let rows: Vec<Vec<String>> = run
-        .cases
-        .iter()
-        .map(|c| {
-            let ok = if c.error.is_some() { "error".to_string() } else { format!("{}/{}", c.ok_count(), c.samples.len()) };
-            vec![
-                esc(&c.target),
-                esc(&case_label(c)),
-                esc(&c.model),
-                ok,
-                esc(&cell(c, "ttft_ms")),
-                esc(&cell(c, "decode_tps")),
-                esc(&cell(c, "prefill_tps")),
-                esc(&cell(c, "aggregate_output_tps")),
-                c.load.as_ref().and_then(|l| l.cold_ms).map(num).unwrap_or_else(|| "-".into()),
-                c.memory.as_ref().and_then(|m| m.peak_bytes.or(m.after_load_bytes)).map(bytes).unwrap_or_else(|| "-".into()),
-                esc(&crate::output::failure_note(c).unwrap_or_default()),
-            ]
-        })
-        .collect();
-    body.push_str(&table(
-        &[
-            "Target",
-            "Case",
-            "Model",
-            "OK",
-            "TTFT ms",
-            "Decode tok/s",
-            "Prefill tok/s",
-            "Total tok/s",
-            "Load ms (cold)",
-            "Peak memory",
-            "Failures",
-        ],
-        &rows,
-        true,
-    ));
-    let rs = ratios(run);
-    if !rs.is_empty() {
-        body.push_str("<ul>");
-        for s in rs {
-            body.push_str(&format!("<li>{}</li>", esc(&s)));
-        }
-        body.push_str("</ul>");
+    body.push_str(&tables::cases(run).html(true));
+    body.push_str(&list(side_by_side(&run.cases)));
+    let failed: Vec<String> = failures(&run.cases).into_iter().map(|(case, why)| format!("{case}: {why}")).collect();
+    if !failed.is_empty() {
+        body.push_str(&format!("<h3>Failures</h3>{}", list(failed)));
     }
     body.push_str(&figures_html(figs, "cases")?);
     if figs.iter().any(|f| f.section == "sweeps") {
@@ -230,47 +157,27 @@ pub fn render(r: &Report, figs: &[Figure]) -> Result<String> {
     ))
 }
 
+/// A bulleted list of escaped items; empty when there are none.
+fn list(items: Vec<String>) -> String {
+    if items.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("<ul>");
+    for i in items {
+        s.push_str(&format!("<li>{}</li>", esc(&i)));
+    }
+    s.push_str("</ul>");
+    s
+}
+
 fn hardware(r: &Report) -> String {
     let mut s = String::from("<h2 id=\"hardware\">Hardware comparison</h2>");
-    let keys = super::machine_cases(&r.machines);
-    let names: Vec<String> = r.machines.iter().map(RunResult::machine).collect();
-    for (metric, title, unit) in &BAR_METRICS[..2] {
-        s.push_str(&format!("<h3>{} ({})</h3>", esc(title), esc(unit)));
-        let mut headers: Vec<&str> = vec!["Case"];
-        headers.extend(names.iter().map(String::as_str));
-        let rows: Vec<Vec<String>> = keys
-            .iter()
-            .map(|(k, label)| {
-                let mut row = vec![esc(label)];
-                row.extend(
-                    r.machines
-                        .iter()
-                        .map(|m| esc(&m.cases.iter().find(|c| &c.key() == k).map(|c| cell(c, metric)).unwrap_or_else(|| "-".into()))),
-                );
-                row
-            })
-            .collect();
-        s.push_str(&table(&headers, &rows, true));
+    for (metric, heading) in tables::section_metrics() {
+        s.push_str(&format!("<h3>{}</h3>", esc(&heading)));
+        s.push_str(&tables::machines(r, metric).html(true));
     }
     s.push_str("<h3>Roofline efficiency (decode)</h3>");
-    let rows: Vec<Vec<String>> = roofline(&r.machines)
-        .into_iter()
-        .map(|row| {
-            let o = |v: Option<f64>| v.map(num).unwrap_or_else(|| "-".into());
-            vec![
-                esc(&row.machine),
-                esc(&row.case),
-                o(row.bandwidth_gbps),
-                row.weights_bytes
-                    .map(|b| format!("{} ({})", bytes(b), row.weights_source.unwrap_or("")))
-                    .unwrap_or_else(|| "unknown".into()),
-                o(row.ceiling_tps),
-                o(row.decode_tps),
-                row.efficiency.map(|e| format!("{:.0}%", e * 100.0)).unwrap_or_else(|| "-".into()),
-            ]
-        })
-        .collect();
-    s.push_str(&table(&["Machine", "Case", "Bandwidth GB/s", "Weights", "Ceiling tok/s", "Decode tok/s", "Efficiency"], &rows, true));
+    s.push_str(&tables::rooflines(r).html(true));
     s.push_str(&format!("<p class=\"note\">{}</p>", esc(ASSUMPTIONS)));
     s
 }
@@ -280,24 +187,9 @@ fn trend(r: &Report) -> String {
         "<h2 id=\"trend\">Trend on {}</h2><p class=\"note\">Medians per run, oldest first; <span class=\"flag\">⚠</span> marks a run that <code>mlxbench compare</code> flags as regressed against the one before.</p>",
         esc(&r.latest.machine())
     );
-    let dates: Vec<String> = r.history.iter().map(|(_, run)| run.started_at.format("%m-%d %H:%M").to_string()).collect();
-    for (metric, title, unit) in &BAR_METRICS[..2] {
-        s.push_str(&format!("<h3>{} ({})</h3>", esc(title), esc(unit)));
-        let mut headers: Vec<&str> = vec!["Case"];
-        headers.extend(dates.iter().map(String::as_str));
-        let rows: Vec<Vec<String>> = trend_points(r, metric)
-            .into_iter()
-            .map(|(label, pts)| {
-                let mut row = vec![esc(&label)];
-                row.extend((0..dates.len()).map(|i| match pts.iter().find(|p| p.0 == i) {
-                    Some((_, v, Verdict::Regressed)) => format!("<span class=\"flag\">⚠ {}</span>", num(*v)),
-                    Some((_, v, _)) => num(*v),
-                    None => "-".into(),
-                }));
-                row
-            })
-            .collect();
-        s.push_str(&table(&headers, &rows, false));
+    for (metric, heading) in tables::section_metrics() {
+        s.push_str(&format!("<h3>{}</h3>", esc(&heading)));
+        s.push_str(&tables::trend(r, metric).html(false));
     }
     s
 }

@@ -12,27 +12,39 @@ mod figures;
 mod hardware;
 mod html;
 mod markdown;
+mod tables;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::metric::Metric;
 use crate::results::{CaseResult, RunResult, load_result, result_paths};
 use crate::stats::{median, significance::median_ci95};
 
 pub use hardware::{Roofline, roofline};
 
 /// Output formats of `report`.
-pub const FORMATS: &[&str] = &["md", "html", "svg", "png", "csv"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// GitHub-flavoured Markdown.
+    Md,
+    /// One self-contained HTML page.
+    Html,
+    /// Every chart as SVG.
+    Svg,
+    /// Every chart as PNG.
+    Png,
+    /// One row per case.
+    Csv,
+}
 
-/// A case's label without its target: workload and the parameters that vary.
-pub fn case_label(c: &CaseResult) -> String {
-    let p = crate::output::params_label(c);
-    if p.is_empty() { c.workload.clone() } else { format!("{} {p}", c.workload) }
+impl Format {
+    pub const ALL: [Format; 5] = [Format::Md, Format::Html, Format::Svg, Format::Png, Format::Csv];
 }
 
 /// Median and its 95% interval of a metric over a case's successful requests.
-pub fn median_with_ci(c: &CaseResult, metric: &str) -> Option<(f64, f64, f64)> {
+pub fn median_with_ci(c: &CaseResult, metric: Metric) -> Option<(f64, f64, f64)> {
     let v = c.values(metric);
     if v.is_empty() {
         return None;
@@ -47,7 +59,7 @@ pub fn machine_cases(machines: &[RunResult]) -> Vec<(String, String)> {
     for m in machines {
         for c in &m.cases {
             if !v.iter().any(|(k, _)| *k == c.key()) {
-                v.push((c.key(), format!("{} / {}", c.target, case_label(c))));
+                v.push((c.key(), c.full_label()));
             }
         }
     }
@@ -126,7 +138,7 @@ pub fn build(inputs: &[PathBuf], timeline: Option<&str>) -> Result<Report> {
             latest
                 .cases
                 .iter()
-                .position(|c| format!("{} / {}", c.target, case_label(c)).contains(pat))
+                .position(|c| c.full_label().contains(pat))
                 .with_context(|| format!("--timeline {pat}: no case of the newest run matches"))?,
         ),
         None => latest.cases.iter().position(|c| c.samples.iter().any(|s| s.ok && !s.arrival_ms.is_empty())),
@@ -143,21 +155,16 @@ pub fn build(inputs: &[PathBuf], timeline: Option<&str>) -> Result<Report> {
 }
 
 /// Writes the requested formats into `out`; returns the files written.
-pub fn write(report: &Report, out: &Path, formats: &[String]) -> Result<Vec<PathBuf>> {
-    for f in formats {
-        if !FORMATS.contains(&f.as_str()) {
-            bail!("unknown format \"{f}\"; choose from {}", FORMATS.join(", "));
-        }
-    }
+pub fn write(report: &Report, out: &Path, formats: &[Format]) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let stem = crate::results::slug_for_file(&report.scenario);
     let mut written = Vec::new();
     let figures = figures::all(report);
-    let want = |f: &str| formats.iter().any(|x| x == f);
+    let want = |f: Format| formats.contains(&f);
     type Render = fn(&mut Vec<u8>, &Report) -> std::io::Result<()>;
-    let text_formats: [(&str, Render); 2] = [("md", markdown::render), ("csv", csv::render)];
-    for (ext, render) in text_formats {
-        if want(ext) {
+    let text_formats: [(Format, &str, Render); 2] = [(Format::Md, "md", markdown::render), (Format::Csv, "csv", csv::render)];
+    for (format, ext, render) in text_formats {
+        if want(format) {
             let p = out.join(format!("{stem}.{ext}"));
             let mut buf = Vec::new();
             render(&mut buf, report)?;
@@ -165,24 +172,24 @@ pub fn write(report: &Report, out: &Path, formats: &[String]) -> Result<Vec<Path
             written.push(p);
         }
     }
-    if want("svg") || want("png") {
+    if want(Format::Svg) || want(Format::Png) {
         let dir = out.join(format!("{stem}-charts"));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         for fig in &figures {
-            if want("svg") {
+            if want(Format::Svg) {
                 let p = dir.join(format!("{}.svg", fig.id));
                 let svg = fig.chart.to_svg().map_err(|e| anyhow::anyhow!("chart {}: {e}", fig.id))?;
                 std::fs::write(&p, svg).with_context(|| format!("cannot write {}", p.display()))?;
                 written.push(p);
             }
-            if want("png") {
+            if want(Format::Png) {
                 let p = dir.join(format!("{}.png", fig.id));
                 fig.chart.to_png(&p).map_err(|e| anyhow::anyhow!("chart {}: {e}", fig.id))?;
                 written.push(p);
             }
         }
     }
-    if want("html") {
+    if want(Format::Html) {
         let p = out.join(format!("{stem}.html"));
         let page = html::render(report, &figures)?;
         std::fs::write(&p, page).with_context(|| format!("cannot write {}", p.display()))?;

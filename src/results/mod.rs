@@ -1,5 +1,6 @@
-//! The result-file contract (DESIGN.md "Result file") and its store. Units are in field
-//! names; what a backend cannot measure is absent rather than zero.
+//! The result-file contract (docs/DESIGN.md "Result file") and its store. Units are in
+//! field names; what a backend cannot measure is absent rather than zero. Case identity
+//! and labels live here, as methods, so every output names a case the same way.
 
 mod load;
 mod store;
@@ -11,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::measure::host::HostInfo;
 pub use crate::measure::metrics::Sample;
+use crate::metric::Metric;
+pub use crate::scenario::{Api, BackendKind, Params};
 pub use crate::stats::Summary;
 pub use load::{LoadError, load_result, result_paths};
 pub use store::{ResultStore, slug as slug_for_file, write_json_atomic};
@@ -21,25 +24,36 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// One run of one scenario file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
+    /// [`SCHEMA_VERSION`] of the writer.
     pub schema_version: u32,
+    /// The mlxbench release that wrote the file.
     pub mlxbench_version: String,
+    /// When the run began (UTC).
     pub started_at: DateTime<Utc>,
+    /// When the run ended, interrupted or not (UTC).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
     /// False while the run is in progress or when it was interrupted.
     pub complete: bool,
+    /// The machine it ran on.
     pub host: HostInfo,
+    /// The scenario it ran.
     pub scenario: ScenarioRecord,
+    /// One entry per case, in plan order, as each finished.
     pub cases: Vec<CaseResult>,
 }
 
 /// The scenario as parsed, with where it came from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioRecord {
+    /// The scenario's `name`.
     pub name: String,
+    /// The scenario's `description`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The scenario file as given on the command line.
     pub path: String,
+    /// SHA-256 of the scenario file's bytes, hex.
     pub source_sha256: String,
     /// The parsed scenario file.
     pub spec: serde_json::Value,
@@ -59,6 +73,7 @@ pub struct LoadResult {
     /// The server's own load time for the cold load (Ollama `load_duration`), ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_cold_ms: Option<f64>,
+    /// The server's own load time for the warm load, ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_warm_ms: Option<f64>,
 }
@@ -68,11 +83,15 @@ pub struct LoadResult {
 pub struct MemoryResult {
     /// "rss" (Linux) or "phys_footprint" (macOS).
     pub source: String,
+    /// The processes measured (summed).
     pub pids: Vec<u32>,
+    /// Before the model was loaded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline_bytes: Option<u64>,
+    /// Right after the load.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub after_load_bytes: Option<u64>,
+    /// Highest sample during the case's counted runs (polled every 20 ms).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_bytes: Option<u64>,
     /// after_load - baseline.
@@ -93,11 +112,15 @@ pub struct MemoryResult {
 /// One counted run: `concurrency` simultaneous requests.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunAggregate {
+    /// Counted run index.
     pub iteration: u32,
     /// First request sent -> last stream complete, ms.
     pub wall_ms: f64,
+    /// Requests of the run that succeeded.
     pub ok: u32,
+    /// Requests of the run that failed.
     pub failed: u32,
+    /// Output tokens of the successful requests.
     pub output_tokens: u64,
     /// Output tokens of all streams / wall time, tokens/s.
     pub output_tps: f64,
@@ -106,24 +129,38 @@ pub struct RunAggregate {
 /// One target x workload x sweep point.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CaseResult {
+    /// The target's name.
     pub target: String,
-    pub backend: String,
+    /// Which backend ran it.
+    pub backend: BackendKind,
+    /// The target's `model` as written in the scenario.
     pub model: String,
+    /// The backend's own version string (server version, or MLX's and its device).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend_version: Option<String>,
     /// Model details the backend reported (e.g. Ollama `/api/show` details).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_info: Option<serde_json::Value>,
+    /// The workload's name.
     pub workload: String,
-    pub params: serde_json::Value,
+    /// The case's parameters.
+    pub params: Params,
+    /// The target's model load measurement.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load: Option<LoadResult>,
+    /// Memory of the processes holding the model.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<MemoryResult>,
+    /// One entry per counted request (warmup requests are not stored).
     pub samples: Vec<Sample>,
+    /// One entry per counted run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<RunAggregate>,
+    /// Metric name -> summary over successful requests (per-run metrics over runs).
+    /// Keyed by name, not by [`Metric`], so files with metrics this build does not know
+    /// still load.
     pub summary: BTreeMap<String, Summary>,
+    /// What makes the numbers less trustworthy (outliers, cache hits, ...).
     pub warnings: Vec<String>,
     /// Why the whole case could not run (target unreachable, model missing, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -144,8 +181,48 @@ impl CaseResult {
         self.error.is_some() || self.failed_count() > 0
     }
 
-    pub fn median(&self, metric: &str) -> Option<f64> {
-        self.summary.get(metric).map(|s| s.median)
+    /// The summary of a metric, if the case has one.
+    pub fn summary_of(&self, metric: Metric) -> Option<&Summary> {
+        self.summary.get(metric.name())
+    }
+
+    pub fn median(&self, metric: Metric) -> Option<f64> {
+        self.summary_of(metric).map(|s| s.median)
+    }
+
+    /// Identity of a case across runs: target, workload and the parameters that change
+    /// what is measured (not warmup/iterations/timeouts). `compare` and the report's
+    /// machine and trend sections match cases on it.
+    pub fn key(&self) -> String {
+        let p = &self.params;
+        let pt = p.prompt_tokens.map(|n| n.to_string()).unwrap_or_default();
+        format!("{} / {} mt={} pt={pt} c={} {:?}", self.target, self.workload, p.max_tokens, p.concurrency, p.api)
+    }
+
+    /// The case without its target: workload and the parameters that vary, e.g.
+    /// `short mt=128 c=4`.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.workload, self.params.label())
+    }
+
+    /// Target and case, e.g. `ollama / short mt=128 c=4`: how every output names a case.
+    pub fn full_label(&self) -> String {
+        format!("{} / {}", self.target, self.label())
+    }
+
+    /// Per-request values of a metric over successful requests (per-run values for the
+    /// aggregate metric).
+    pub fn values(&self, metric: Metric) -> Vec<f64> {
+        metric.values(self.samples.iter(), self.runs.iter().map(|r| (r.ok, r.output_tps)))
+    }
+
+    /// Why a case has failures, in one line, if it has any.
+    pub fn failure_note(&self) -> Option<String> {
+        if let Some(e) = &self.error {
+            return Some(e.clone());
+        }
+        let failed: Vec<_> = self.samples.iter().filter(|s| !s.ok).collect();
+        failed.first().map(|s| format!("{}/{} failed: {}", failed.len(), self.samples.len(), s.error.as_deref().unwrap_or("unknown")))
     }
 }
 
@@ -159,40 +236,4 @@ impl RunResult {
         let m = self.host.chip.clone().unwrap_or_else(|| self.host.cpu.clone());
         if self.host.hostname.is_empty() { m } else { format!("{m} ({})", self.host.hostname) }
     }
-}
-
-impl CaseResult {
-    /// Identity of a case across runs: target, workload and the parameters that change
-    /// what is measured (not warmup/iterations/timeouts).
-    pub fn key(&self) -> String {
-        let p = |k: &str| self.params.get(k).map(|v| v.to_string()).unwrap_or_default();
-        format!("{} / {} mt={} pt={} c={} {}", self.target, self.workload, p("max_tokens"), p("prompt_tokens"), p("concurrency"), p("api"))
-    }
-
-    /// Per-request values of a sample metric over successful requests, or the per-run
-    /// `aggregate_output_tps`.
-    pub fn values(&self, metric: &str) -> Vec<f64> {
-        if metric == "aggregate_output_tps" {
-            return self.runs.iter().filter(|r| r.ok > 0).map(|r| r.output_tps).collect();
-        }
-        self.samples
-            .iter()
-            .filter(|s| s.ok)
-            .filter_map(|s| match metric {
-                "ttft_ms" => s.ttft_ms,
-                "e2e_ms" => s.e2e_ms,
-                "first_byte_ms" => s.first_byte_ms,
-                "decode_tps" => s.decode_tps,
-                "decode_tps_server" => s.decode_tps_server,
-                "prefill_tps" => s.prefill_tps,
-                "output_tokens" => s.output_tokens.map(|n| n as f64),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
-/// Whether larger values of a metric are better (rates) or worse (times, bytes).
-pub fn higher_is_better(metric: &str) -> bool {
-    metric.ends_with("_tps")
 }

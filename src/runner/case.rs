@@ -9,6 +9,7 @@ use crate::backend::{Backend, GenRequest, LoadOutcome, TargetInfo};
 use crate::measure::memory::PeakSampler;
 use crate::measure::metrics::{self, Sample};
 use crate::measure::ms;
+use crate::metric::Metric;
 use crate::results::{CaseResult, RunAggregate};
 use crate::scenario::{Case, Plan};
 use crate::stats;
@@ -22,12 +23,12 @@ pub(super) fn empty_result(plan: &Plan, case: &Case, info: &TargetInfo) -> CaseR
     let t = &plan.targets[case.target];
     CaseResult {
         target: t.name.clone(),
-        backend: t.backend.clone(),
+        backend: t.backend,
         model: t.model.clone(),
         backend_version: info.backend_version.clone(),
         model_info: info.model_info.clone(),
         workload: case.workload.name.clone(),
-        params: serde_json::to_value(&case.params).unwrap_or_default(),
+        params: case.params.clone(),
         load: None,
         memory: None,
         samples: Vec::new(),
@@ -145,48 +146,30 @@ async fn run_round(backend: &Arc<dyn Backend>, req: &Arc<GenRequest>, concurrenc
 /// Fills `summary` and adds warnings from the samples: outliers, prompt-cache hits and
 /// `ignore_eos` not honoured. (Failed samples carry their own reasons.)
 pub fn summarize_case(r: &mut CaseResult) {
-    let ok: Vec<&Sample> = r.samples.iter().filter(|s| s.ok).collect();
-    let per_sample: [(&str, fn(&Sample) -> Option<f64>); 8] = [
-        ("ttft_ms", |s| s.ttft_ms),
-        ("e2e_ms", |s| s.e2e_ms),
-        ("decode_tps", |s| s.decode_tps),
-        ("decode_tps_server", |s| s.decode_tps_server),
-        ("prefill_tps", |s| s.prefill_tps),
-        ("output_tokens", |s| s.output_tokens.map(|n| n as f64)),
-        ("prompt_tokens", |s| s.prompt_tokens.map(|n| n as f64)),
-        ("first_byte_ms", |s| s.first_byte_ms),
-    ];
-    for (name, get) in per_sample {
-        let values: Vec<f64> = ok.iter().filter_map(|s| get(s)).collect();
+    for metric in Metric::ALL {
+        let values = r.values(metric);
         if let Some(sum) = stats::summarize(&values) {
-            r.summary.insert(name.into(), sum);
+            r.summary.insert(metric.name().into(), sum);
         }
-        // With concurrent streams, queueing makes per-request times multi-modal by design;
-        // the MAD rule would flag the queue, not noise.
-        let concurrency = r.params.get("concurrency").and_then(serde_json::Value::as_u64).unwrap_or(1);
-        if concurrency == 1 && matches!(name, "ttft_ms" | "decode_tps" | "e2e_ms") {
+    }
+    // With concurrent streams, queueing makes per-request times multi-modal by design;
+    // the MAD rule would flag the queue, not noise.
+    if r.params.concurrency == 1 {
+        for metric in Metric::OUTLIER_CHECKED {
+            let values = r.values(metric);
             let out = stats::mad_outliers(&values);
             if !out.is_empty() {
                 r.warnings.push(format!(
-                    "{} of {} {name} values are outliers (modified z-score > 3.5); consider more warmup or a quieter machine",
+                    "{} of {} {metric} values are outliers (modified z-score > 3.5); consider more warmup or a quieter machine",
                     out.len(),
                     values.len()
                 ));
             }
         }
     }
-    let itl: Vec<f64> = ok.iter().flat_map(|s| s.itl_ms.iter().copied()).collect();
-    if let Some(sum) = stats::summarize(&itl) {
-        r.summary.insert("itl_ms".into(), sum);
-    }
-    let agg: Vec<f64> = r.runs.iter().filter(|a| a.ok > 0).map(|a| a.output_tps).collect();
-    if let Some(sum) = stats::summarize(&agg) {
-        r.summary.insert("aggregate_output_tps".into(), sum);
-    }
-
-    let max_tokens = r.params.get("max_tokens").and_then(serde_json::Value::as_u64);
-    let ignore_eos = r.params.get("ignore_eos").and_then(serde_json::Value::as_bool) == Some(true);
-    if let Some(mt) = max_tokens.filter(|_| ignore_eos) {
+    let ok: Vec<&Sample> = r.samples.iter().filter(|s| s.ok).collect();
+    if r.params.ignore_eos {
+        let mt = u64::from(r.params.max_tokens);
         let short = ok.iter().filter(|s| s.output_tokens.is_some_and(|n| n < mt)).count();
         if short > 0 {
             r.warnings

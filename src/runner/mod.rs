@@ -4,12 +4,15 @@
 //! data; it never prints.
 
 mod case;
+#[cfg(test)]
+mod tests;
 
+use std::path::Path;
 use std::sync::Arc;
 
-use crate::backend::{self, Backend, TargetInfo};
+use crate::backend::{self, Backend, BackendError, TargetInfo};
 use crate::results::CaseResult;
-use crate::scenario::{Case, Plan};
+use crate::scenario::{Case, Plan, Target};
 
 pub use case::summarize_case;
 
@@ -61,8 +64,17 @@ pub fn request_count(plan: &Plan) -> u64 {
     plan.cases.iter().map(|c| u64::from(c.params.warmup + c.params.iterations) * u64::from(c.params.concurrency)).sum()
 }
 
-/// Runs every case of the plan; returns one result per case, in plan order.
+/// Makes the backend of a target; `base_dir` is where `launch` runs.
+pub type BackendFactory<'a> = dyn Fn(&Target, &Path) -> Result<Box<dyn Backend>, BackendError> + Sync + 'a;
+
+/// Runs every case of the plan with the real backends; returns one result per case, in
+/// plan order.
 pub async fn run_plan(plan: &Plan, observer: &mut dyn Observer) -> Vec<CaseResult> {
+    run_plan_with(plan, observer, &backend::create).await
+}
+
+/// [`run_plan`] with the backends `factory` makes (tests use scripted ones).
+pub async fn run_plan_with(plan: &Plan, observer: &mut dyn Observer, factory: &BackendFactory<'_>) -> Vec<CaseResult> {
     observer.event(Event::PlanStarted { cases: plan.cases.len(), requests: request_count(plan) });
     let total = plan.cases.len();
     let mut results = Vec::with_capacity(total);
@@ -73,7 +85,7 @@ pub async fn run_plan(plan: &Plan, observer: &mut dyn Observer) -> Vec<CaseResul
             continue;
         }
         observer.event(Event::TargetStarting { target: &target.name });
-        let prepared = prepare(target, &plan.base_dir).await;
+        let prepared = prepare(target, &plan.base_dir, factory).await;
         match prepared {
             Err((error, backend)) => {
                 observer.event(Event::TargetFailed { target: &target.name, error: &error });
@@ -105,8 +117,8 @@ pub async fn run_plan(plan: &Plan, observer: &mut dyn Observer) -> Vec<CaseResul
 
 type Prepared = (Arc<dyn Backend>, TargetInfo, backend::LoadOutcome);
 
-async fn prepare(target: &crate::scenario::Target, base_dir: &std::path::Path) -> Result<Prepared, (String, Option<Arc<dyn Backend>>)> {
-    let backend: Arc<dyn Backend> = backend::create(target, base_dir).map_err(|e| (e.to_string(), None))?.into();
+async fn prepare(target: &Target, base_dir: &Path, factory: &BackendFactory<'_>) -> Result<Prepared, (String, Option<Arc<dyn Backend>>)> {
+    let backend: Arc<dyn Backend> = factory(target, base_dir).map_err(|e| (e.to_string(), None))?.into();
     if let Err(e) = backend.start().await {
         return Err((e.to_string(), Some(backend)));
     }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::schema::{ScenarioSpec, TargetSpec};
 
@@ -21,11 +21,56 @@ pub struct Plan {
     pub cases: Vec<Case>,
 }
 
+/// The backends a target may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// In-process MLX (the `mlxbench-engine` crate).
+    Mlx,
+    /// Ollama's native HTTP API.
+    Ollama,
+    /// Any OpenAI-compatible HTTP server.
+    Openai,
+}
+
+impl BackendKind {
+    pub const ALL: [BackendKind; 3] = [BackendKind::Mlx, BackendKind::Ollama, BackendKind::Openai];
+
+    /// The name scenarios and result files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Mlx => "mlx",
+            BackendKind::Ollama => "ollama",
+            BackendKind::Openai => "openai",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<BackendKind> {
+        BackendKind::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which API shape a workload uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    /// Completion: one prompt text.
+    Completion,
+    /// Chat: a list of role/content messages.
+    Chat,
+}
+
 /// A resolved target.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub name: String,
-    pub backend: String,
+    pub backend: BackendKind,
     pub model: String,
     pub spec: TargetSpec,
 }
@@ -50,25 +95,49 @@ pub struct Workload {
     pub prompt: Prompt,
 }
 
-/// Parameters of one case, as recorded in the result file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Parameters of one case, as recorded in the result file (`cases[].params`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Params {
+    /// Most tokens generated per request.
     pub max_tokens: u32,
     /// Requested size of a synthetic prompt, when the workload is synthetic.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<u32>,
+    /// Simultaneous requests per run.
     pub concurrency: u32,
+    /// Sampling temperature; 0 is greedy.
     pub temperature: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Nucleus sampling mass; sent only when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
+    /// Sampling seed sent with every request.
     pub seed: u64,
+    /// Whether exactly `max_tokens` were asked for, past end-of-sequence.
     pub ignore_eos: bool,
+    /// Runs per case that were not counted.
     pub warmup: u32,
+    /// Counted runs per case.
     pub iterations: u32,
+    /// Per-request limit, seconds.
     pub timeout_s: f64,
+    /// Pause between runs, seconds.
     pub cooldown_s: f64,
-    /// "chat" or "completion".
-    pub api: &'static str,
+    /// Chat or completion.
+    pub api: Api,
+}
+
+impl Params {
+    /// The parameters that tell sweep points apart, e.g. `mt=128 pt=512 c=4`.
+    pub fn label(&self) -> String {
+        let mut s = format!("mt={}", self.max_tokens);
+        if let Some(p) = self.prompt_tokens {
+            s.push_str(&format!(" pt={p}"));
+        }
+        if self.concurrency > 1 {
+            s.push_str(&format!(" c={}", self.concurrency));
+        }
+        s
+    }
 }
 
 /// One target x workload x sweep point.
@@ -83,14 +152,7 @@ pub struct Case {
 impl Case {
     /// Short label for progress and tables, e.g. `short mt=128 c=4`.
     pub fn label(&self) -> String {
-        let mut s = format!("{} mt={}", self.workload.name, self.params.max_tokens);
-        if let Some(p) = self.params.prompt_tokens {
-            s.push_str(&format!(" pt={p}"));
-        }
-        if self.params.concurrency > 1 {
-            s.push_str(&format!(" c={}", self.params.concurrency));
-        }
-        s
+        format!("{} {}", self.workload.name, self.params.label())
     }
 }
 
@@ -116,7 +178,7 @@ pub(crate) fn expand(
         iterations: val(&d.iterations, 5),
         timeout_s: fval(&d.timeout_s, 300.0),
         cooldown_s: fval(&d.cooldown_s, 0.0),
-        api: "completion",
+        api: Api::Completion,
     };
     let targets: Vec<Target> = spec
         .targets
@@ -125,7 +187,8 @@ pub(crate) fn expand(
             let t = t.get_ref();
             Target {
                 name: t.name.clone().unwrap_or_else(|| format!("{}:{}", t.backend.get_ref(), t.model.get_ref())),
-                backend: t.backend.get_ref().clone(),
+                // validation has checked the name
+                backend: BackendKind::from_name(t.backend.get_ref()).unwrap_or(BackendKind::Openai),
                 model: t.model.get_ref().clone(),
                 spec: t.clone(),
             }
@@ -173,19 +236,19 @@ pub(crate) fn expand(
     }
 }
 
-fn resolve_prompt(w: &super::WorkloadSpec, file_text: Option<String>, pt: Option<u32>) -> (Prompt, &'static str) {
+fn resolve_prompt(w: &super::WorkloadSpec, file_text: Option<String>, pt: Option<u32>) -> (Prompt, Api) {
     let text = if let Some(m) = &w.messages {
         let msgs = m.get_ref().iter().map(|m| ChatMessage { role: m.role.clone(), content: m.content.clone() }).collect();
-        return (Prompt::Chat(msgs), "chat");
+        return (Prompt::Chat(msgs), Api::Chat);
     } else if let Some(n) = pt {
         synthetic_prompt(n)
     } else {
         file_text.or_else(|| w.prompt.clone()).unwrap_or_default()
     };
     if w.chat == Some(true) {
-        (Prompt::Chat(vec![ChatMessage { role: "user".into(), content: text }]), "chat")
+        (Prompt::Chat(vec![ChatMessage { role: "user".into(), content: text }]), Api::Chat)
     } else {
-        (Prompt::Text(text), "completion")
+        (Prompt::Text(text), Api::Completion)
     }
 }
 

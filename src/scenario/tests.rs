@@ -136,7 +136,7 @@ fn toml_syntax_error_has_position() {
 fn chat_messages_and_chat_flag() {
     let src = "name = \"x\"\n[[targets]]\nbackend = \"openai\"\nmodel = \"m\"\n[[workloads]]\nname = \"a\"\nmessages = [{ role = \"user\", content = \"hi\" }]\n[[workloads]]\nname = \"b\"\nprompt = \"yo\"\nchat = true\n";
     let plan = parse_str(src, Path::new("s.toml")).unwrap();
-    assert!(plan.cases.iter().all(|c| c.params.api == "chat"));
+    assert!(plan.cases.iter().all(|c| c.params.api == super::Api::Chat));
     assert_eq!(plan.cases[1].workload.prompt, Prompt::Chat(vec![ChatMessage { role: "user".into(), content: "yo".into() }]));
     let d = one(
         "name = \"x\"\n[[targets]]\nbackend = \"openai\"\nmodel = \"m\"\n[[workloads]]\nname = \"a\"\nmessages = [{ role = \"user\", contnt = \"hi\" }]\n",

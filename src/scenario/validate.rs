@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
-use super::BACKENDS;
+use super::BackendKind;
 use super::plan::{self, Plan};
 use super::schema::ScenarioSpec;
 
@@ -125,6 +125,22 @@ impl Checker<'_> {
         self.number_range(&d.timeout_s, "defaults.timeout_s", 0.0, 86_400.0, false);
         self.number_range(&d.cooldown_s, "defaults.cooldown_s", 0.0, 3_600.0, true);
 
+        self.check_targets(spec);
+        self.check_workloads(spec);
+        if let Some(s) = &spec.sweep {
+            for (k, v) in [("max_tokens", &s.max_tokens), ("prompt_tokens", &s.prompt_tokens), ("concurrency", &s.concurrency)] {
+                if let Some(v) = v {
+                    if v.get_ref().is_empty() {
+                        self.push(v, format!("sweep.{k}"), "must list at least one value");
+                    } else if v.get_ref().contains(&0) {
+                        self.push(v, format!("sweep.{k}"), "values must be at least 1");
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_targets(&mut self, spec: &ScenarioSpec) {
         if spec.targets.is_empty() {
             self.push_at(self.src.len(), "targets", "no [[targets]]: a scenario needs at least one target");
         }
@@ -133,8 +149,9 @@ impl Checker<'_> {
             let t = t.get_ref();
             let key = |k: &str| format!("targets[{i}].{k}");
             let backend = t.backend.get_ref().as_str();
-            if !BACKENDS.contains(&backend) {
-                self.push(&t.backend, key("backend"), format!("unknown backend \"{backend}\"; expected one of {}", BACKENDS.join(", ")));
+            if BackendKind::from_name(backend).is_none() {
+                let known: Vec<&str> = BackendKind::ALL.iter().map(|b| b.name()).collect();
+                self.push(&t.backend, key("backend"), format!("unknown backend \"{backend}\"; expected one of {}", known.join(", ")));
             }
             if t.model.get_ref().trim().is_empty() {
                 self.push(&t.model, key("model"), "must not be empty");
@@ -166,7 +183,9 @@ impl Checker<'_> {
             }
             names.push(name);
         }
+    }
 
+    fn check_workloads(&mut self, spec: &ScenarioSpec) {
         if spec.workloads.is_empty() {
             self.push_at(self.src.len(), "workloads", "no [[workloads]]: a scenario needs at least one workload");
         }
@@ -202,18 +221,6 @@ impl Checker<'_> {
             }
             self.positive_u32(&w.prompt_tokens, &key("prompt_tokens"));
             self.positive_u32(&w.max_tokens, &key("max_tokens"));
-        }
-
-        if let Some(s) = &spec.sweep {
-            for (k, v) in [("max_tokens", &s.max_tokens), ("prompt_tokens", &s.prompt_tokens), ("concurrency", &s.concurrency)] {
-                if let Some(v) = v {
-                    if v.get_ref().is_empty() {
-                        self.push(v, format!("sweep.{k}"), "must list at least one value");
-                    } else if v.get_ref().contains(&0) {
-                        self.push(v, format!("sweep.{k}"), "values must be at least 1");
-                    }
-                }
-            }
         }
     }
 

@@ -69,7 +69,7 @@ impl Tokenizer {
     }
 
     /// Renders the chat template with a generation prompt; `None` without a template.
-    pub fn render_chat(&self, messages: &[crate::scenario::ChatMessage]) -> Result<Option<String>, String> {
+    pub fn render_chat<M: serde::Serialize>(&self, messages: &[M]) -> Result<Option<String>, String> {
         let Some(tpl) = &self.chat_template else { return Ok(None) };
         let mut env = minijinja::Environment::new();
         minijinja_contrib::add_to_environment(&mut env);

@@ -9,7 +9,7 @@ use mlx_rs::{Array, ops, random, transforms};
 
 use super::model::{KvCache, MResult, Model, mlx_err};
 use super::tokenizer::{Detokenizer, Tokenizer};
-use crate::measure::metrics::StreamRecord;
+use super::{EngineError, ms};
 
 /// Sampling and stopping.
 #[derive(Debug, Clone)]
@@ -63,7 +63,8 @@ fn step(model: &Model, ids: &Array, cache: &mut KvCache, s: &Sampling) -> MResul
     sample(&last, s)
 }
 
-/// What the generation loop reports besides the stream record.
+/// What the generation loop reports besides the text it streamed.
+#[derive(Debug, Clone)]
 pub struct Outcome {
     pub prompt_tokens: u64,
     pub output_tokens: u64,
@@ -71,27 +72,53 @@ pub struct Outcome {
     pub finish_reason: &'static str,
     /// Every generated token id, in order.
     pub token_ids: Vec<u32>,
+    /// When the last token was read and the stream ended.
+    pub done_at: Instant,
 }
 
-/// Generates from prompt ids, filling `rec` with a timestamp per token (k tokens per
-/// arrival when text is held back for an unfinished character).
+/// Receives the generated text as it becomes available: `(when, text, tokens)`, where
+/// `tokens` is how many token ids the text spans (more than 1 when text was held back
+/// for an unfinished character). The final call may carry empty text for tokens that
+/// never produced any (special tokens, a cut-off character).
+pub type TextSink<'a> = &'a mut dyn FnMut(Instant, &str, u32);
+
+/// Generates from prompt ids, handing each token's text to `sink` the moment its value
+/// is read.
 pub fn generate(
     model: &Model,
     tok: Option<&Tokenizer>,
     prompt: &[u32],
     s: &Sampling,
     deadline: Instant,
-    rec: &mut StreamRecord,
-) -> MResult<Outcome> {
+    sink: TextSink<'_>,
+) -> Result<Outcome, EngineError> {
     if prompt.is_empty() {
-        return Err("empty prompt".into());
+        return Err(EngineError::Request("empty prompt".into()));
     }
     if let Some(max) = model.config.max_position_embeddings {
         let need = prompt.len() as i64 + i64::from(s.max_tokens);
         if need > i64::from(max) {
-            return Err(format!("prompt ({} tokens) + max_tokens ({}) exceeds the model's context of {max}", prompt.len(), s.max_tokens));
+            return Err(EngineError::Request(format!(
+                "prompt ({} tokens) + max_tokens ({}) exceeds the model's context of {max}",
+                prompt.len(),
+                s.max_tokens
+            )));
         }
     }
+    run_loop(model, tok, prompt, s, deadline, sink).map_err(EngineError::Mlx)?.map_err(|tokens| EngineError::TimedOut { tokens })
+}
+
+/// The loop itself: `Ok(Err(tokens))` when the deadline passed after `tokens` tokens.
+/// Long, and kept whole: its body is one decode step with its bookkeeping, so the order
+/// of queueing the next step, reading this token and stamping it stays in one place.
+fn run_loop(
+    model: &Model,
+    tok: Option<&Tokenizer>,
+    prompt: &[u32],
+    s: &Sampling,
+    deadline: Instant,
+    sink: TextSink<'_>,
+) -> MResult<Result<Outcome, u32>> {
     random::seed(s.seed).map_err(mlx_err)?;
     let ids: Vec<i32> = prompt.iter().map(|&t| t as i32).collect();
     let t_start = Instant::now();
@@ -132,14 +159,14 @@ pub fn generate(
         let id = y.try_item_cast::<u32>().map_err(mlx_err)?;
         let at = Instant::now();
         if count == 0 {
-            prefill_ms = crate::measure::ms(at.duration_since(t_start));
+            prefill_ms = ms(at.duration_since(t_start));
         }
         count += 1;
         out_ids.push(id);
         pending += 1;
         let text = tok.map(|t| detok.push(t, id)).unwrap_or_else(|| id.to_string() + " ");
         if !text.is_empty() {
-            rec.push_text(at, &text, pending);
+            sink(at, &text, pending);
             pending = 0;
         }
         let is_eos = tok.is_some_and(|t| t.eos_ids.contains(&id));
@@ -158,14 +185,21 @@ pub fn generate(
     }
     if pending > 0 {
         // tokens whose text never completed (or special tokens with no text)
-        rec.arrivals.push((Instant::now(), pending));
+        sink(Instant::now(), "", pending);
     }
-    rec.done = Some(Instant::now());
+    let done_at = Instant::now();
     if let Some(w) = in_flight {
         transforms::eval([&w]).map_err(mlx_err)?;
     }
     if timed_out {
-        return Err(format!("timed out after {count} tokens"));
+        return Ok(Err(count));
     }
-    Ok(Outcome { prompt_tokens: n as u64, output_tokens: u64::from(count), prefill_ms, finish_reason: finish, token_ids: out_ids })
+    Ok(Ok(Outcome {
+        prompt_tokens: n as u64,
+        output_tokens: u64::from(count),
+        prefill_ms,
+        finish_reason: finish,
+        token_ids: out_ids,
+        done_at,
+    }))
 }

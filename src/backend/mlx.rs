@@ -1,13 +1,6 @@
-//! The in-process `mlx` backend: the model runs inside this process through mlx-rs
-//! (Metal on macOS, MLX's CPU backend on Linux), on one engine thread that owns every
-//! MLX array; requests queue for it. Nothing sits between the engine and the clock.
-
-mod config;
-mod generate;
-pub mod gguf;
-mod model;
-mod source;
-mod tokenizer;
+//! The in-process `mlx` backend: the model runs inside this process on the engine crate
+//! (`mlxbench-engine`, MLX through mlx-rs), on one engine thread that owns every MLX
+//! array; requests queue for it. Nothing sits between the engine and the clock.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -16,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use mlxbench_engine::{self as engine, Loaded, Sampling};
 use serde_json::json;
 
 use super::{Backend, BackendError, GenFailure, GenRequest, GenResult, LoadOutcome, TargetInfo};
@@ -24,79 +18,27 @@ use crate::measure::metrics::{ServerRates, StreamRecord, Usage};
 use crate::results::{LoadResult, MemoryResult};
 use crate::scenario::{Prompt, Target};
 
-pub use config::ModelConfig;
-pub use generate::Sampling;
-pub use model::{Model, load_weights};
-pub use source::resolve as resolve_model;
-pub use tokenizer::Tokenizer;
-
-/// The MLX release mlx-sys 0.7.0's mlx-c pins (and scripts/build_mlx.sh installs on Linux).
-pub const MLX_VERSION: &str = "0.32.2";
-
-/// Where MLX computes in this build.
-pub const DEVICE: &str = if cfg!(target_os = "macos") { "gpu (Metal)" } else { "cpu" };
-
 /// MLX's version and device, as results record it.
 pub fn engine_description() -> String {
-    format!("mlx {MLX_VERSION} ({DEVICE}, in-process via mlx-rs 0.33.0)")
-}
-
-/// Runs a tiny computation to show the linked MLX library works.
-pub fn self_check() -> Result<(), String> {
-    let a = mlx_rs::Array::from_slice(&[1.0f32, 2.0, 3.0], &[3]);
-    let sum = a.sum(None).map_err(|e| format!("MLX does not compute: {e}"))?;
-    let sum = sum.try_item_cast::<f32>().map_err(|e| format!("MLX does not compute: {e}"))?;
-    if sum == 6.0 { Ok(()) } else { Err(format!("MLX computed 1 + 2 + 3 = {sum}")) }
-}
-
-/// A loaded model and its tokenizer.
-pub struct Loaded {
-    pub model: Model,
-    pub tokenizer: Option<Tokenizer>,
-}
-
-/// Reads config, weights and tokenizer from a model directory or a `.gguf` file and
-/// forces MLX to materialise every weight (MLX is lazy: without this, load time would
-/// leak into TTFT).
-pub fn load_dir(dir: &std::path::Path) -> Result<Loaded, String> {
-    let (config, weights, tokenizer) = if dir.is_file() && dir.extension().is_some_and(|e| e == "gguf") {
-        let g = gguf::Gguf::open(dir)?;
-        let c = gguf::convert_gguf(&g)?;
-        let config = ModelConfig::parse(&c.config.to_string())?;
-        let tok = Tokenizer::from_parts(c.tokenizer, &c.tokenizer_config, None, &config.eos_ids());
-        (config, c.weights, Some(tok))
-    } else {
-        let cfg_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| format!("{}: {e}", cfg_path.display()))?;
-        let config = ModelConfig::parse(&text)?;
-        let eos = config.eos_ids();
-        let weights = load_weights(dir)?;
-        let tok = if dir.join("tokenizer.json").exists() { Some(Tokenizer::load(dir, &eos)?) } else { None };
-        (config, weights, tok)
-    };
-    let model = Model::from_weights(config, weights)?;
-    mlx_rs::transforms::eval(model.arrays()).map_err(|e| format!("materialising weights: {e}"))?;
-    if let Some(t) = &tokenizer {
-        if t.vocab_size() > model.config.vocab_size as usize {
-            return Err(format!(
-                "tokenizer has {} tokens but the embedding only {} rows: tokenizer and weights do not match",
-                t.vocab_size(),
-                model.config.vocab_size
-            ));
-        }
-    }
-    Ok(Loaded { model, tokenizer })
+    engine::describe()
 }
 
 /// Prompt token ids for a request.
-pub fn prompt_ids(loaded: &Loaded, prompt: &Prompt) -> Result<Vec<u32>, String> {
-    let tok = loaded.tokenizer.as_ref().ok_or("the model directory has no tokenizer.json")?;
+pub fn prompt_ids(loaded: &Loaded, prompt: &Prompt) -> Result<Vec<u32>, engine::EngineError> {
     match prompt {
-        Prompt::Text(t) => tok.encode(t, true),
-        Prompt::Chat(m) => match tok.render_chat(m)? {
-            Some(text) => tok.encode(&text, false),
-            None => Err("the tokenizer has no chat template; use a completion prompt".into()),
-        },
+        Prompt::Text(t) => loaded.encode_text(t),
+        Prompt::Chat(m) => loaded.encode_chat(m),
+    }
+}
+
+/// Records streamed text into a [`StreamRecord`]: text-less flushes still count tokens.
+pub fn record_into(rec: &mut StreamRecord) -> impl FnMut(Instant, &str, u32) + '_ {
+    |at, text, tokens| {
+        if text.is_empty() {
+            rec.arrivals.push((at, tokens.max(1)));
+        } else {
+            rec.push_text(at, text, tokens);
+        }
     }
 }
 
@@ -113,14 +55,14 @@ fn engine(rx: mpsc::Receiver<Job>) {
             Job::Load { dir, reply } => {
                 // first load in this process (files may be in the OS page cache), then again warm
                 let t0 = Instant::now();
-                let first = load_dir(&dir);
+                let first = engine::load(&dir).map_err(|e| e.to_string());
                 let first_ms = crate::measure::ms(t0.elapsed());
                 let res = match first {
                     Err(e) => Err(e),
                     Ok(l) => {
                         drop(l);
                         let t1 = Instant::now();
-                        match load_dir(&dir) {
+                        match engine::load(&dir).map_err(|e| e.to_string()) {
                             Ok(l) => {
                                 loaded = Some(l);
                                 Ok((first_ms, crate::measure::ms(t1.elapsed())))
@@ -139,33 +81,24 @@ fn engine(rx: mpsc::Receiver<Job>) {
                 let _ = reply.send(res);
             }
             Job::Memory { reset, reply } => {
-                let v = json!({
-                    "active_bytes": mlx_rs::memory::active_memory().ok(),
-                    "peak_bytes": mlx_rs::memory::peak_memory().ok(),
-                    "cache_bytes": mlx_rs::memory::cache_memory().ok(),
-                });
-                if reset {
-                    let _ = mlx_rs::memory::reset_peak_memory();
-                }
+                let c = engine::memory(reset);
+                let v = json!({ "active_bytes": c.active_bytes, "peak_bytes": c.peak_bytes, "cache_bytes": c.cache_bytes });
                 let _ = reply.send(v);
             }
         }
     }
 }
 
-/// Generates from token ids with a loaded model (no chat template, no queue).
-pub fn generate_ids(l: &Loaded, ids: &[u32], s: &Sampling, deadline: Instant, rec: &mut StreamRecord) -> Result<generate::Outcome, String> {
-    generate::generate(&l.model, l.tokenizer.as_ref(), ids, s, deadline, rec)
-}
-
 fn run(l: &Loaded, req: &GenRequest, sent: Instant) -> GenResult {
     let mut rec = StreamRecord::new(sent);
-    let ids = prompt_ids(l, &req.prompt).map_err(GenFailure::new)?;
+    let ids = prompt_ids(l, &req.prompt).map_err(|e| GenFailure::new(e.to_string()))?;
     let p = &req.params;
     let s = Sampling { max_tokens: p.max_tokens, temperature: p.temperature, top_p: p.top_p, seed: p.seed, ignore_eos: p.ignore_eos };
     let deadline = sent + Duration::from_secs_f64(p.timeout_s);
-    match generate::generate(&l.model, l.tokenizer.as_ref(), &ids, &s, deadline, &mut rec) {
+    let out = l.generate(&ids, &s, deadline, &mut record_into(&mut rec));
+    match out {
         Ok(out) => {
+            rec.done = Some(out.done_at);
             rec.first_byte = rec.arrivals.first().map(|a| a.0);
             rec.usage = Usage { prompt_tokens: Some(out.prompt_tokens), output_tokens: Some(out.output_tokens) };
             rec.server_rates = ServerRates { prefill_tokens: Some(out.prompt_tokens), prefill_ms: Some(out.prefill_ms), decode_tps: None };
@@ -173,7 +106,7 @@ fn run(l: &Loaded, req: &GenRequest, sent: Instant) -> GenResult {
             rec.server = Some(json!({ "prefill_ms": out.prefill_ms, "prompt_tokens": out.prompt_tokens }));
             Ok(rec)
         }
-        Err(e) => Err(GenFailure { reason: e, partial: Some(rec) }),
+        Err(e) => Err(GenFailure { reason: e.to_string(), partial: Some(rec) }),
     }
 }
 
@@ -203,7 +136,7 @@ impl MlxBackend {
 impl Backend for MlxBackend {
     fn start(&self) -> BoxFuture<'_, Result<(), BackendError>> {
         async move {
-            source::resolve(&self.model, &self.base).map_err(BackendError::Config)?;
+            engine::resolve_model(&self.model, &self.base).map_err(BackendError::Config)?;
             let (tx, rx) = mpsc::channel();
             std::thread::Builder::new()
                 .name("mlx-engine".into())
@@ -217,10 +150,10 @@ impl Backend for MlxBackend {
 
     fn describe(&self) -> BoxFuture<'_, Result<TargetInfo, BackendError>> {
         async move {
-            let dir = source::resolve(&self.model, &self.base).map_err(BackendError::Config)?;
+            let dir = engine::resolve_model(&self.model, &self.base).map_err(BackendError::Config)?;
             Ok(TargetInfo {
                 backend_version: Some(engine_description()),
-                model_info: Some(json!({ "path": dir.display().to_string(), "device": DEVICE })),
+                model_info: Some(json!({ "path": dir.display().to_string(), "device": engine::DEVICE })),
                 warnings: Vec::new(),
             })
         }
@@ -229,7 +162,7 @@ impl Backend for MlxBackend {
 
     fn load(&self) -> BoxFuture<'_, Result<LoadOutcome, BackendError>> {
         async move {
-            let dir = source::resolve(&self.model, &self.base).map_err(BackendError::Config)?;
+            let dir = engine::resolve_model(&self.model, &self.base).map_err(BackendError::Config)?;
             let me = vec![std::process::id()];
             let baseline = memory::total_bytes(&me);
             let (reply, rx) = tokio::sync::oneshot::channel();
@@ -285,12 +218,4 @@ impl Backend for MlxBackend {
         }
         .boxed()
     }
-}
-
-/// mlx-rs's random module calls this macOS function for time-based seeds; on other
-/// systems we provide it (nanoseconds since the Unix epoch).
-#[cfg(not(target_os = "macos"))]
-#[unsafe(no_mangle)]
-pub extern "C" fn mach_approximate_time() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }

@@ -1,0 +1,109 @@
+//! Formatting helpers shared by every output: numbers with precision that suits their
+//! size, byte counts, escaping per syntax (Markdown, HTML, CSV), and [`Grid`], the one
+//! table model every table is built as before a syntax writes it. A leaf module: it
+//! imports nothing of the crate but the summary type.
+
+mod grid;
+
+pub use grid::{Align, Grid};
+
+use crate::stats::Summary;
+
+/// `1.23 GiB`-style byte counts.
+pub fn bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+/// Decimals that suit a number's size: 1234, 123.4, 12.34, 0.123.
+fn precision(v: f64) -> usize {
+    let a = v.abs();
+    if a >= 999.5 {
+        0
+    } else if a >= 99.95 {
+        1
+    } else if a >= 0.9995 {
+        2
+    } else {
+        3
+    }
+}
+
+/// A number with precision that suits its size.
+pub fn num(v: f64) -> String {
+    format!("{v:.*}", precision(v))
+}
+
+/// A number, or `-` when there is none.
+pub fn opt_num(v: Option<f64>) -> String {
+    v.map(num).unwrap_or_else(|| "-".into())
+}
+
+/// `median ± stddev` of a metric (the spread with the median's precision), or `-`.
+pub fn median_spread(s: Option<&Summary>) -> String {
+    match s {
+        Some(s) if s.n > 1 => {
+            let p = precision(s.median);
+            format!("{:.*} ± {:.*}", p, s.median, p, s.stddev)
+        }
+        Some(s) => num(s.median),
+        None => "-".into(),
+    }
+}
+
+/// Escapes text for a Markdown table cell or list item: pipes, HTML and line breaks.
+pub fn md_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;").replace(['\n', '\r'], " ")
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Quotes a CSV field when it holds a comma, quote or line break (RFC 4180).
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(3 * 1024 * 1024 / 2), "1.5 MiB");
+        assert_eq!(num(1234.56), "1235");
+        assert_eq!(num(12.345), "12.35");
+        assert_eq!(num(0.01234), "0.012");
+        assert_eq!(num(99.99999), "100.0");
+        assert_eq!(num(999.7), "1000");
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(md_escape("a|b<c>\nd"), "a\\|b&lt;c&gt; d");
+        assert_eq!(html_escape("<a href='x'>&</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("plain"), "plain");
+    }
+}

@@ -1,0 +1,189 @@
+//! The metric vocabulary (docs/DESIGN.md "Metrics"): every number a case summarises,
+//! with its name in result files, its unit, which direction is better, and how it is
+//! read from a case's samples or runs. Names never change: they are the result-file
+//! contract; new metrics are added at the end of their group.
+
+use serde::{Deserialize, Serialize};
+
+use crate::measure::metrics::Sample;
+
+/// One summarised metric. Declared in the alphabetical order of the names, which is
+/// also the order of a case's `summary` object in result files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum Metric {
+    /// Output tokens of all concurrent streams of a run / the run's wall time.
+    AggregateOutputTps,
+    /// (output_tokens - 1) / (last token arrival - first token arrival).
+    DecodeTps,
+    /// The decode rate the server computed itself.
+    DecodeTpsServer,
+    /// Request sent -> stream complete.
+    E2eMs,
+    /// Request sent -> first byte of the response body.
+    FirstByteMs,
+    /// Gaps between successive token arrivals (every gap of every request).
+    ItlMs,
+    OutputTokens,
+    /// Prompt tokens / prefill time (server-reported prefill where given, else TTFT).
+    PrefillTps,
+    PromptTokens,
+    /// Request sent -> first chunk carrying generated text.
+    TtftMs,
+}
+
+/// Where a metric's values come from.
+enum Source {
+    /// One value per successful request.
+    Sample(fn(&Sample) -> Option<f64>),
+    /// Every inter-token gap of every successful request.
+    Gaps,
+    /// One value per counted run with at least one successful request.
+    Run,
+}
+
+impl Metric {
+    /// Every metric, in summary order.
+    pub const ALL: [Metric; 10] = [
+        Metric::AggregateOutputTps,
+        Metric::DecodeTps,
+        Metric::DecodeTpsServer,
+        Metric::E2eMs,
+        Metric::FirstByteMs,
+        Metric::ItlMs,
+        Metric::OutputTokens,
+        Metric::PrefillTps,
+        Metric::PromptTokens,
+        Metric::TtftMs,
+    ];
+
+    /// What `compare` decides on when no `--metric` is given.
+    pub const COMPARED_BY_DEFAULT: [Metric; 4] = [Metric::DecodeTps, Metric::TtftMs, Metric::PrefillTps, Metric::E2eMs];
+
+    /// Per-request metrics whose outliers are worth a warning on single-stream cases.
+    pub const OUTLIER_CHECKED: [Metric; 3] = [Metric::TtftMs, Metric::E2eMs, Metric::DecodeTps];
+
+    /// The name in result files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::AggregateOutputTps => "aggregate_output_tps",
+            Metric::DecodeTps => "decode_tps",
+            Metric::DecodeTpsServer => "decode_tps_server",
+            Metric::E2eMs => "e2e_ms",
+            Metric::FirstByteMs => "first_byte_ms",
+            Metric::ItlMs => "itl_ms",
+            Metric::OutputTokens => "output_tokens",
+            Metric::PrefillTps => "prefill_tps",
+            Metric::PromptTokens => "prompt_tokens",
+            Metric::TtftMs => "ttft_ms",
+        }
+    }
+
+    /// A metric by its result-file name.
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::AggregateOutputTps | Metric::DecodeTps | Metric::DecodeTpsServer | Metric::PrefillTps => "tokens/s",
+            Metric::E2eMs | Metric::FirstByteMs | Metric::ItlMs | Metric::TtftMs => "ms",
+            Metric::OutputTokens | Metric::PromptTokens => "tokens",
+        }
+    }
+
+    /// A heading for charts and tables.
+    pub fn title(self) -> &'static str {
+        match self {
+            Metric::AggregateOutputTps => "Total output speed",
+            Metric::DecodeTps => "Decode speed",
+            Metric::DecodeTpsServer => "Decode speed (server)",
+            Metric::E2eMs => "End-to-end time",
+            Metric::FirstByteMs => "Time to first byte",
+            Metric::ItlMs => "Inter-token latency",
+            Metric::OutputTokens => "Output tokens",
+            Metric::PrefillTps => "Prefill speed",
+            Metric::PromptTokens => "Prompt tokens",
+            Metric::TtftMs => "Time to first token",
+        }
+    }
+
+    /// Rates are better higher; times and counts-as-cost are better lower.
+    pub fn higher_is_better(self) -> bool {
+        self.unit() == "tokens/s"
+    }
+
+    fn source(self) -> Source {
+        match self {
+            Metric::AggregateOutputTps => Source::Run,
+            Metric::ItlMs => Source::Gaps,
+            Metric::DecodeTps => Source::Sample(|s| s.decode_tps),
+            Metric::DecodeTpsServer => Source::Sample(|s| s.decode_tps_server),
+            Metric::E2eMs => Source::Sample(|s| s.e2e_ms),
+            Metric::FirstByteMs => Source::Sample(|s| s.first_byte_ms),
+            Metric::OutputTokens => Source::Sample(|s| s.output_tokens.map(|n| n as f64)),
+            Metric::PrefillTps => Source::Sample(|s| s.prefill_tps),
+            Metric::PromptTokens => Source::Sample(|s| s.prompt_tokens.map(|n| n as f64)),
+            Metric::TtftMs => Source::Sample(|s| s.ttft_ms),
+        }
+    }
+
+    /// The metric's values over successful samples, and over runs (`(ok requests,
+    /// output tokens/s)` per counted run) for the per-run metric.
+    pub fn values<'a>(self, samples: impl Iterator<Item = &'a Sample>, runs: impl Iterator<Item = (u32, f64)>) -> Vec<f64> {
+        let ok = samples.filter(|s| s.ok);
+        match self.source() {
+            Source::Sample(get) => ok.filter_map(get).collect(),
+            Source::Gaps => ok.flat_map(|s| s.itl_ms.iter().copied()).collect(),
+            Source::Run => runs.filter(|(n, _)| *n > 0).map(|(_, v)| v).collect(),
+        }
+    }
+
+    /// True when the metric has one value per request (not per gap or per run).
+    pub fn per_request(self) -> bool {
+        matches!(self.source(), Source::Sample(_))
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_sorted() {
+        for m in Metric::ALL {
+            assert_eq!(Metric::from_name(m.name()), Some(m));
+            assert_eq!(serde_json::to_value(m).unwrap(), serde_json::json!(m.name()));
+            assert_eq!(<Metric as clap::ValueEnum>::from_str(m.name(), false), Ok(m));
+        }
+        let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted, "declaration order must be the summary's key order");
+        assert!(Metric::ALL.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn directions() {
+        assert!(Metric::DecodeTps.higher_is_better());
+        assert!(!Metric::TtftMs.higher_is_better());
+        assert!(!Metric::ItlMs.higher_is_better());
+    }
+
+    #[test]
+    fn values_skip_failed_samples_and_empty_runs() {
+        let ok = Sample { ok: true, ttft_ms: Some(5.0), itl_ms: vec![1.0, 2.0], ..Default::default() };
+        let bad = Sample { ok: false, ttft_ms: Some(99.0), ..Default::default() };
+        let s = [ok, bad];
+        assert_eq!(Metric::TtftMs.values(s.iter(), std::iter::empty()), vec![5.0]);
+        assert_eq!(Metric::ItlMs.values(s.iter(), std::iter::empty()), vec![1.0, 2.0]);
+        assert_eq!(Metric::AggregateOutputTps.values(s.iter(), [(0, 9.0), (2, 40.0)].into_iter()), vec![40.0]);
+    }
+}

@@ -1,0 +1,102 @@
+//! The report's tables as [`Grid`]s, built once; the Markdown and HTML writers only
+//! choose the syntax.
+
+use super::figures::{BAR_METRICS, trend_points};
+use super::hardware::roofline;
+use super::{Report, machine_cases, median_with_ci};
+use crate::compare::Verdict;
+use crate::fmt::{Grid, bytes, num, opt_num};
+use crate::metric::Metric;
+use crate::output::{load_cell, ok_cell, peak_cell};
+use crate::results::{CaseResult, RunResult};
+
+/// `median (lo–hi)` of a metric, or `-`.
+pub fn cell(c: &CaseResult, metric: Metric) -> String {
+    match median_with_ci(c, metric) {
+        Some((m, lo, hi)) => format!("{} ({}–{})", num(m), num(lo), num(hi)),
+        None => "-".into(),
+    }
+}
+
+/// The newest run's cases.
+pub fn cases(run: &RunResult) -> Grid {
+    let mut g = Grid::new(
+        ["Target", "Case", "Model", "OK", "TTFT ms", "Decode tok/s", "Prefill tok/s", "Total tok/s", "Load ms (cold)", "Peak memory"],
+        3,
+    );
+    for c in &run.cases {
+        g.push(vec![
+            c.target.clone(),
+            c.label(),
+            c.model.clone(),
+            ok_cell(c),
+            cell(c, Metric::TtftMs),
+            cell(c, Metric::DecodeTps),
+            cell(c, Metric::PrefillTps),
+            cell(c, Metric::AggregateOutputTps),
+            load_cell(c),
+            peak_cell(c),
+        ]);
+    }
+    g
+}
+
+/// One metric across machines: a row per case, a column per machine.
+pub fn machines(r: &Report, metric: Metric) -> Grid {
+    let mut g = Grid::new(std::iter::once("Case".to_string()).chain(r.machines.iter().map(RunResult::machine)), 1);
+    for (key, label) in machine_cases(&r.machines) {
+        let mut row = vec![label];
+        row.extend(
+            r.machines.iter().map(|m| m.cases.iter().find(|c| c.key() == key).map(|c| cell(c, metric)).unwrap_or_else(|| "-".into())),
+        );
+        g.push(row);
+    }
+    g
+}
+
+/// Decode speed against each machine's memory-bandwidth ceiling.
+pub fn rooflines(r: &Report) -> Grid {
+    let mut g = Grid::new(["Machine", "Case", "Bandwidth GB/s", "Weights", "Ceiling tok/s", "Decode tok/s", "Efficiency"], 2);
+    for row in roofline(&r.machines) {
+        let weights =
+            row.weights_bytes.map(|b| format!("{} ({})", bytes(b), row.weights_source.unwrap_or(""))).unwrap_or_else(|| "unknown".into());
+        g.push(vec![
+            row.machine,
+            row.case,
+            opt_num(row.bandwidth_gbps),
+            weights,
+            opt_num(row.ceiling_tps),
+            opt_num(row.decode_tps),
+            row.efficiency.map(|e| format!("{:.0}%", e * 100.0)).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    g
+}
+
+/// One metric over time on the newest run's machine; regressions flagged.
+pub fn trend(r: &Report, metric: Metric) -> Grid {
+    let dates: Vec<String> = r.history.iter().map(|(_, run)| run.started_at.format("%m-%d %H:%M").to_string()).collect();
+    let mut g = Grid::new(std::iter::once("Case".to_string()).chain(dates.iter().cloned()), 1);
+    for (label, pts) in trend_points(r, metric) {
+        let mut row = vec![label];
+        let mut flagged = Vec::new();
+        for i in 0..dates.len() {
+            match pts.iter().find(|p| p.0 == i) {
+                Some((_, v, verdict)) => {
+                    if *verdict == Verdict::Regressed {
+                        flagged.push(i + 1);
+                    }
+                    row.push(num(*v));
+                }
+                None => row.push("-".into()),
+            }
+        }
+        g.push_flagged(row, flagged);
+    }
+    g
+}
+
+/// The metrics the machine and trend sections show, with their headings.
+pub fn section_metrics() -> impl Iterator<Item = (Metric, String)> {
+    BAR_METRICS[..2].iter().map(|m| (*m, format!("{} ({})", m.title(), m.unit())))
+}

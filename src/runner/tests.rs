@@ -1,0 +1,119 @@
+//! The runner against the scripted backend: known timings, failures and concurrency,
+//! no process or server.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::{Event, run_plan_with};
+use crate::backend::scripted::{FailAt, Reply, Scripted};
+use crate::backend::{Backend, BackendError};
+use crate::metric::Metric;
+use crate::results::CaseResult;
+use crate::scenario::{Plan, Target, parse_str};
+
+fn plan(defaults: &str, targets: &[&str]) -> Plan {
+    let mut src = format!("name = \"runner\"\n[defaults]\n{defaults}\n");
+    for t in targets {
+        src.push_str(&format!("[[targets]]\nname = \"{t}\"\nbackend = \"openai\"\nmodel = \"m\"\n"));
+    }
+    src.push_str("[[workloads]]\nname = \"w\"\nprompt = \"hi\"\n");
+    parse_str(&src, Path::new("runner.toml")).expect("valid scenario")
+}
+
+/// Runs a plan with one scripted backend per target name; returns results and events.
+fn run(plan: &Plan, backends: Vec<(&str, Scripted)>) -> (Vec<CaseResult>, Vec<String>) {
+    let events = Mutex::new(Vec::new());
+    let factory = |t: &Target, _: &Path| -> Result<Box<dyn Backend>, BackendError> {
+        let b = backends.iter().find(|(n, _)| *n == t.name).map(|(_, b)| b.clone()).expect("a scripted backend per target");
+        Ok(Box::new(b))
+    };
+    let mut observer = |e: Event<'_>| {
+        let line = match e {
+            Event::TargetFailed { target, error } => format!("failed {target}: {error}"),
+            Event::CaseStarted { target, label, .. } => format!("case {target} {label}"),
+            Event::RequestFinished { warmup, ok } => format!("request warmup={warmup} ok={ok}"),
+            _ => return,
+        };
+        events.lock().unwrap().push(line);
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let results = rt.block_on(run_plan_with(plan, &mut observer, &factory));
+    (results, events.into_inner().unwrap())
+}
+
+const MS: Duration = Duration::from_millis(1);
+
+#[test]
+fn warmup_failures_warn_and_are_not_counted() {
+    let p = plan("warmup = 2\niterations = 3\nmax_tokens = 5", &["a"]);
+    let b = Scripted::new(|n| {
+        if n == 0 { Reply::Fail { after: MS, reason: "cold start".into() } } else { Reply::Stream { ttft: MS, gap: MS, tokens: 5 } }
+    });
+    let (r, events) = run(&p, vec![("a", b.clone())]);
+    assert_eq!(b.requests(), 5);
+    assert_eq!(r[0].samples.len(), 3, "warmup requests are not stored");
+    assert!(r[0].samples.iter().all(|s| s.ok && s.output_tokens == Some(5)));
+    assert!(r[0].warnings.iter().any(|w| w == "1 warmup request(s) failed, first: cold start"), "{:?}", r[0].warnings);
+    assert_eq!(events.iter().filter(|e| e.contains("warmup=true")).count(), 2);
+}
+
+#[test]
+fn a_failed_target_skips_its_cases_and_the_run_goes_on() {
+    let p = plan("warmup = 0\niterations = 2\nmax_tokens = 3", &["broken", "fine"]);
+    let steady = Scripted::steady(MS, MS, 3);
+    let broken = Scripted::steady(MS, MS, 3).failing_at(FailAt::Load);
+    let (r, events) = run(&p, vec![("broken", broken.clone()), ("fine", steady.clone())]);
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[0].error.as_deref(), Some("load failed: scripted failure at Load"));
+    assert!(r[0].samples.is_empty() && broken.requests() == 0);
+    assert!(r[1].error.is_none() && r[1].ok_count() == 2);
+    assert!(events.iter().any(|e| e.starts_with("failed broken: load failed")), "{events:?}");
+}
+
+#[test]
+fn failed_requests_are_failed_samples_with_their_reason() {
+    let p = plan("warmup = 0\niterations = 4\nmax_tokens = 3", &["a"]);
+    let b = Scripted::new(|n| {
+        if n % 2 == 1 { Reply::Fail { after: MS, reason: format!("boom {n}") } } else { Reply::Stream { ttft: MS, gap: MS, tokens: 3 } }
+    });
+    let (r, _) = run(&p, vec![("a", b)]);
+    let c = &r[0];
+    assert_eq!((c.ok_count(), c.failed_count()), (2, 2));
+    assert_eq!(c.samples[1].error.as_deref(), Some("boom 1"));
+    assert_eq!(c.failure_note().as_deref(), Some("2/4 failed: boom 1"));
+    assert_eq!(c.summary_of(Metric::OutputTokens).map(|s| s.n), Some(2), "failed samples stay out of the summary");
+}
+
+#[test]
+fn concurrent_streams_overlap_and_aggregate() {
+    let p = plan("warmup = 0\niterations = 2\nmax_tokens = 10\nconcurrency = 4", &["a"]);
+    let b = Scripted::steady(Duration::from_millis(40), Duration::from_millis(10), 10);
+    let (r, _) = run(&p, vec![("a", b.clone())]);
+    let c = &r[0];
+    assert_eq!(b.max_in_flight(), 4, "the four streams of a run are in flight together");
+    assert_eq!(c.samples.len(), 8);
+    assert_eq!(c.runs.len(), 2);
+    for run in &c.runs {
+        assert_eq!((run.ok, run.failed, run.output_tokens), (4, 0, 40));
+        // 40 ms to the first token + 9 gaps of 10 ms: 130 ms, all streams together
+        assert!(run.wall_ms >= 129.0 && run.wall_ms < 250.0, "{run:?}");
+        assert!((run.output_tps - 40.0 / (run.wall_ms / 1e3)).abs() < 1e-6);
+    }
+    let ttft = c.median(Metric::TtftMs).unwrap();
+    assert!((39.0..100.0).contains(&ttft), "ttft {ttft}");
+    let decode = c.median(Metric::DecodeTps).unwrap();
+    assert!((60.0..=101.0).contains(&decode), "decode {decode} tok/s for a 10 ms gap");
+    assert!(c.warnings.iter().all(|w| !w.contains("outliers")), "no outlier rule on concurrent cases: {:?}", c.warnings);
+}
+
+#[test]
+fn cooldown_separates_runs() {
+    let p = plan("warmup = 1\niterations = 3\nmax_tokens = 2\ncooldown_s = 0.1", &["a"]);
+    let t0 = Instant::now();
+    let (r, _) = run(&p, vec![("a", Scripted::steady(MS, MS, 2))]);
+    // a cooldown after the warmup run and between the three counted runs
+    assert!(t0.elapsed() >= Duration::from_millis(300), "{:?}", t0.elapsed());
+    assert_eq!(r[0].samples.len(), 3);
+    assert!(r[0].params.cooldown_s == 0.1);
+}
