@@ -62,26 +62,36 @@ impl SseWire {
     }
 
     fn event(&self, item: SseItem, at: Instant, rec: &mut StreamRecord) -> Result<(), String> {
-        if let SseItem::Event { data, event } = item {
-            if (self.read)(&data, event.as_deref(), at, rec)? {
-                rec.done = Some(at);
-            }
-        }
-        Ok(())
+        read_event(self.read, item, at, rec)
     }
+}
+
+/// Reads one SSE item; marks the record done at the done marker.
+fn read_event(
+    read: fn(&str, Option<&str>, Instant, &mut StreamRecord) -> Result<bool, String>,
+    item: SseItem,
+    at: Instant,
+    rec: &mut StreamRecord,
+) -> Result<(), String> {
+    if let SseItem::Event { data, event } = item {
+        if read(&data, event.as_deref(), at, rec)? {
+            rec.done = Some(at);
+        }
+    }
+    Ok(())
 }
 
 impl Wire for SseWire {
     fn push(&mut self, chunk: &[u8], at: Instant, rec: &mut StreamRecord) -> Result<bool, String> {
-        let mut items = Vec::new();
-        self.framer.push(chunk, |item| items.push(item));
-        for item in items {
-            if rec.done.is_some() {
-                break;
+        // read in the framer's callback: no per-chunk buffer on the hot path
+        let mut result = Ok(());
+        let read = self.read;
+        self.framer.push(chunk, |item| {
+            if result.is_ok() && rec.done.is_none() {
+                result = read_event(read, item, at, rec);
             }
-            self.event(item, at, rec)?;
-        }
-        Ok(rec.done.is_some())
+        });
+        result.map(|()| rec.done.is_some())
     }
 
     fn finish(&mut self, at: Instant, rec: &mut StreamRecord) -> Result<(), String> {
