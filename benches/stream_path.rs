@@ -6,9 +6,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mlxbench::backend::streaming::{NdjsonWire, SseWire, Wire};
 use mlxbench::backend::{ollama, openai};
 use mlxbench::measure::metrics::{StreamRecord, compute};
-use mlxbench::stream::{NdjsonFramer, SseFramer, SseItem};
 
 const TOKENS: usize = 512;
 
@@ -35,36 +35,25 @@ fn ndjson_chunks() -> Vec<Vec<u8>> {
     v
 }
 
-fn openai_stream(chunks: &[Vec<u8>]) -> StreamRecord {
-    let t0 = Instant::now();
-    let mut rec = StreamRecord::new(t0);
-    let mut framer = SseFramer::new();
+/// Feeds the chunks through a backend's wire (framing + JSON), as its request loop does.
+fn through(wire: &mut impl Wire, chunks: &[Vec<u8>]) -> StreamRecord {
+    let mut rec = StreamRecord::new(Instant::now());
     for c in chunks {
         let at = Instant::now();
         rec.first_byte.get_or_insert(at);
-        framer.push(c, |item| {
-            if let SseItem::Event { data, event } = item {
-                if let Ok(true) = openai::handle_event(&data, event.as_deref(), at, &mut rec) {
-                    rec.done = Some(at);
-                }
-            }
-        });
+        if let Ok(true) = wire.push(c, at, &mut rec) {
+            break;
+        }
     }
     rec
 }
 
+fn openai_stream(chunks: &[Vec<u8>]) -> StreamRecord {
+    through(&mut SseWire::new(openai::handle_event), chunks)
+}
+
 fn ollama_stream(chunks: &[Vec<u8>]) -> StreamRecord {
-    let t0 = Instant::now();
-    let mut rec = StreamRecord::new(t0);
-    let mut framer = NdjsonFramer::new();
-    for c in chunks {
-        let at = Instant::now();
-        rec.first_byte.get_or_insert(at);
-        framer.push(c, |line| {
-            let _ = ollama::handle_line(line, at, &mut rec);
-        });
-    }
-    rec
+    through(&mut NdjsonWire::new(ollama::handle_line), chunks)
 }
 
 fn bench(c: &mut Criterion) {

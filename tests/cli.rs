@@ -150,13 +150,12 @@ fn ctrl_c_keeps_finished_cases_and_stops_the_server() {
     let server_pid;
     loop {
         assert!(t0.elapsed() < Duration::from_secs(30), "first case never finished");
-        if let Some(Ok(e)) = std::fs::read_dir(&out).ok().and_then(|mut d| d.next()) {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(e.path()).unwrap_or_default()) {
-                if let Some(p) = v["cases"][0]["memory"]["pids"][0].as_u64() {
-                    server_pid = p;
-                    break;
-                }
-            }
+        if let Some(Ok(e)) = std::fs::read_dir(&out).ok().and_then(|mut d| d.next())
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(e.path()).unwrap_or_default())
+            && let Some(p) = v["cases"][0]["memory"]["pids"][0].as_u64()
+        {
+            server_pid = p;
+            break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }

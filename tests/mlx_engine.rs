@@ -243,7 +243,7 @@ fn mlx_backend_runs_cases_and_reports_bad_models_per_case() {
         assert!(g["load"]["cold_ms"].as_f64().unwrap() > 0.0);
         assert!(g["memory"]["allocator"]["peak_bytes"].as_u64().unwrap() > 0);
     }
-    assert_eq!(case("good", "w")["samples"][0]["prompt_tokens"].as_u64().unwrap() > 20, true);
+    assert!(case("good", "w")["samples"][0]["prompt_tokens"].as_u64().unwrap() > 20);
     assert!(err(&case("truncated", "w")).contains("safetensors"), "{}", err(&case("truncated", "w")));
     assert!(err(&case("unknown-arch", "w")).contains("unsupported architecture \"mamba\""));
     assert!(err(&case("tokenizer-mismatch", "w")).contains("do not match"), "{}", err(&case("tokenizer-mismatch", "w")));

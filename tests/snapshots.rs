@@ -33,7 +33,7 @@ fn case(target: &str, backend: &str, model: &str, ttft: u64, itl: u64) -> CaseRe
         s.iteration = i as u32;
         samples.push(s);
     }
-    let mut failed = mlxbench::measure::metrics::Sample::failed("timed out after 5 s: stream stalled after 3 tokens");
+    let mut failed = mlxbench::measure::metrics::Sample::failed("timed out after 5 s: stream stalled after 3 tokens", "timeout");
     failed.iteration = 5;
     samples.push(failed);
     let mut c = CaseResult {

@@ -116,7 +116,7 @@ fn long_functions(text: &str, limit: usize) -> Vec<(String, usize, usize)> {
         }
         let close = format!("{}}}", " ".repeat(indent));
         let Some(end) = lines[i..].iter().position(|l| *l == close) else { continue };
-        if end + 1 <= limit {
+        if end < limit {
             continue;
         }
         let comments: String =

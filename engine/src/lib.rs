@@ -94,14 +94,14 @@ pub fn load(path: &Path) -> Result<Loaded, EngineError> {
     };
     let model = Model::from_weights(config, weights).map_err(EngineError::Model)?;
     mlx_rs::transforms::eval(model.arrays()).map_err(|e| EngineError::Mlx(format!("materialising weights: {e}")))?;
-    if let Some(t) = &tokenizer {
-        if t.vocab_size() > model.config.vocab_size as usize {
-            return Err(EngineError::Model(format!(
-                "tokenizer has {} tokens but the embedding only {} rows: tokenizer and weights do not match",
-                t.vocab_size(),
-                model.config.vocab_size
-            )));
-        }
+    if let Some(t) = &tokenizer
+        && t.vocab_size() > model.config.vocab_size as usize
+    {
+        return Err(EngineError::Model(format!(
+            "tokenizer has {} tokens but the embedding only {} rows: tokenizer and weights do not match",
+            t.vocab_size(),
+            model.config.vocab_size
+        )));
     }
     Ok(Loaded { model, tokenizer })
 }

@@ -50,10 +50,10 @@ impl Tokenizer {
         let bos = special(cfg.get("bos_token"));
         let eos = special(cfg.get("eos_token"));
         let mut eos_ids: Vec<u32> = config_eos.to_vec();
-        if let Some(id) = eos.as_deref().and_then(|e| inner.token_to_id(e)) {
-            if !eos_ids.contains(&id) {
-                eos_ids.push(id);
-            }
+        if let Some(id) = eos.as_deref().and_then(|e| inner.token_to_id(e))
+            && !eos_ids.contains(&id)
+        {
+            eos_ids.push(id);
         }
         Tokenizer { inner, chat_template, bos, eos, eos_ids }
     }

@@ -12,15 +12,24 @@ use futures_util::future::BoxFuture;
 use mlxbench_engine::{self as engine, Loaded, Sampling};
 use serde_json::json;
 
-use super::{Backend, BackendError, GenFailure, GenRequest, GenResult, LoadOutcome, TargetInfo};
+use super::error::{BackendError, RequestError};
+use super::{Backend, GenFailure, GenRequest, GenResult, LoadOutcome, Probe, TargetInfo};
 use crate::measure::memory;
 use crate::measure::metrics::{ServerRates, StreamRecord, Usage};
 use crate::results::{LoadResult, MemoryResult};
-use crate::scenario::{Prompt, Target};
+use crate::scenario::{MlxConfig, Prompt};
 
 /// MLX's version and device, as results record it.
 pub fn engine_description() -> String {
     engine::describe()
+}
+
+/// Whether MLX works in this process, for `mlxbench info`.
+pub fn probe() -> Probe {
+    match engine::self_check() {
+        Ok(()) => Probe { url: "in-process".into(), reachable: true, detail: engine_description() },
+        Err(e) => Probe { url: "in-process".into(), reachable: false, detail: e.to_string() },
+    }
 }
 
 /// Prompt token ids for a request.
@@ -75,7 +84,7 @@ fn engine(rx: mpsc::Receiver<Job>) {
             }
             Job::Generate { req, sent, reply } => {
                 let res = match &loaded {
-                    None => Err(GenFailure::new("model not loaded")),
+                    None => Err(GenFailure::new(RequestError::Engine("model not loaded".into()))),
                     Some(l) => run(l, &req, sent),
                 };
                 let _ = reply.send(res);
@@ -91,7 +100,7 @@ fn engine(rx: mpsc::Receiver<Job>) {
 
 fn run(l: &Loaded, req: &GenRequest, sent: Instant) -> GenResult {
     let mut rec = StreamRecord::new(sent);
-    let ids = prompt_ids(l, &req.prompt).map_err(|e| GenFailure::new(e.to_string()))?;
+    let ids = prompt_ids(l, &req.prompt).map_err(|e| GenFailure::new(RequestError::Engine(e.to_string())))?;
     let p = &req.params;
     let s = Sampling { max_tokens: p.max_tokens, temperature: p.temperature, top_p: p.top_p, seed: p.seed, ignore_eos: p.ignore_eos };
     let deadline = sent + Duration::from_secs_f64(p.timeout_s);
@@ -106,7 +115,7 @@ fn run(l: &Loaded, req: &GenRequest, sent: Instant) -> GenResult {
             rec.server = Some(json!({ "prefill_ms": out.prefill_ms, "prompt_tokens": out.prompt_tokens }));
             Ok(rec)
         }
-        Err(e) => Err(GenFailure { reason: e.to_string(), partial: Some(rec) }),
+        Err(e) => Err(GenFailure { error: RequestError::Engine(e.to_string()), partial: Some(Box::new(rec)) }),
     }
 }
 
@@ -117,8 +126,8 @@ pub struct MlxBackend {
 }
 
 impl MlxBackend {
-    pub fn new(t: &Target, base_dir: &std::path::Path) -> Self {
-        MlxBackend { model: t.model.clone(), base: base_dir.to_path_buf(), tx: Mutex::new(None) }
+    pub fn new(model: &str, cfg: &MlxConfig) -> Self {
+        MlxBackend { model: model.to_string(), base: cfg.base_dir.clone(), tx: Mutex::new(None) }
     }
 
     fn send(&self, job: Job) -> Result<(), String> {
@@ -198,8 +207,8 @@ impl Backend for MlxBackend {
         async move {
             let sent = Instant::now();
             let (reply, rx) = tokio::sync::oneshot::channel();
-            self.send(Job::Generate { req: req.clone(), sent, reply }).map_err(GenFailure::new)?;
-            rx.await.unwrap_or_else(|_| Err(GenFailure::new("the MLX engine thread stopped")))
+            self.send(Job::Generate { req: req.clone(), sent, reply }).map_err(|e| GenFailure::new(RequestError::Engine(e)))?;
+            rx.await.unwrap_or_else(|_| Err(GenFailure::new(RequestError::Engine("the MLX engine thread stopped".into()))))
         }
         .boxed()
     }

@@ -12,49 +12,21 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
+use super::error::{BackendError, RequestError};
 use super::streaming::{self, NdjsonWire};
-use super::{Backend, BackendError, GenRequest, GenResult, LoadOutcome, TargetInfo, http_client, merge_toml, one_line};
+use super::{Backend, GenRequest, GenResult, LoadOutcome, Probe, TargetInfo, http};
 use crate::measure::memory;
 use crate::measure::metrics::{ServerRates, StreamRecord, Usage};
 use crate::results::{LoadResult, MemoryResult};
-use crate::scenario::{Prompt, Target};
+use crate::scenario::{OllamaConfig, Prompt};
 
-pub const DEFAULT_HOST: &str = "http://127.0.0.1:11434";
 /// Keeps the model resident through a run with cooldowns (Ollama's default is 5 minutes).
 const KEEP_ALIVE: &str = "30m";
 
 pub struct Ollama {
     client: reqwest::Client,
-    host: String,
     model: String,
-    options: Option<toml::Table>,
-    pids: Option<Vec<u32>>,
-    process_names: Vec<String>,
-}
-
-/// Normalises an Ollama host as `$OLLAMA_HOST` allows it: scheme and port optional.
-pub fn normalize_host(h: &str) -> String {
-    let h = h.trim().trim_end_matches('/');
-    let with_scheme = if h.contains("://") { h.to_string() } else { format!("http://{h}") };
-    let after_scheme = with_scheme.split_once("://").map_or("", |(_, r)| r);
-    let hostport = after_scheme.split('/').next().unwrap_or("");
-    let has_port =
-        hostport.rsplit_once(':').is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty()) && !hostport.ends_with(']');
-    if has_port || hostport.is_empty() { with_scheme } else { with_scheme.replacen(hostport, &format!("{hostport}:11434"), 1) }
-}
-
-/// Host from the target, else `$OLLAMA_HOST`, else the default.
-pub fn resolve_host(target_host: Option<&str>) -> String {
-    let env = std::env::var("OLLAMA_HOST").ok().filter(|h| !h.trim().is_empty());
-    let h = target_host.map(str::to_string).or(env);
-    match h {
-        Some(h) => {
-            let h = normalize_host(&h);
-            // 0.0.0.0 is how servers bind, not where clients connect.
-            h.replace("://0.0.0.0", "://127.0.0.1")
-        }
-        None => DEFAULT_HOST.into(),
-    }
+    cfg: OllamaConfig,
 }
 
 /// Does the tag list name this model? `llama3` matches `llama3:latest`.
@@ -66,48 +38,53 @@ fn ns_to_ms(v: Option<&Value>) -> Option<f64> {
     v.and_then(Value::as_f64).map(|ns| ns / 1e6)
 }
 
+/// `GET /api/version` within `timeout`, for `mlxbench info`.
+pub async fn probe(cfg: &OllamaConfig, timeout: Duration) -> Probe {
+    let url = format!("{}/api/version", cfg.host);
+    let res = http::get_json(http::client().get(&url), &url, timeout).await;
+    let detail = match &res {
+        Ok(v) => v.get("version").and_then(Value::as_str).map_or_else(|| "reachable".into(), |v| format!("ollama {v}")),
+        Err(e) => e.clone(),
+    };
+    Probe { url: cfg.host.clone(), reachable: res.is_ok(), detail }
+}
+
 impl Ollama {
-    pub fn new(t: &Target) -> Result<Self, BackendError> {
-        let s = &t.spec;
-        Ok(Ollama {
-            client: http_client(),
-            host: resolve_host(s.host.as_ref().map(|h| h.get_ref().as_str())),
-            model: t.model.clone(),
-            options: s.options.clone(),
-            pids: s.pids.clone(),
-            process_names: s.process_names.clone().unwrap_or_else(|| vec!["ollama".into()]),
-        })
+    pub fn new(model: &str, cfg: &OllamaConfig) -> Self {
+        Ollama { client: http::client(), model: model.to_string(), cfg: cfg.clone() }
     }
 
     async fn get_json(&self, path: &str) -> Result<Value, BackendError> {
-        self.call(self.client.get(format!("{}{path}", self.host)), path, Duration::from_secs(5)).await
+        self.call(self.client.get(format!("{}{path}", self.cfg.host)), path, Duration::from_secs(5)).await
     }
 
     async fn post_json(&self, path: &str, body: Value, timeout: Duration) -> Result<Value, BackendError> {
-        self.call(self.client.post(format!("{}{path}", self.host)).json(&body), path, timeout).await
+        self.call(self.client.post(format!("{}{path}", self.cfg.host)).json(&body), path, timeout).await
     }
 
+    /// One JSON call: answer and body within `timeout`, body within the size cap.
     async fn call(&self, b: reqwest::RequestBuilder, path: &str, timeout: Duration) -> Result<Value, BackendError> {
-        let url = format!("{}{path}", self.host);
-        let resp = match tokio::time::timeout(timeout, b.send()).await {
-            Err(_) => return Err(BackendError::Unreachable { url, reason: format!("no answer within {} s", timeout.as_secs_f64()) }),
-            Ok(Err(e)) => return Err(BackendError::Unreachable { url, reason: one_line(&e) }),
+        let url = format!("{}{path}", self.cfg.host);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let secs = timeout.as_secs_f64();
+        let mut resp = match tokio::time::timeout_at(deadline, b.send()).await {
+            Err(_) => return Err(BackendError::Unreachable { url, reason: format!("no answer within {secs} s") }),
+            Ok(Err(e)) => return Err(BackendError::Unreachable { url, reason: super::one_line(&e) }),
             Ok(Ok(r)) => r,
         };
-        if resp.status() == reqwest::StatusCode::NOT_FOUND && path != "/api/version" {
-            let msg = super::http_error(resp).await;
-            if msg.contains("not found") && msg.contains("model") {
-                return Err(BackendError::ModelNotFound { model: self.model.clone(), url: self.host.clone(), available: vec![] });
+        if !resp.status().is_success() {
+            let not_found = resp.status() == reqwest::StatusCode::NOT_FOUND;
+            let err = http::http_error(resp).await;
+            let msg = err.to_string();
+            if not_found && path != "/api/version" && msg.contains("not found") && msg.contains("model") {
+                return Err(BackendError::ModelNotFound { model: self.model.clone(), url: self.cfg.host.clone(), available: vec![] });
             }
             return Err(BackendError::Request(format!("{url}: {msg}")));
         }
-        if !resp.status().is_success() {
-            return Err(BackendError::Request(format!("{url}: {}", super::http_error(resp).await)));
-        }
-        let body = tokio::time::timeout(timeout, resp.bytes())
-            .await
-            .map_err(|_| BackendError::Request(format!("{url}: body timed out")))?
-            .map_err(|e| BackendError::Request(format!("{url}: {}", one_line(&e))))?;
+        let body = http::read_capped(&mut resp, http::MAX_BODY_BYTES, deadline).await.map_err(|e| match e {
+            http::BodyError::TimedOut => BackendError::Request(format!("{url}: body not complete within {secs} s")),
+            e => BackendError::Request(format!("{url}: {e}")),
+        })?;
         serde_json::from_slice(&body).map_err(|e| BackendError::Request(format!("{url}: not JSON: {e}")))
     }
 
@@ -153,7 +130,7 @@ impl Ollama {
         if let Some(tp) = p.top_p {
             o.insert("top_p".into(), json!(tp));
         }
-        merge_toml(&mut o, self.options.as_ref());
+        o.extend(self.cfg.options.clone());
         Value::Object(o)
     }
 
@@ -170,20 +147,18 @@ impl Ollama {
                 "keep_alive": KEEP_ALIVE, "options": self.options(req)}),
             ),
         };
-        let url = format!("{}{path}", self.host);
-        streaming::stream(self.client.post(&url).json(&body), &url, req.params.timeout_s, &mut NdjsonWire::new(handle_line)).await
+        let url = format!("{}{path}", self.cfg.host);
+        let p = &req.params;
+        streaming::stream(self.client.post(&url).json(&body), &url, p.timeout_s, p.max_tokens, &mut NdjsonWire::new(handle_line)).await
     }
 }
 
 /// Interprets one NDJSON line; `Ok(true)` on the final `done: true` object.
-pub fn handle_line(line: &[u8], at: Instant, rec: &mut StreamRecord) -> Result<bool, String> {
-    let v: Value = serde_json::from_slice(line).map_err(|e| {
-        let shown: String = String::from_utf8_lossy(line).chars().take(80).collect();
-        format!("malformed JSON in stream ({e}): {shown}")
-    })?;
+pub fn handle_line(line: &[u8], at: Instant, rec: &mut StreamRecord) -> Result<bool, RequestError> {
+    let v: Value = serde_json::from_slice(line).map_err(|e| RequestError::malformed(e, line))?;
     if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
         let msg = err.as_str().map(str::to_string).unwrap_or_else(|| err.to_string());
-        return Err(format!("server error in stream: {msg}"));
+        return Err(RequestError::Server(msg));
     }
     let mut text = String::new();
     for holder in [Some(&v), v.get("message")].into_iter().flatten() {
@@ -232,7 +207,7 @@ impl Backend for Ollama {
             let version = self.get_json("/api/version").await?;
             let names = self.tag_names().await?;
             if !model_listed(&self.model, &names) {
-                return Err(BackendError::ModelNotFound { model: self.model.clone(), url: self.host.clone(), available: names });
+                return Err(BackendError::ModelNotFound { model: self.model.clone(), url: self.cfg.host.clone(), available: names });
             }
             let mut info = TargetInfo {
                 backend_version: version.get("version").and_then(Value::as_str).map(|v| format!("ollama {v}")),
@@ -295,7 +270,7 @@ impl Backend for Ollama {
     }
 
     fn memory_pids(&self) -> Vec<u32> {
-        self.pids.clone().unwrap_or_else(|| memory::find_by_name(&self.process_names))
+        self.cfg.pids.clone().unwrap_or_else(|| memory::find_by_name(&self.cfg.process_names))
     }
 
     fn stop(&self) -> BoxFuture<'_, ()> {
@@ -306,14 +281,6 @@ impl Backend for Ollama {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hosts_normalise_like_ollama() {
-        assert_eq!(normalize_host("127.0.0.1"), "http://127.0.0.1:11434");
-        assert_eq!(normalize_host("http://box:8000/"), "http://box:8000");
-        assert_eq!(normalize_host("https://example.org"), "https://example.org:11434");
-        assert_eq!(normalize_host("localhost:1234"), "http://localhost:1234");
-    }
 
     #[test]
     fn tags_match_latest() {
@@ -336,7 +303,7 @@ mod tests {
         assert!((r.server_rates.decode_tps.unwrap() - 50.0).abs() < 1e-9);
         assert_eq!(r.server_rates.prefill_ms, Some(20.0));
         assert!(r.server.as_ref().unwrap().get("context").is_none());
-        assert!(handle_line(br#"{"error":"model 'x' not found"}"#, t, &mut r).unwrap_err().contains("not found"));
-        assert!(handle_line(b"{oops", t, &mut r).unwrap_err().contains("malformed"));
+        assert!(handle_line(br#"{"error":"model 'x' not found"}"#, t, &mut r).unwrap_err().to_string().contains("not found"));
+        assert_eq!(handle_line(b"{oops", t, &mut r).unwrap_err().kind(), "malformed");
     }
 }

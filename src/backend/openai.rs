@@ -6,7 +6,6 @@
 //! usage-only chunk with empty `choices`, llama.cpp's `timings`, `[DONE]`, and error
 //! objects inside the stream.
 
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -14,66 +13,54 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
+use super::error::{BackendError, RequestError};
 use super::launch::ManagedServer;
 use super::streaming::{self, SseWire};
-use super::{Backend, BackendError, GenFailure, GenRequest, GenResult, LoadOutcome, TargetInfo, http_client, merge_toml, one_line};
+use super::{Backend, GenFailure, GenRequest, GenResult, LoadOutcome, Probe, TargetInfo, http};
 use crate::measure::memory;
 use crate::measure::metrics::{ServerRates, StreamRecord, Usage};
 use crate::results::{LoadResult, MemoryResult};
-use crate::scenario::{Prompt, Target};
-
-pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080/v1";
-
-/// The base URL a target's `base_url` means, normalised once for every command: the
-/// default when absent, `http://` when no scheme is given, no trailing slash.
-pub fn resolve_base_url(base_url: Option<&str>) -> String {
-    let u = base_url.map(str::trim).filter(|u| !u.is_empty()).unwrap_or(DEFAULT_BASE_URL);
-    let u = if u.contains("://") { u.to_string() } else { format!("http://{u}") };
-    u.trim_end_matches('/').to_string()
-}
+use crate::scenario::{OpenAiConfig, Prompt};
 
 pub struct OpenAi {
     client: reqwest::Client,
-    base_url: String,
     model: String,
     target_name: String,
+    cfg: OpenAiConfig,
+    /// The key, or why there is none although the target names one.
     api_key: Result<Option<String>, String>,
-    extra_body: Option<toml::Table>,
-    launch: Option<Vec<String>>,
-    cwd: PathBuf,
-    ready_timeout: Duration,
-    pids: Option<Vec<u32>>,
-    process_names: Option<Vec<String>>,
     server: Mutex<Option<ManagedServer>>,
     ready_ms: Mutex<Option<f64>>,
 }
 
+/// `GET /models` (and the server's version) within `timeout`, for `mlxbench info`.
+pub async fn probe(cfg: &OpenAiConfig, timeout: Duration) -> Probe {
+    let b = OpenAi::new("info", "", cfg);
+    let (reachable, detail) = match b.models(timeout).await {
+        Ok(ids) => (true, b.version().await.unwrap_or_else(|| format!("reachable; models: {}", ids.join(", ")))),
+        Err(e) => (false, e),
+    };
+    Probe { url: cfg.base_url.clone(), reachable, detail }
+}
+
 impl OpenAi {
-    pub fn new(t: &Target, base_dir: &Path) -> Result<Self, BackendError> {
-        let s = &t.spec;
-        let base_url = resolve_base_url(s.base_url.as_ref().map(|u| u.get_ref().as_str()));
-        let api_key = match &s.api_key_env {
+    pub fn new(target_name: &str, model: &str, cfg: &OpenAiConfig) -> Self {
+        let api_key = match &cfg.api_key_env {
             None => Ok(None),
             Some(var) => match std::env::var(var) {
                 Ok(k) if !k.is_empty() => Ok(Some(k)),
                 _ => Err(format!("environment variable {var} (named by api_key_env) is not set")),
             },
         };
-        Ok(OpenAi {
-            client: http_client(),
-            base_url,
-            model: t.model.clone(),
-            target_name: t.name.clone(),
+        OpenAi {
+            client: http::client(),
+            model: model.to_string(),
+            target_name: target_name.to_string(),
+            cfg: cfg.clone(),
             api_key,
-            extra_body: s.extra_body.clone(),
-            launch: s.launch.as_ref().map(|l| l.get_ref().clone()),
-            cwd: base_dir.to_path_buf(),
-            ready_timeout: Duration::from_secs_f64(s.ready_timeout_s.as_ref().map_or(180.0, |v| *v.get_ref())),
-            pids: s.pids.clone(),
-            process_names: s.process_names.clone(),
             server: Mutex::new(None),
             ready_ms: Mutex::new(None),
-        })
+        }
     }
 
     fn authed(&self, b: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -83,32 +70,26 @@ impl OpenAi {
         }
     }
 
-    /// `GET /models`: `Ok(ids)` when the server answers 2xx.
+    /// `GET /models`: `Ok(ids)` when the server answers 2xx with a JSON body, all within
+    /// `timeout`.
     async fn models(&self, timeout: Duration) -> Result<Vec<String>, String> {
-        let url = format!("{}/models", self.base_url);
-        let resp = tokio::time::timeout(timeout, self.authed(self.client.get(&url)).send())
-            .await
-            .map_err(|_| format!("no answer within {} s", timeout.as_secs_f64()))?
-            .map_err(|e| one_line(&e))?;
-        if !resp.status().is_success() {
-            return Err(super::http_error(resp).await);
-        }
-        let v: Value = resp.json().await.map_err(|e| format!("bad /models answer: {}", one_line(&e)))?;
+        let url = format!("{}/models", self.cfg.base_url);
+        let v = http::get_json(self.authed(self.client.get(&url)), &url, timeout).await?;
         Ok(v.get("data")
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(|m| m.get("id")?.as_str().map(str::to_string)).collect())
             .unwrap_or_default())
     }
 
-    async fn launch_and_wait(&self, argv: &[String]) -> Result<(), BackendError> {
+    async fn launch_and_wait(&self, launch: &crate::scenario::LaunchConfig) -> Result<(), BackendError> {
         if self.models(Duration::from_millis(500)).await.is_ok() {
             return Err(BackendError::Launch(format!(
                 "something already answers at {}; refusing to launch a second server there (stop it, or remove `launch` to benchmark it as is)",
-                self.base_url
+                self.cfg.base_url
             )));
         }
         let t0 = Instant::now();
-        let server = ManagedServer::spawn(argv, &self.cwd, &self.target_name)?;
+        let server = ManagedServer::spawn(&launch.argv, &launch.cwd, &self.target_name)?;
         *self.lock_server() = Some(server);
         loop {
             if let Some(why) = self.lock_server().as_mut().and_then(ManagedServer::exited) {
@@ -118,12 +99,12 @@ impl OpenAi {
                 *self.ready_ms.lock().unwrap_or_else(|e| e.into_inner()) = Some(crate::measure::ms(t0.elapsed()));
                 return Ok(());
             }
-            if t0.elapsed() > self.ready_timeout {
+            if t0.elapsed() > launch.ready_timeout {
                 let tail = self.lock_server().as_ref().map(|s| s.log_tail(5)).unwrap_or_default();
                 return Err(BackendError::Launch(format!(
                     "server did not answer at {} within {} s; {tail}",
-                    self.base_url,
-                    self.ready_timeout.as_secs_f64()
+                    self.cfg.base_url,
+                    launch.ready_timeout.as_secs_f64()
                 )));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -135,17 +116,13 @@ impl OpenAi {
     }
 
     async fn version(&self) -> Option<String> {
-        let root = self.base_url.trim_end_matches("/v1");
+        let root = self.cfg.base_url.trim_end_matches("/v1");
         for (path, field) in [("/version", "version"), ("/props", "build_info")] {
-            let req = self.authed(self.client.get(format!("{root}{path}")));
-            if let Ok(Ok(r)) = tokio::time::timeout(Duration::from_secs(2), req.send()).await {
-                if r.status().is_success() {
-                    if let Ok(v) = r.json::<Value>().await {
-                        if let Some(s) = v.get(field).and_then(Value::as_str) {
-                            return Some(if path == "/props" { format!("llama.cpp {s}") } else { s.to_string() });
-                        }
-                    }
-                }
+            let url = format!("{root}{path}");
+            if let Ok(v) = http::get_json(self.authed(self.client.get(&url)), &url, Duration::from_secs(2)).await
+                && let Some(s) = v.get(field).and_then(Value::as_str)
+            {
+                return Some(if path == "/props" { format!("llama.cpp {s}") } else { s.to_string() });
             }
         }
         None
@@ -170,27 +147,27 @@ impl OpenAi {
         if p.ignore_eos {
             body.insert("ignore_eos".into(), json!(true));
         }
-        merge_toml(&mut body, self.extra_body.as_ref());
+        body.extend(self.cfg.extra_body.clone());
         Value::Object(body)
     }
 
     async fn run_request(&self, req: &GenRequest) -> GenResult {
         if let Err(e) = &self.api_key {
-            return Err(GenFailure::new(e.clone()));
+            return Err(GenFailure::new(RequestError::Config(e.clone())));
         }
         let path = if matches!(req.prompt, Prompt::Chat(_)) { "chat/completions" } else { "completions" };
-        let url = format!("{}/{path}", self.base_url);
+        let url = format!("{}/{path}", self.cfg.base_url);
         let builder = self.authed(self.client.post(&url)).json(&self.body(req));
         let mut wire = SseWire::new(handle_event);
         // Servers that end the body without `[DONE]` but after a finish_reason are
         // complete: the OpenAI spec makes `[DONE]` customary, not mandatory.
         wire.finish_reason_completes = true;
-        streaming::stream(builder, &url, req.params.timeout_s, &mut wire).await
+        streaming::stream(builder, &url, req.params.timeout_s, req.params.max_tokens, &mut wire).await
     }
 }
 
 /// Interprets one SSE event; `Ok(true)` at `[DONE]`.
-pub fn handle_event(data: &str, event: Option<&str>, at: Instant, rec: &mut StreamRecord) -> Result<bool, String> {
+pub fn handle_event(data: &str, event: Option<&str>, at: Instant, rec: &mut StreamRecord) -> Result<bool, RequestError> {
     let data = data.trim();
     if data == "[DONE]" {
         return Ok(true);
@@ -198,16 +175,13 @@ pub fn handle_event(data: &str, event: Option<&str>, at: Instant, rec: &mut Stre
     if data.is_empty() {
         return Ok(false);
     }
-    let v: Value = serde_json::from_str(data).map_err(|e| {
-        let shown: String = data.chars().take(80).collect();
-        format!("malformed JSON in stream ({e}): {shown}")
-    })?;
+    let v: Value = serde_json::from_str(data).map_err(|e| RequestError::malformed(e, data.as_bytes()))?;
     if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
         let msg = err.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| err.to_string());
-        return Err(format!("server error in stream: {msg}"));
+        return Err(RequestError::Server(msg));
     }
     if event == Some("error") {
-        return Err(format!("server error in stream: {data}"));
+        return Err(RequestError::Server(data.chars().take(300).collect()));
     }
     if let Some(choices) = v.get("choices").and_then(Value::as_array) {
         for c in choices {
@@ -250,13 +224,13 @@ impl Backend for OpenAi {
             if let Err(e) = &self.api_key {
                 return Err(BackendError::Config(e.clone()));
             }
-            match &self.launch {
-                Some(argv) => self.launch_and_wait(argv).await,
+            match &self.cfg.launch {
+                Some(launch) => self.launch_and_wait(launch).await,
                 None => self
                     .models(Duration::from_secs(5))
                     .await
                     .map(|_| ())
-                    .map_err(|reason| BackendError::Unreachable { url: format!("{}/models", self.base_url), reason }),
+                    .map_err(|reason| BackendError::Unreachable { url: format!("{}/models", self.cfg.base_url), reason }),
             }
         }
         .boxed()
@@ -312,13 +286,13 @@ impl Backend for OpenAi {
     }
 
     fn memory_pids(&self) -> Vec<u32> {
-        if let Some(p) = &self.pids {
+        if let Some(p) = &self.cfg.pids {
             return p.clone();
         }
         if let Some(pid) = self.lock_server().as_ref().map(|s| s.pid) {
             return memory::process_tree(pid);
         }
-        self.process_names.as_ref().map(|n| memory::find_by_name(n)).unwrap_or_default()
+        self.cfg.process_names.as_ref().map(|n| memory::find_by_name(n)).unwrap_or_default()
     }
 
     fn stop(&self) -> BoxFuture<'_, ()> {
@@ -358,17 +332,10 @@ mod tests {
         let t = Instant::now();
         let mut r = StreamRecord::new(t);
         let e = handle_event(r#"{"error":{"message":"model not loaded"}}"#, None, t, &mut r).unwrap_err();
-        assert!(e.contains("model not loaded"));
-        assert!(handle_event("{not json", None, t, &mut r).unwrap_err().contains("malformed JSON"));
+        assert_eq!(e, RequestError::Server("model not loaded".into()));
+        assert!(handle_event("{not json", None, t, &mut r).unwrap_err().to_string().contains("malformed JSON"));
         assert_eq!(handle_event(r#"{"choices":"weird"}"#, None, t, &mut r), Ok(false));
         assert_eq!(handle_event(r#"[1,2]"#, None, t, &mut r), Ok(false));
-    }
-
-    #[test]
-    fn base_urls_normalise_once() {
-        assert_eq!(resolve_base_url(None), DEFAULT_BASE_URL);
-        assert_eq!(resolve_base_url(Some("127.0.0.1:18081/v1")), "http://127.0.0.1:18081/v1");
-        assert_eq!(resolve_base_url(Some("https://box/v1/")), "https://box/v1");
     }
 
     #[test]

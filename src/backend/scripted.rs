@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
-use super::{Backend, BackendError, GenFailure, GenRequest, GenResult, LoadOutcome, TargetInfo};
+use super::{Backend, BackendError, GenFailure, GenRequest, GenResult, LoadOutcome, RequestError, TargetInfo};
 use crate::measure::metrics::{StreamRecord, Usage};
 use crate::results::LoadResult;
 
@@ -19,8 +19,8 @@ use crate::results::LoadResult;
 pub enum Reply {
     /// Streams `tokens` tokens: the first after `ttft`, then one every `gap`.
     Stream { ttft: Duration, gap: Duration, tokens: u32 },
-    /// Fails with this reason after `after`.
-    Fail { after: Duration, reason: String },
+    /// Fails with this error after `after`.
+    Fail { after: Duration, error: RequestError },
 }
 
 /// Which lifecycle step fails, if any.
@@ -90,9 +90,9 @@ impl Scripted {
         let sent = Instant::now();
         let mut rec = StreamRecord::new(sent);
         let result = match (self.script)(n) {
-            Reply::Fail { after, reason } => {
+            Reply::Fail { after, error } => {
                 tokio::time::sleep(after).await;
-                Err(GenFailure::new(reason))
+                Err(GenFailure::new(error))
             }
             Reply::Stream { ttft, gap, tokens } => {
                 let tokens = tokens.min(req.params.max_tokens);

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::backend::{self, ollama, openai};
+use crate::backend;
 use crate::cli::InfoArgs;
 use crate::fmt::bytes;
 use crate::measure::host;
@@ -68,60 +68,22 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 pub fn info(args: InfoArgs) -> Result<ExitCode> {
     let host = host::detect();
     let rt = runtime()?;
-    let client = backend::http_client();
-    let probe = |url: String| {
-        let client = client.clone();
-        async move {
-            let r = tokio::time::timeout(Duration::from_secs(2), client.get(&url).send()).await;
-            match r {
-                Ok(Ok(resp)) if resp.status().is_success() => Ok(resp.json::<serde_json::Value>().await.unwrap_or_default()),
-                Ok(Ok(resp)) => Err(format!("HTTP {}", resp.status())),
-                Ok(Err(e)) => Err(backend::one_line(&e)),
-                Err(_) => Err("no answer within 2 s".into()),
-            }
-        }
-    };
-    let mut endpoints: Vec<(String, String, String)> = vec![
-        ("ollama".into(), ollama::resolve_host(None), "/api/version".into()),
-        ("openai".into(), openai::DEFAULT_BASE_URL.into(), "/models".into()),
+    let mut targets: Vec<(String, scenario::BackendConfig)> = vec![
+        ("ollama".into(), scenario::BackendConfig::Ollama(scenario::OllamaConfig::from_env())),
+        ("openai".into(), scenario::BackendConfig::Openai(scenario::OpenAiConfig::local_default())),
+        ("mlx".into(), scenario::BackendConfig::Mlx(scenario::MlxConfig { base_dir: PathBuf::from(".") })),
     ];
     for p in expand_files(&args.files)? {
         let plan = scenario::load_file(&p)?;
-        for t in &plan.targets {
-            match t.backend {
-                scenario::BackendKind::Ollama => endpoints.push((
-                    t.name.clone(),
-                    ollama::resolve_host(t.spec.host.as_ref().map(|h| h.get_ref().as_str())),
-                    "/api/version".into(),
-                )),
-                scenario::BackendKind::Openai => endpoints.push((
-                    t.name.clone(),
-                    openai::resolve_base_url(t.spec.base_url.as_ref().map(|u| u.get_ref().as_str())),
-                    "/models".into(),
-                )),
-                scenario::BackendKind::Mlx => {}
-            }
-        }
+        targets.extend(plan.targets.into_iter().filter(|t| t.backend() != scenario::BackendKind::Mlx).map(|t| (t.name, t.config)));
     }
-    let mut backends = Vec::new();
-    for (name, base, path) in endpoints {
-        let res = rt.block_on(probe(format!("{base}{path}")));
-        let detail = match &res {
-            Ok(v) => v.get("version").and_then(|x| x.as_str()).map(|v| format!("version {v}")).unwrap_or_else(|| "reachable".into()),
-            Err(e) => e.clone(),
-        };
-        backends.push(json!({"name": name, "url": base, "reachable": res.is_ok(), "detail": detail}));
-    }
-    #[cfg(feature = "mlx")]
-    backends.push(match mlxbench_engine::self_check() {
-        Ok(()) => json!({"name": "mlx", "url": "in-process", "reachable": true, "detail": backend::mlx::engine_description()}),
-        Err(e) => json!({"name": "mlx", "url": "in-process", "reachable": false, "detail": e.to_string()}),
-    });
-    #[cfg(not(feature = "mlx"))]
-    backends.push(
-        json!({"name": "mlx", "url": "in-process", "reachable": false, "detail": "not built in (build with the `mlx` cargo feature)"}),
-    );
-
+    // every probe at once, each with its own deadline
+    let probes = rt.block_on(futures_util::future::join_all(targets.iter().map(|(_, c)| backend::probe(c, Duration::from_secs(2)))));
+    let backends: Vec<serde_json::Value> = targets
+        .iter()
+        .zip(probes)
+        .map(|((name, _), p)| json!({"name": name, "url": p.url, "reachable": p.reachable, "detail": p.detail}))
+        .collect();
     print_info(&host, &backends, args.json)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -98,8 +98,13 @@ pub struct Sample {
     /// Stream index within the run, 0..concurrency.
     pub stream: u32,
     pub ok: bool,
+    /// Why the request failed, one line.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What kind of failure `error` is: connect, send, timeout, http, broken, truncated,
+    /// malformed, not_a_stream, server, limit, config, engine (or internal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
     /// Offset of this request's send from the start of its run, ms.
     pub start_offset_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -144,9 +149,9 @@ pub struct Sample {
 }
 
 impl Sample {
-    /// A failed request with its one-line reason; partial timings are kept when present.
-    pub fn failed(reason: impl Into<String>) -> Self {
-        Sample { ok: false, error: Some(reason.into()), ..Default::default() }
+    /// A failed request with its one-line reason and the kind of failure.
+    pub fn failed(reason: impl Into<String>, kind: &str) -> Self {
+        Sample { ok: false, error: Some(reason.into()), error_kind: Some(kind.into()), ..Default::default() }
     }
 }
 
@@ -184,6 +189,7 @@ pub fn compute(rec: &StreamRecord, run_start: Instant) -> Sample {
         stream: 0,
         ok: true,
         error: None,
+        error_kind: None,
         start_offset_ms: ms(rec.sent.saturating_duration_since(run_start)),
         first_byte_ms: rec.first_byte.map(since),
         ttft_ms,

@@ -32,10 +32,10 @@ pub fn all(r: &Report) -> Vec<Figure> {
     let mut figs = Vec::new();
     case_bars(&r.latest, &mut figs);
     sweeps(&r.latest, &mut figs);
-    if let Some(i) = r.timeline_case {
-        if let Some(c) = r.latest.cases.get(i) {
-            figs.push(Figure { id: "timeline".into(), section: "timeline", chart: timeline(c) });
-        }
+    if let Some(i) = r.timeline_case
+        && let Some(c) = r.latest.cases.get(i)
+    {
+        figs.push(Figure { id: "timeline".into(), section: "timeline", chart: timeline(c) });
     }
     if r.machines.len() > 1 {
         hardware(&r.machines, &mut figs);

@@ -23,7 +23,7 @@ pub(super) fn empty_result(plan: &Plan, case: &Case, info: &TargetInfo) -> CaseR
     let t = &plan.targets[case.target];
     CaseResult {
         target: t.name.clone(),
-        backend: t.backend,
+        backend: t.backend(),
         model: t.model.clone(),
         backend_version: info.backend_version.clone(),
         model_info: info.model_info.clone(),
@@ -120,10 +120,11 @@ async fn run_round(backend: &Arc<dyn Backend>, req: &Arc<GenRequest>, concurrenc
             Ok(Err(f)) => {
                 let mut s = f.partial.map(|rec| metrics::compute(&rec, run_start)).unwrap_or_default();
                 s.ok = false;
-                s.error = Some(f.reason);
+                s.error = Some(f.error.to_string());
+                s.error_kind = Some(f.error.kind().into());
                 s
             }
-            Err(e) => Sample::failed(format!("internal error in request task: {e}")),
+            Err(e) => Sample::failed(format!("internal error in request task: {e}"), "internal"),
         };
         s.iteration = iteration;
         s.stream = stream as u32;

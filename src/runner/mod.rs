@@ -7,7 +7,6 @@ mod case;
 #[cfg(test)]
 mod tests;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use crate::backend::{self, Backend, BackendError, TargetInfo};
@@ -64,8 +63,8 @@ pub fn request_count(plan: &Plan) -> u64 {
     plan.cases.iter().map(|c| u64::from(c.params.warmup + c.params.iterations) * u64::from(c.params.concurrency)).sum()
 }
 
-/// Makes the backend of a target; `base_dir` is where `launch` runs.
-pub type BackendFactory<'a> = dyn Fn(&Target, &Path) -> Result<Box<dyn Backend>, BackendError> + Sync + 'a;
+/// Makes the backend of a target.
+pub type BackendFactory<'a> = dyn Fn(&Target) -> Result<Box<dyn Backend>, BackendError> + Sync + 'a;
 
 /// Runs every case of the plan with the real backends; returns one result per case, in
 /// plan order.
@@ -85,7 +84,7 @@ pub async fn run_plan_with(plan: &Plan, observer: &mut dyn Observer, factory: &B
             continue;
         }
         observer.event(Event::TargetStarting { target: &target.name });
-        let prepared = prepare(target, &plan.base_dir, factory).await;
+        let prepared = prepare(target, factory).await;
         match prepared {
             Err((error, backend)) => {
                 observer.event(Event::TargetFailed { target: &target.name, error: &error });
@@ -117,8 +116,8 @@ pub async fn run_plan_with(plan: &Plan, observer: &mut dyn Observer, factory: &B
 
 type Prepared = (Arc<dyn Backend>, TargetInfo, backend::LoadOutcome);
 
-async fn prepare(target: &Target, base_dir: &Path, factory: &BackendFactory<'_>) -> Result<Prepared, (String, Option<Arc<dyn Backend>>)> {
-    let backend: Arc<dyn Backend> = factory(target, base_dir).map_err(|e| (e.to_string(), None))?.into();
+async fn prepare(target: &Target, factory: &BackendFactory<'_>) -> Result<Prepared, (String, Option<Arc<dyn Backend>>)> {
+    let backend: Arc<dyn Backend> = factory(target).map_err(|e| (e.to_string(), None))?.into();
     if let Err(e) = backend.start().await {
         return Err((e.to_string(), Some(backend)));
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::{Event, run_plan_with};
 use crate::backend::scripted::{FailAt, Reply, Scripted};
-use crate::backend::{Backend, BackendError};
+use crate::backend::{Backend, BackendError, RequestError};
 use crate::metric::Metric;
 use crate::results::CaseResult;
 use crate::scenario::{Plan, Target, parse_str};
@@ -24,7 +24,7 @@ fn plan(defaults: &str, targets: &[&str]) -> Plan {
 /// Runs a plan with one scripted backend per target name; returns results and events.
 fn run(plan: &Plan, backends: Vec<(&str, Scripted)>) -> (Vec<CaseResult>, Vec<String>) {
     let events = Mutex::new(Vec::new());
-    let factory = |t: &Target, _: &Path| -> Result<Box<dyn Backend>, BackendError> {
+    let factory = |t: &Target| -> Result<Box<dyn Backend>, BackendError> {
         let b = backends.iter().find(|(n, _)| *n == t.name).map(|(_, b)| b.clone()).expect("a scripted backend per target");
         Ok(Box::new(b))
     };
@@ -48,7 +48,11 @@ const MS: Duration = Duration::from_millis(1);
 fn warmup_failures_warn_and_are_not_counted() {
     let p = plan("warmup = 2\niterations = 3\nmax_tokens = 5", &["a"]);
     let b = Scripted::new(|n| {
-        if n == 0 { Reply::Fail { after: MS, reason: "cold start".into() } } else { Reply::Stream { ttft: MS, gap: MS, tokens: 5 } }
+        if n == 0 {
+            Reply::Fail { after: MS, error: RequestError::Engine("cold start".into()) }
+        } else {
+            Reply::Stream { ttft: MS, gap: MS, tokens: 5 }
+        }
     });
     let (r, events) = run(&p, vec![("a", b.clone())]);
     assert_eq!(b.requests(), 5);
@@ -75,13 +79,18 @@ fn a_failed_target_skips_its_cases_and_the_run_goes_on() {
 fn failed_requests_are_failed_samples_with_their_reason() {
     let p = plan("warmup = 0\niterations = 4\nmax_tokens = 3", &["a"]);
     let b = Scripted::new(|n| {
-        if n % 2 == 1 { Reply::Fail { after: MS, reason: format!("boom {n}") } } else { Reply::Stream { ttft: MS, gap: MS, tokens: 3 } }
+        if n % 2 == 1 {
+            Reply::Fail { after: MS, error: RequestError::Server(format!("boom {n}")) }
+        } else {
+            Reply::Stream { ttft: MS, gap: MS, tokens: 3 }
+        }
     });
     let (r, _) = run(&p, vec![("a", b)]);
     let c = &r[0];
     assert_eq!((c.ok_count(), c.failed_count()), (2, 2));
-    assert_eq!(c.samples[1].error.as_deref(), Some("boom 1"));
-    assert_eq!(c.failure_note().as_deref(), Some("2/4 failed: boom 1"));
+    assert_eq!(c.samples[1].error.as_deref(), Some("server error in stream: boom 1"));
+    assert_eq!(c.samples[1].error_kind.as_deref(), Some("server"));
+    assert_eq!(c.failure_note().as_deref(), Some("2/4 failed: server error in stream: boom 1"));
     assert_eq!(c.summary_of(Metric::OutputTokens).map(|s| s.n), Some(2), "failed samples stay out of the summary");
 }
 

@@ -4,10 +4,15 @@
 
 mod plan;
 mod schema;
+mod target;
 mod validate;
 
-pub use plan::{Api, BackendKind, Case, ChatMessage, Params, Plan, Prompt, Target, Workload};
+pub use plan::{Api, BackendKind, Case, ChatMessage, Params, Plan, Prompt, Workload};
 pub use schema::{Defaults, ScenarioSpec, SweepSpec, TargetSpec, WorkloadSpec};
+pub use target::{
+    BackendConfig, LaunchConfig, MlxConfig, OllamaConfig, OpenAiConfig, Target, normalize_ollama_host, resolve_base_url,
+    resolve_ollama_host,
+};
 pub use validate::{Diagnostic, ScenarioError, load_file, parse_str};
 
 #[cfg(test)]

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::schema::{ScenarioSpec, TargetSpec};
+use super::schema::ScenarioSpec;
+use super::target::{self, Target};
 
 /// Everything a run needs, independent of the CLI and of TOML.
 #[derive(Debug, Clone)]
@@ -64,15 +65,6 @@ pub enum Api {
     Completion,
     /// Chat: a list of role/content messages.
     Chat,
-}
-
-/// A resolved target.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub name: String,
-    pub backend: BackendKind,
-    pub model: String,
-    pub spec: TargetSpec,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -180,20 +172,7 @@ pub(crate) fn expand(
         cooldown_s: fval(&d.cooldown_s, 0.0),
         api: Api::Completion,
     };
-    let targets: Vec<Target> = spec
-        .targets
-        .iter()
-        .map(|t| {
-            let t = t.get_ref();
-            Target {
-                name: t.name.clone().unwrap_or_else(|| format!("{}:{}", t.backend.get_ref(), t.model.get_ref())),
-                // validation has checked the name
-                backend: BackendKind::from_name(t.backend.get_ref()).unwrap_or(BackendKind::Openai),
-                model: t.model.get_ref().clone(),
-                spec: t.clone(),
-            }
-        })
-        .collect();
+    let targets: Vec<Target> = spec.targets.iter().map(|t| target::resolve(t.get_ref(), &base_dir)).collect();
     let sweep = spec.sweep.clone().unwrap_or_default();
     let list = |v: &Option<toml::Spanned<Vec<u32>>>| v.as_ref().map(|s| s.get_ref().clone());
     let sweep_mt = list(&sweep.max_tokens);

@@ -58,7 +58,7 @@ fn expands_targets_workloads_and_sweeps() {
         Prompt::Text(t) => assert_eq!(t.split(' ').count(), 128),
         p => panic!("{p:?}"),
     }
-    assert_eq!(plan.base_dir, Path::new("dir"));
+    assert!(plan.base_dir.is_absolute() && plan.base_dir.ends_with("dir"), "{:?}", plan.base_dir);
     assert_eq!(plan.source_sha256.len(), 64);
 }
 
@@ -160,4 +160,47 @@ fn non_ascii_sources_never_panic() {
         "name = \"日本語\"\nwarmupp = 1\n[[targets]]\nbackend = \"ollama\"\nmodel = \"m\"\n[[workloads]]\nname = \"w\"\nprompt = \"p\"\n",
     );
     assert_eq!(d.line, 2, "{d}");
+}
+
+#[test]
+fn targets_resolve_into_typed_configs_with_absolute_paths() {
+    let src = r#"
+name = "t"
+[[targets]]
+backend = "openai"
+model = "m"
+base_url = "127.0.0.1:18081/v1/"
+launch = ["llama-server", "-m", "model.gguf"]
+ready_timeout_s = 7
+extra_body = { cache_prompt = false }
+[[targets]]
+backend = "ollama"
+model = "x"
+host = "127.0.0.1"
+options = { num_ctx = 2048 }
+[[workloads]]
+name = "w"
+prompt = "hi"
+"#;
+    // a bare file name: the folder is the current one, made absolute
+    let plan = parse_str(src, Path::new("bare.toml")).unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(plan.base_dir, cwd);
+    match &plan.targets[0].config {
+        BackendConfig::Openai(c) => {
+            assert_eq!(c.base_url, "http://127.0.0.1:18081/v1");
+            let l = c.launch.as_ref().unwrap();
+            assert_eq!((l.cwd.as_path(), l.ready_timeout.as_secs()), (cwd.as_path(), 7));
+            assert_eq!(c.extra_body.get("cache_prompt"), Some(&serde_json::json!(false)));
+        }
+        c => panic!("{c:?}"),
+    }
+    match &plan.targets[1].config {
+        BackendConfig::Ollama(c) => {
+            assert_eq!(c.host, "http://127.0.0.1:11434");
+            assert_eq!(c.options.get("num_ctx"), Some(&serde_json::json!(2048)));
+        }
+        c => panic!("{c:?}"),
+    }
+    assert_eq!(plan.targets[1].backend(), BackendKind::Ollama);
 }

@@ -63,7 +63,7 @@ pub fn parse_str(src: &str, path: &Path) -> Result<Plan, ScenarioError> {
         }
     };
     cx.check(&spec);
-    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base_dir = scenario_dir(path);
     let prompts = if cx.diagnostics.is_empty() { cx.read_prompt_files(&spec, &base_dir) } else { Vec::new() };
     if !cx.diagnostics.is_empty() {
         return Err(cx.into_error());
@@ -71,6 +71,15 @@ pub fn parse_str(src: &str, path: &Path) -> Result<Plan, ScenarioError> {
     let sha = Sha256::digest(src.as_bytes());
     let source_sha256 = sha.iter().map(|b| format!("{b:02x}")).collect();
     Ok(plan::expand(spec, prompts, path.to_path_buf(), base_dir, source_sha256))
+}
+
+/// The folder a scenario's relative paths mean, absolute: a bare file name means the
+/// current folder (not the empty path, which no process can run in).
+fn scenario_dir(path: &Path) -> PathBuf {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(p) => std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()),
+        None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+    }
 }
 
 struct Checker<'a> {
@@ -157,10 +166,10 @@ impl Checker<'_> {
                 self.push(&t.model, key("model"), "must not be empty");
             }
             for (field, url) in [("host", &t.host), ("base_url", &t.base_url)] {
-                if let Some(u) = url {
-                    if !(u.get_ref().starts_with("http://") || u.get_ref().starts_with("https://") || !u.get_ref().contains("://")) {
-                        self.push(u, key(field), "must be an http:// or https:// URL");
-                    }
+                if let Some(u) = url
+                    && !(u.get_ref().starts_with("http://") || u.get_ref().starts_with("https://") || !u.get_ref().contains("://"))
+                {
+                    self.push(u, key(field), "must be an http:// or https:// URL");
                 }
             }
             if t.host.is_some() && backend != "ollama" {

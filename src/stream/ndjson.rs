@@ -30,6 +30,11 @@ impl NdjsonFramer {
         self.buf.extend_from_slice(rest);
     }
 
+    /// Bytes held for a line whose newline has not come yet.
+    pub fn pending_len(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Ends the stream: returns a final line that had no terminating newline, if any.
     pub fn finish(&mut self) -> Option<Vec<u8>> {
         let line = std::mem::take(&mut self.buf);

@@ -59,6 +59,12 @@ impl SseFramer {
         self.line.extend_from_slice(rest);
     }
 
+    /// Bytes held for an event that has not been dispatched yet (its unfinished line and
+    /// its `data:` so far).
+    pub fn pending_len(&self) -> usize {
+        self.line.len() + self.data.as_ref().map_or(0, String::len)
+    }
+
     /// Ends the stream. An event whose closing blank line never came is returned, since
     /// some servers close the connection right after the last `data:` line.
     pub fn finish(&mut self) -> Option<SseItem> {

@@ -205,10 +205,10 @@ async fn play(
         }
         let due = start + Duration::from_millis(script.ttft_ms + u64::from(k) * script.itl_ms);
         tokio::time::sleep_until(due).await;
-        if k == 0 {
-            if let Some(late) = late {
-                late.lock().unwrap().push(Instant::now().duration_since(due).as_secs_f64() * 1e3);
-            }
+        if k == 0
+            && let Some(late) = late
+        {
+            late.lock().unwrap().push(Instant::now().duration_since(due).as_secs_f64() * 1e3);
         }
         if script.abort_after == Some(k) {
             let _ = tx.send(Err(std::io::Error::other("scripted abort"))).await;
