@@ -24,6 +24,26 @@ pub fn client() -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
+/// A transport failure in one line, without the URL (the caller names it once): the
+/// innermost cause for a refused connection, the error chain otherwise.
+pub fn transport_reason(e: &reqwest::Error) -> String {
+    let mut innermost: &(dyn std::error::Error + 'static) = e;
+    while let Some(src) = innermost.source() {
+        innermost = src;
+    }
+    if e.is_connect() {
+        return innermost.to_string();
+    }
+    let head = match e.url() {
+        Some(u) => e.to_string().replace(&format!(" for url ({u})"), ""),
+        None => e.to_string(),
+    };
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{head}: {}", one_line(cause)),
+        None => head,
+    }
+}
+
 /// Why a capped body read stopped.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BodyError {
@@ -41,7 +61,7 @@ pub async fn read_capped(resp: &mut reqwest::Response, max: usize, deadline: tok
     loop {
         match tokio::time::timeout_at(deadline, resp.chunk()).await {
             Err(_) => return Err(BodyError::TimedOut),
-            Ok(Err(e)) => return Err(BodyError::Broken(one_line(&e))),
+            Ok(Err(e)) => return Err(BodyError::Broken(transport_reason(&e))),
             Ok(Ok(None)) => return Ok(out),
             Ok(Ok(Some(b))) => {
                 if out.len() + b.len() > max {
@@ -60,7 +80,7 @@ pub async fn get_json(builder: reqwest::RequestBuilder, url: &str, timeout: Dura
     let secs = timeout.as_secs_f64();
     let mut resp = match tokio::time::timeout_at(deadline, builder.send()).await {
         Err(_) => return Err(format!("no answer from {url} within {secs} s")),
-        Ok(Err(e)) => return Err(format!("{url}: {}", one_line(&e))),
+        Ok(Err(e)) => return Err(format!("{url}: {}", transport_reason(&e))),
         Ok(Ok(r)) => r,
     };
     if !resp.status().is_success() {
@@ -104,8 +124,8 @@ pub async fn send(
 ) -> Result<reqwest::Response, RequestError> {
     match tokio::time::timeout_at(deadline, builder.send()).await {
         Err(_) => Err(RequestError::HeadersTimedOut { url: url.into(), secs: timeout_s }),
-        Ok(Err(e)) if e.is_connect() => Err(RequestError::Connect { url: url.into(), reason: one_line(&e) }),
-        Ok(Err(e)) => Err(RequestError::Send { url: url.into(), reason: one_line(&e) }),
+        Ok(Err(e)) if e.is_connect() => Err(RequestError::Connect { url: url.into(), reason: transport_reason(&e) }),
+        Ok(Err(e)) => Err(RequestError::Send { url: url.into(), reason: transport_reason(&e) }),
         Ok(Ok(r)) if !r.status().is_success() => Err(http_error(r).await),
         Ok(Ok(r)) => Ok(r),
     }

@@ -69,7 +69,7 @@ impl Ollama {
         let secs = timeout.as_secs_f64();
         let mut resp = match tokio::time::timeout_at(deadline, b.send()).await {
             Err(_) => return Err(BackendError::Unreachable { url, reason: format!("no answer within {secs} s") }),
-            Ok(Err(e)) => return Err(BackendError::Unreachable { url, reason: super::one_line(&e) }),
+            Ok(Err(e)) => return Err(BackendError::Unreachable { url, reason: http::transport_reason(&e) }),
             Ok(Ok(r)) => r,
         };
         if !resp.status().is_success() {

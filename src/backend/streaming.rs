@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::error::{RequestError, one_line};
+use super::error::RequestError;
 use super::{GenFailure, GenResult, http};
 use crate::measure::metrics::StreamRecord;
 use crate::stream::{NdjsonFramer, SseFramer, SseItem};
@@ -112,7 +112,7 @@ async fn read_body(
     loop {
         match tokio::time::timeout_at(deadline, resp.chunk()).await {
             Err(_) => return Ok(StreamEnd::TimedOut),
-            Ok(Err(e)) => return Ok(StreamEnd::Broken(one_line(&e))),
+            Ok(Err(e)) => return Ok(StreamEnd::Broken(http::transport_reason(&e))),
             Ok(Ok(None)) => return Ok(StreamEnd::Eof),
             Ok(Ok(Some(bytes))) => {
                 let now = Instant::now();
