@@ -15,6 +15,7 @@ pub mod report;
 pub mod results;
 pub mod runner;
 pub mod scenario;
+pub mod secrets;
 pub mod stats;
 pub mod stream;
 

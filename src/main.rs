@@ -16,7 +16,8 @@ fn run() -> ExitCode {
             if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
                 return ExitCode::SUCCESS;
             }
-            let _ = writeln!(std::io::stderr(), "Error: {e:#}");
+            let msg = format!("{e:#}");
+            let _ = writeln!(std::io::stderr(), "Error: {}", mlxbench::secrets::redact(&msg));
             ExitCode::from(mlxbench::exit::ERROR)
         }
     }

@@ -65,14 +65,39 @@ impl ModelConfig {
         if !SUPPORTED.contains(&c.model_type.as_str()) {
             return Err(format!("unsupported architecture \"{}\" (model_type); supported: {}", c.model_type, SUPPORTED.join(", ")));
         }
-        if c.num_attention_heads <= 0 || c.hidden_size <= 0 || c.num_hidden_layers <= 0 || c.vocab_size <= 0 {
-            return Err("config.json: sizes must be positive".into());
-        }
+        c.check_sizes()?;
         if c.n_heads() % c.n_kv_heads() != 0 {
             return Err(format!("config.json: {} attention heads is not a multiple of {} key/value heads", c.n_heads(), c.n_kv_heads()));
         }
         c.rope()?;
         Ok(c)
+    }
+
+    /// Every size positive, within what a real model has, and consistent, so that no
+    /// later division, reshape or allocation can fail natively.
+    fn check_sizes(&self) -> Result<(), String> {
+        let sizes = [
+            ("hidden_size", self.hidden_size, 1 << 17),
+            ("num_hidden_layers", self.num_hidden_layers, 4096),
+            ("num_attention_heads", self.num_attention_heads, 4096),
+            ("num_key_value_heads", self.num_key_value_heads.unwrap_or(self.num_attention_heads), 4096),
+            ("intermediate_size", self.intermediate_size, 1 << 20),
+            ("vocab_size", self.vocab_size, 1 << 24),
+            ("head_dim", self.head_dim.unwrap_or(1), 1 << 12),
+            ("max_position_embeddings", self.max_position_embeddings.unwrap_or(1), 1 << 24),
+        ];
+        for (name, v, max) in sizes {
+            if v <= 0 || v > max {
+                return Err(format!("config: {name} = {v} is not a model size (must be 1..={max})"));
+            }
+        }
+        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
+            return Err(format!("config: hidden_size {} is not a multiple of {} heads", self.hidden_size, self.num_attention_heads));
+        }
+        if self.head_dim() % 2 != 0 {
+            return Err(format!("config: head dimension {} is odd; rotary embeddings need it even", self.head_dim()));
+        }
+        Ok(())
     }
 
     pub fn n_heads(&self) -> i32 {

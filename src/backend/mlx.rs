@@ -57,35 +57,34 @@ enum Job {
     Memory { reset: bool, reply: tokio::sync::oneshot::Sender<serde_json::Value> },
 }
 
-fn engine(rx: mpsc::Receiver<Job>) {
+/// Why the engine thread ended, for every request that finds it gone.
+type Death = std::sync::Arc<Mutex<Option<String>>>;
+
+/// Runs `f`, turning a panic into an error with its message: a failing model or request
+/// reports its real reason, and the engine thread lives on.
+fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+        Err(format!("the engine panicked: {}", msg.unwrap_or_else(|| "no message".into())))
+    })
+}
+
+/// The engine loop; records why it ended in `death`.
+fn engine(rx: mpsc::Receiver<Job>, death: Death) {
     let mut loaded: Option<Loaded> = None;
     while let Ok(job) = rx.recv() {
         match job {
             Job::Load { dir, reply } => {
-                // first load in this process (files may be in the OS page cache), then again warm
-                let t0 = Instant::now();
-                let first = engine::load(&dir).map_err(|e| e.to_string());
-                let first_ms = crate::measure::ms(t0.elapsed());
-                let res = match first {
-                    Err(e) => Err(e),
-                    Ok(l) => {
-                        drop(l);
-                        let t1 = Instant::now();
-                        match engine::load(&dir).map_err(|e| e.to_string()) {
-                            Ok(l) => {
-                                loaded = Some(l);
-                                Ok((first_ms, crate::measure::ms(t1.elapsed())))
-                            }
-                            Err(e) => Err(e),
-                        }
-                    }
-                };
+                let res = guarded(|| load_twice(&dir)).map(|(l, first_ms, warm_ms)| {
+                    loaded = Some(l);
+                    (first_ms, warm_ms)
+                });
                 let _ = reply.send(res);
             }
             Job::Generate { req, sent, reply } => {
                 let res = match &loaded {
                     None => Err(GenFailure::new(RequestError::Engine("model not loaded".into()))),
-                    Some(l) => run(l, &req, sent),
+                    Some(l) => guarded(|| Ok(run(l, &req, sent))).unwrap_or_else(|e| Err(GenFailure::new(RequestError::Engine(e)))),
                 };
                 let _ = reply.send(res);
             }
@@ -96,6 +95,19 @@ fn engine(rx: mpsc::Receiver<Job>) {
             }
         }
     }
+    *death.lock().unwrap_or_else(|e| e.into_inner()) = Some("the backend was stopped".into());
+}
+
+/// First load in this process (files may be in the OS page cache), then again warm:
+/// the model and both times, ms.
+fn load_twice(dir: &std::path::Path) -> Result<(Loaded, f64, f64), String> {
+    let t0 = Instant::now();
+    let first = engine::load(dir).map_err(|e| e.to_string())?;
+    let first_ms = crate::measure::ms(t0.elapsed());
+    drop(first);
+    let t1 = Instant::now();
+    let l = engine::load(dir).map_err(|e| e.to_string())?;
+    Ok((l, first_ms, crate::measure::ms(t1.elapsed())))
 }
 
 fn run(l: &Loaded, req: &GenRequest, sent: Instant) -> GenResult {
@@ -122,17 +134,25 @@ fn run(l: &Loaded, req: &GenRequest, sent: Instant) -> GenResult {
 pub struct MlxBackend {
     model: String,
     base: PathBuf,
+    load_timeout: Duration,
     tx: Mutex<Option<mpsc::Sender<Job>>>,
+    death: Death,
 }
 
 impl MlxBackend {
     pub fn new(model: &str, cfg: &MlxConfig) -> Self {
-        MlxBackend { model: model.to_string(), base: cfg.base_dir.clone(), tx: Mutex::new(None) }
+        MlxBackend { model: model.to_string(), base: cfg.base_dir.clone(), load_timeout: cfg.load_timeout, tx: Mutex::new(None), death: Death::default() }
     }
 
     fn send(&self, job: Job) -> Result<(), String> {
         let guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        guard.as_ref().ok_or("engine not started")?.send(job).map_err(|_| "the MLX engine thread has stopped".to_string())
+        guard.as_ref().ok_or("engine not started")?.send(job).map_err(|_| self.stopped())
+    }
+
+    /// "the MLX engine thread stopped: <why>".
+    fn stopped(&self) -> String {
+        let why = self.death.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        format!("the MLX engine thread stopped: {}", why.unwrap_or_else(|| "no reason recorded".into()))
     }
 
     async fn memory(&self, reset: bool) -> Option<serde_json::Value> {
@@ -149,7 +169,10 @@ impl Backend for MlxBackend {
             let (tx, rx) = mpsc::channel();
             std::thread::Builder::new()
                 .name("mlx-engine".into())
-                .spawn(move || engine(rx))
+                .spawn({
+                    let death = self.death.clone();
+                    move || engine(rx, death)
+                })
                 .map_err(|e| BackendError::Config(format!("cannot start the MLX engine thread: {e}")))?;
             *self.tx.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
             Ok(())
@@ -175,10 +198,12 @@ impl Backend for MlxBackend {
             let me = vec![std::process::id()];
             let baseline = memory::total_bytes(&me);
             let (reply, rx) = tokio::sync::oneshot::channel();
-            self.send(Job::Load { dir, reply }).map_err(BackendError::Config)?;
-            let (first_ms, warm_ms) = rx
+            self.send(Job::Load { dir: dir.clone(), reply }).map_err(BackendError::Config)?;
+            let secs = self.load_timeout.as_secs_f64();
+            let (first_ms, warm_ms) = tokio::time::timeout(self.load_timeout, rx)
                 .await
-                .map_err(|_| BackendError::Config("the MLX engine thread stopped".into()))?
+                .map_err(|_| BackendError::Config(format!("loading {} did not finish within {secs} s (load_timeout_s)", dir.display())))?
+                .map_err(|_| BackendError::Config(self.stopped()))?
                 .map_err(|e| BackendError::Config(format!("cannot load model: {e}")))?;
             let after = memory::total_bytes(&me);
             Ok(LoadOutcome {
@@ -208,7 +233,7 @@ impl Backend for MlxBackend {
             let sent = Instant::now();
             let (reply, rx) = tokio::sync::oneshot::channel();
             self.send(Job::Generate { req: req.clone(), sent, reply }).map_err(|e| GenFailure::new(RequestError::Engine(e)))?;
-            rx.await.unwrap_or_else(|_| Err(GenFailure::new(RequestError::Engine("the MLX engine thread stopped".into()))))
+            rx.await.unwrap_or_else(|_| Err(GenFailure::new(RequestError::Engine(self.stopped()))))
         }
         .boxed()
     }

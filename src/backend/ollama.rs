@@ -116,7 +116,7 @@ impl Ollama {
     async fn timed_load(&self) -> Result<(f64, Option<f64>), BackendError> {
         let t0 = Instant::now();
         let v = self
-            .post_json("/api/generate", json!({"model": self.model, "keep_alive": KEEP_ALIVE, "stream": false}), Duration::from_secs(900))
+            .post_json("/api/generate", json!({"model": self.model, "keep_alive": KEEP_ALIVE, "stream": false}), self.cfg.load_timeout)
             .await?;
         Ok((crate::measure::ms(t0.elapsed()), ns_to_ms(v.get("load_duration"))))
     }

@@ -48,7 +48,10 @@ impl OpenAi {
         let api_key = match &cfg.api_key_env {
             None => Ok(None),
             Some(var) => match std::env::var(var) {
-                Ok(k) if !k.is_empty() => Ok(Some(k)),
+                Ok(k) if !k.is_empty() => {
+                    crate::secrets::register(&k);
+                    Ok(Some(k))
+                }
                 _ => Err(format!("environment variable {var} (named by api_key_env) is not set")),
             },
         };

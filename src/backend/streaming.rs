@@ -16,6 +16,10 @@ pub const MAX_FRAME_BYTES: usize = 4 << 20;
 /// Most bytes of one streamed body.
 pub const MAX_STREAM_BYTES: usize = 256 << 20;
 
+/// Most tokens a server may report in one count (`usage`, `eval_count`, ...): larger
+/// numbers are a broken or hostile server, not a measurement.
+pub const MAX_REPORTED_TOKENS: u64 = 100_000_000;
+
 /// Most token arrivals accepted for a request of `max_tokens`: servers may split a token
 /// over chunks, but a stream far past its limit is a server that does not stop.
 pub fn max_arrivals(max_tokens: u32) -> u64 {
@@ -69,12 +73,14 @@ pub async fn stream(builder: reqwest::RequestBuilder, url: &str, timeout_s: f64,
     {
         return Err(GenFailure { error, partial: Some(Box::new(rec)) });
     }
-    if rec.done.is_some() {
-        return Ok(rec);
-    }
-    if matches!(end, StreamEnd::Eof) && wire.complete_without_marker(&rec) {
+    if rec.done.is_none() && matches!(end, StreamEnd::Eof) && wire.complete_without_marker(&rec) {
         rec.done = Some(Instant::now());
-        return Ok(rec);
+    }
+    if rec.done.is_some() {
+        return match check_counts(&rec) {
+            Ok(()) => Ok(rec),
+            Err(error) => Err(GenFailure { error, partial: None }),
+        };
     }
     let tokens = rec.arrival_tokens();
     let error = match end {
@@ -125,6 +131,17 @@ async fn read_body(
             }
         }
     }
+}
+
+/// Token counts the server reported, range-checked.
+fn check_counts(rec: &StreamRecord) -> Result<(), RequestError> {
+    let counts = [("prompt tokens", rec.usage.prompt_tokens), ("output tokens", rec.usage.output_tokens), ("evaluated prompt tokens", rec.server_rates.prefill_tokens)];
+    for (what, n) in counts {
+        if let Some(n) = n.filter(|n| *n > MAX_REPORTED_TOKENS) {
+            return Err(RequestError::Limit(format!("the server reported {n} {what}, more than the {MAX_REPORTED_TOKENS} mlxbench accepts as a count")));
+        }
+    }
+    Ok(())
 }
 
 fn check_limits(total: usize, pending: usize, arrivals: u64, max_arrivals: u64) -> Result<(), RequestError> {

@@ -71,7 +71,7 @@ pub fn info(args: InfoArgs) -> Result<ExitCode> {
     let mut targets: Vec<(String, scenario::BackendConfig)> = vec![
         ("ollama".into(), scenario::BackendConfig::Ollama(scenario::OllamaConfig::from_env())),
         ("openai".into(), scenario::BackendConfig::Openai(scenario::OpenAiConfig::local_default())),
-        ("mlx".into(), scenario::BackendConfig::Mlx(scenario::MlxConfig { base_dir: PathBuf::from(".") })),
+        ("mlx".into(), scenario::BackendConfig::Mlx(scenario::MlxConfig { base_dir: PathBuf::from("."), load_timeout: Duration::from_secs(60) })),
     ];
     for p in expand_files(&args.files)? {
         let plan = scenario::load_file(&p)?;
@@ -82,7 +82,10 @@ pub fn info(args: InfoArgs) -> Result<ExitCode> {
     let backends: Vec<serde_json::Value> = targets
         .iter()
         .zip(probes)
-        .map(|((name, _), p)| json!({"name": name, "url": p.url, "reachable": p.reachable, "detail": p.detail}))
+        .map(|((name, _), p)| {
+            let r = |s: &str| crate::secrets::redact(s).into_owned();
+            json!({"name": name, "url": r(&p.url), "reachable": p.reachable, "detail": r(&p.detail)})
+        })
         .collect();
     print_info(&host, &backends, args.json)?;
     Ok(ExitCode::SUCCESS)

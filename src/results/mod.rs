@@ -176,6 +176,19 @@ impl CaseResult {
         self.samples.len() - self.ok_count()
     }
 
+    /// Masks registered secrets in every text a server or a backend put here.
+    pub fn redact_secrets(&mut self) {
+        let r = |s: &mut String| {
+            if let std::borrow::Cow::Owned(o) = crate::secrets::redact(s) {
+                *s = o;
+            }
+        };
+        self.error.iter_mut().for_each(r);
+        self.warnings.iter_mut().for_each(r);
+        self.backend_version.iter_mut().for_each(r);
+        self.samples.iter_mut().filter_map(|s| s.error.as_mut()).for_each(r);
+    }
+
     /// True when the case or any of its samples failed.
     pub fn has_failures(&self) -> bool {
         self.error.is_some() || self.failed_count() > 0

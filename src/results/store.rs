@@ -65,7 +65,9 @@ pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> Result<
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let result = (|| -> Result<()> {
         let mut f = fs::File::create(&tmp)?;
-        serde_json::to_writer_pretty(&mut f, value)?;
+        let json = serde_json::to_string_pretty(value)?;
+        // the last line of defence: no registered secret is ever written
+        f.write_all(crate::secrets::redact(&json).as_bytes())?;
         f.write_all(b"\n")?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;

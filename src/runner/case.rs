@@ -131,7 +131,7 @@ async fn run_round(backend: &Arc<dyn Backend>, req: &Arc<GenRequest>, concurrenc
         samples.push(s);
     }
     let ok: Vec<&Sample> = samples.iter().filter(|s| s.ok).collect();
-    let output_tokens: u64 = ok.iter().filter_map(|s| s.output_tokens).sum();
+    let output_tokens: u64 = ok.iter().filter_map(|s| s.output_tokens).fold(0, u64::saturating_add);
     let wall_ms = ms(last_done.saturating_duration_since(run_start));
     let agg = RunAggregate {
         iteration,

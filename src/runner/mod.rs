@@ -60,7 +60,10 @@ impl<F: FnMut(Event<'_>) + Send> Observer for F {
 
 /// Total requests a plan will send, warmup included.
 pub fn request_count(plan: &Plan) -> u64 {
-    plan.cases.iter().map(|c| u64::from(c.params.warmup + c.params.iterations) * u64::from(c.params.concurrency)).sum()
+    plan.cases
+        .iter()
+        .map(|c| (u64::from(c.params.warmup) + u64::from(c.params.iterations)) * u64::from(c.params.concurrency))
+        .fold(0, u64::saturating_add)
 }
 
 /// Makes the backend of a target.
@@ -87,6 +90,7 @@ pub async fn run_plan_with(plan: &Plan, observer: &mut dyn Observer, factory: &B
         let prepared = prepare(target, factory).await;
         match prepared {
             Err((error, backend)) => {
+                let error = crate::secrets::redact(&error).into_owned();
                 observer.event(Event::TargetFailed { target: &target.name, error: &error });
                 for case in cases {
                     let mut r = case::empty_result(plan, case, &TargetInfo::default());
@@ -102,7 +106,8 @@ pub async fn run_plan_with(plan: &Plan, observer: &mut dyn Observer, factory: &B
             Ok((backend, info, load)) => {
                 for case in cases {
                     observer.event(Event::CaseStarted { index, total, target: &target.name, label: case.label() });
-                    let r = case::run_case(plan, case, &backend, &info, &load, observer).await;
+                    let mut r = case::run_case(plan, case, &backend, &info, &load, observer).await;
+                    r.redact_secrets();
                     observer.event(Event::CaseFinished { index, result: &r });
                     results.push(r);
                     index += 1;

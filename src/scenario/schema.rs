@@ -63,6 +63,9 @@ pub struct TargetSpec {
     /// Seconds to wait for a launched server to answer (extension; default 180).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_timeout_s: Option<Spanned<f64>>,
+    /// Seconds a model load may take (`mlx` and `ollama`; extension; default 600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_timeout_s: Option<Spanned<f64>>,
     /// Name of the environment variable holding the API key, never the key itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,

@@ -48,6 +48,8 @@ impl BackendConfig {
 pub struct MlxConfig {
     /// Folder a relative model path is found from (the scenario's folder, absolute).
     pub base_dir: PathBuf,
+    /// How long loading the model may take.
+    pub load_timeout: Duration,
 }
 
 /// Ollama's native API.
@@ -60,12 +62,20 @@ pub struct OllamaConfig {
     /// Processes to sample for memory; found by name when absent.
     pub pids: Option<Vec<u32>>,
     pub process_names: Vec<String>,
+    /// How long one load request may take.
+    pub load_timeout: Duration,
 }
 
 impl OllamaConfig {
     /// Ollama where `$OLLAMA_HOST` (or the default) says, with no scenario.
     pub fn from_env() -> Self {
-        OllamaConfig { host: resolve_ollama_host(None), options: Map::new(), pids: None, process_names: vec!["ollama".into()] }
+        OllamaConfig {
+            host: resolve_ollama_host(None),
+            options: Map::new(),
+            pids: None,
+            process_names: vec!["ollama".into()],
+            load_timeout: DEFAULT_LOAD_TIMEOUT,
+        }
     }
 }
 
@@ -108,19 +118,23 @@ pub struct LaunchConfig {
     pub ready_timeout: Duration,
 }
 
+pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(600);
 pub const DEFAULT_OLLAMA_HOST: &str = "http://127.0.0.1:11434";
 pub const DEFAULT_OPENAI_BASE_URL: &str = "http://127.0.0.1:8080/v1";
 
 /// Builds the target of a spec that validation has accepted.
 pub(crate) fn resolve(t: &TargetSpec, base_dir: &Path) -> Target {
+    register_secrets(t);
     let kind = BackendKind::from_name(t.backend.get_ref()).unwrap_or(BackendKind::Openai);
+    let load_timeout = t.load_timeout_s.as_ref().map_or(DEFAULT_LOAD_TIMEOUT, |v| Duration::from_secs_f64(*v.get_ref()));
     let config = match kind {
-        BackendKind::Mlx => BackendConfig::Mlx(MlxConfig { base_dir: base_dir.to_path_buf() }),
+        BackendKind::Mlx => BackendConfig::Mlx(MlxConfig { base_dir: base_dir.to_path_buf(), load_timeout }),
         BackendKind::Ollama => BackendConfig::Ollama(OllamaConfig {
             host: resolve_ollama_host(t.host.as_ref().map(|h| h.get_ref().as_str())),
             options: json_table(t.options.as_ref()),
             pids: t.pids.clone(),
             process_names: t.process_names.clone().unwrap_or_else(|| vec!["ollama".into()]),
+            load_timeout,
         }),
         BackendKind::Openai => BackendConfig::Openai(OpenAiConfig {
             base_url: resolve_base_url(t.base_url.as_ref().map(|u| u.get_ref().as_str())),
@@ -142,6 +156,17 @@ pub(crate) fn resolve(t: &TargetSpec, base_dir: &Path) -> Target {
     }
 }
 
+/// Tells [`crate::secrets`] what this target must never print: URL passwords and the
+/// API key its `api_key_env` names.
+fn register_secrets(t: &TargetSpec) {
+    for url in [&t.base_url, &t.host].into_iter().flatten() {
+        crate::secrets::register_url_password(url.get_ref());
+    }
+    if let Some(key) = t.api_key_env.as_ref().and_then(|v| std::env::var(v).ok()) {
+        crate::secrets::register(&key);
+    }
+}
+
 fn json_table(t: Option<&toml::Table>) -> Map<String, Value> {
     t.into_iter().flatten().filter_map(|(k, v)| Some((k.clone(), serde_json::to_value(v).ok()?))).collect()
 }
@@ -159,6 +184,9 @@ pub fn resolve_base_url(base_url: Option<&str>) -> String {
 /// bind) replaced by `127.0.0.1` (where clients connect).
 pub fn resolve_ollama_host(target_host: Option<&str>) -> String {
     let env = std::env::var("OLLAMA_HOST").ok().filter(|h| !h.trim().is_empty());
+    if let Some(h) = &env {
+        crate::secrets::register_url_password(h);
+    }
     match target_host.map(str::to_string).or(env) {
         Some(h) => normalize_ollama_host(&h).replace("://0.0.0.0", "://127.0.0.1"),
         None => DEFAULT_OLLAMA_HOST.into(),

@@ -103,8 +103,18 @@ impl Checker<'_> {
     }
 
     fn positive_u32(&mut self, v: &Option<Spanned<u32>>, key: &str) {
-        if let Some(v) = v.as_ref().filter(|v| *v.get_ref() == 0) {
-            self.push(v, key, "must be at least 1");
+        self.u32_range(v, key, 1);
+    }
+
+    /// `min..=` the key's limit (see [`limit_of`]).
+    fn u32_range(&mut self, v: &Option<Spanned<u32>>, key: &str, min: u32) {
+        let Some(v) = v else { return };
+        let x = *v.get_ref();
+        let max = limit_of(key);
+        if x < min {
+            self.push(v, key, format!("must be at least {min}"));
+        } else if x > max {
+            self.push(v, key, format!("must be at most {max}, got {x}"));
         }
     }
 
@@ -127,6 +137,7 @@ impl Checker<'_> {
         }
         let d = &spec.defaults;
         self.positive_u32(&d.iterations, "defaults.iterations");
+        self.u32_range(&d.warmup, "defaults.warmup", 0);
         self.positive_u32(&d.max_tokens, "defaults.max_tokens");
         self.positive_u32(&d.concurrency, "defaults.concurrency");
         self.number_range(&d.temperature, "defaults.temperature", 0.0, 10.0, true);
@@ -143,6 +154,8 @@ impl Checker<'_> {
                         self.push(v, format!("sweep.{k}"), "must list at least one value");
                     } else if v.get_ref().contains(&0) {
                         self.push(v, format!("sweep.{k}"), "values must be at least 1");
+                    } else if let Some(x) = v.get_ref().iter().find(|x| **x > limit_of(k)) {
+                        self.push(v, format!("sweep.{k}"), format!("values must be at most {}, got {x}", limit_of(k)));
                     }
                 }
             }
@@ -186,6 +199,7 @@ impl Checker<'_> {
                 }
             }
             self.number_range(&t.ready_timeout_s, &key("ready_timeout_s"), 0.0, 86_400.0, false);
+            self.number_range(&t.load_timeout_s, &key("load_timeout_s"), 0.0, 86_400.0, false);
             let name = t.name.clone().unwrap_or_else(|| format!("{}:{}", backend, t.model.get_ref()));
             if names.contains(&name) {
                 self.push(&t.backend, key("name"), format!("duplicate target name \"{name}\""));
@@ -242,20 +256,54 @@ impl Checker<'_> {
                 continue;
             };
             let p = base.join(pf.get_ref());
-            match std::fs::read_to_string(&p) {
-                Ok(text) if !text.trim().is_empty() => out.push(Some(text)),
-                Ok(_) => {
-                    self.push(pf, format!("workloads[{i}].prompt_file"), format!("{} is empty", p.display()));
-                    out.push(None);
-                }
+            match read_prompt_file(&p) {
+                Ok(text) => out.push(Some(text)),
                 Err(e) => {
-                    self.push(pf, format!("workloads[{i}].prompt_file"), format!("cannot read {}: {e}", p.display()));
+                    self.push(pf, format!("workloads[{i}].prompt_file"), e);
                     out.push(None);
                 }
             }
         }
         out
     }
+}
+
+/// Most prompt_file bytes read: a prompt, not a corpus.
+pub const MAX_PROMPT_FILE_BYTES: u64 = 16 << 20;
+
+/// The largest value a count may take, by its last key part: beyond these a scenario is
+/// a mistake (or an attack), and sums over cases could overflow.
+fn limit_of(key: &str) -> u32 {
+    match key.rsplit('.').next().unwrap_or(key) {
+        "iterations" => 100_000,
+        "warmup" => 10_000,
+        "concurrency" => 4_096,
+        "max_tokens" | "prompt_tokens" => 1_000_000,
+        _ => u32::MAX,
+    }
+}
+
+/// Reads a prompt file if it is a regular file of at most [`MAX_PROMPT_FILE_BYTES`]:
+/// `/dev/zero`, a FIFO or a huge file are refused before anything is read.
+fn read_prompt_file(p: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", p.display()));
+    }
+    if meta.len() > MAX_PROMPT_FILE_BYTES {
+        return Err(format!("{} is {} bytes; prompt files may be at most {} MiB", p.display(), meta.len(), MAX_PROMPT_FILE_BYTES >> 20));
+    }
+    let f = std::fs::File::open(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+    let mut text = String::new();
+    f.take(MAX_PROMPT_FILE_BYTES + 1).read_to_string(&mut text).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+    if text.len() as u64 > MAX_PROMPT_FILE_BYTES {
+        return Err(format!("{} grew past {} MiB while being read", p.display(), MAX_PROMPT_FILE_BYTES >> 20));
+    }
+    if text.trim().is_empty() {
+        return Err(format!("{} is empty", p.display()));
+    }
+    Ok(text)
 }
 
 /// 1-based line and column (in characters) of a byte offset.

@@ -88,6 +88,14 @@ fn convert_parts(g: &Gguf) -> Result<Converted, String> {
     let heads = need("attention.head_count")?;
     let kv = g.get_i(&k("attention.head_count_kv")).unwrap_or(heads);
     let layers = need("block_count")?;
+    for (name, v, max) in [("embedding_length", hidden, 1 << 17), ("attention.head_count", heads, 4096), ("attention.head_count_kv", kv, 4096), ("block_count", layers, 4096)] {
+        if v <= 0 || v > max {
+            return Err(format!("GGUF metadata llama.{name} = {v} is not a model size (must be 1..={max})"));
+        }
+    }
+    if heads % kv != 0 {
+        return Err(format!("GGUF: {heads} attention heads is not a multiple of {kv} key/value heads"));
+    }
     let (tokenizer, tokenizer_config) = tokenizer_parts(g)?;
     g.check_tensors()?;
     let mut loaded = loader::load(&g.path)?;
@@ -103,11 +111,17 @@ fn convert_parts(g: &Gguf) -> Result<Converted, String> {
         } else {
             None
         };
-        let order = heads_here.map(|h| {
-            let rows: usize = t.dims[1..].iter().product::<u64>() as usize;
-            let o: Vec<i32> = unpermute(rows, h as usize).into_iter().map(|r| r as i32).collect();
-            Array::from_slice(&o, &[rows as i32])
-        });
+        let order = match heads_here {
+            None => None,
+            Some(h) => {
+                let rows: usize = t.dims[1..].iter().product::<u64>() as usize;
+                if rows % (2 * h as usize) != 0 || rows > i32::MAX as usize {
+                    return Err(format!("tensor {}: {rows} rows do not split into {h} heads of an even size", t.name));
+                }
+                let o: Vec<i32> = unpermute(rows, h as usize).into_iter().map(|r| r as i32).collect();
+                Some(Array::from_slice(&o, &[rows as i32]))
+            }
+        };
         let quantized = matches!(t.kind, Q4_0 | Q4_1 | Q8_0);
         let parts: &[&str] = if quantized { &["weight", "scales", "biases"] } else { &["weight"] };
         for part in parts {
