@@ -67,13 +67,13 @@ pub struct GenerateArgs {
     /// Completion prompt text.
     #[arg(long)]
     pub prompt: Option<String>,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_tokens: u32,
-    /// 0 = greedy.
-    #[arg(long, default_value_t = 0.0)]
+    /// 0 = greedy (0 to 10).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_temperature)]
     pub temperature: f64,
-    /// Nucleus sampling: keep the most probable tokens whose mass reaches this (0 < p < 1).
-    #[arg(long)]
+    /// Nucleus sampling: keep the most probable tokens whose mass reaches this (0 < p <= 1).
+    #[arg(long, value_parser = parse_top_p)]
     pub top_p: Option<f64>,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -91,10 +91,10 @@ pub struct RunArgs {
     #[arg(long, short, default_value = "results")]
     pub out: PathBuf,
     /// Warmup runs per case (overrides the scenario).
-    #[arg(long, short)]
+    #[arg(long, short, value_parser = clap::value_parser!(u32).range(0..=10_000))]
     pub warmup: Option<u32>,
     /// Counted runs per case (overrides the scenario).
-    #[arg(long, short = 'n', value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, short = 'n', value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub iterations: Option<u32>,
     /// Run only cases whose target or workload has this name (repeatable).
     #[arg(long, short)]
@@ -147,8 +147,8 @@ pub struct CompareArgs {
     /// Metrics to compare (repeatable); default decode_tps, ttft_ms, prefill_tps, e2e_ms.
     #[arg(long = "metric", value_enum)]
     pub metrics: Vec<Metric>,
-    /// Significance level of the Mann-Whitney U test.
-    #[arg(long, default_value_t = 0.05)]
+    /// Significance level of the Mann-Whitney U test (0 < alpha < 1).
+    #[arg(long, default_value_t = 0.05, value_parser = parse_alpha)]
     pub alpha: f64,
     /// Also write the comparison as Markdown (for PR comments and job summaries).
     #[arg(long, value_name = "FILE")]
@@ -156,6 +156,27 @@ pub struct CompareArgs {
     /// Also write the comparison as JSON (for dashboards).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+}
+
+/// A finite number in `lo..=hi` (`lo` itself excluded when `open_lo`); NaN and
+/// infinities never are.
+fn finite_in(s: &str, what: &str, lo: f64, hi: f64, open_lo: bool) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("{what} must be a number, got {s}"))?;
+    let ok = v.is_finite() && v <= hi && (v > lo || (!open_lo && v == lo));
+    let low = if open_lo { format!("greater than {lo}") } else { format!("at least {lo}") };
+    if ok { Ok(v) } else { Err(format!("{what} must be {low} and at most {hi}, got {s}")) }
+}
+
+pub fn parse_temperature(s: &str) -> Result<f64, String> {
+    finite_in(s, "temperature", 0.0, 10.0, false)
+}
+
+pub fn parse_top_p(s: &str) -> Result<f64, String> {
+    finite_in(s, "top_p", 0.0, 1.0, true)
+}
+
+pub fn parse_alpha(s: &str) -> Result<f64, String> {
+    finite_in(s, "alpha", 0.0, 0.5, true)
 }
 
 /// "5%" -> 0.05, "0.05" -> 0.05.

@@ -98,7 +98,9 @@ pub fn generate(
     // an id past the embedding reads outside it (MLX's gather does not check)
     let vocab = u32::try_from(model.config.vocab_size).unwrap_or(0);
     if let Some((i, id)) = prompt.iter().enumerate().find(|(_, id)| **id >= vocab) {
-        return Err(EngineError::Request(format!("prompt token {i} is id {id}, outside the model's vocabulary of {vocab} ids (0..{vocab})")));
+        return Err(EngineError::Request(format!(
+            "prompt token {i} is id {id}, outside the model's vocabulary of {vocab} ids (0..{vocab})"
+        )));
     }
     if let Some(max) = model.config.max_position_embeddings {
         let need = prompt.len() as i64 + i64::from(s.max_tokens);

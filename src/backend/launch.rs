@@ -35,6 +35,8 @@ impl ManagedServer {
         {
             use std::os::unix::process::CommandExt;
             cmd.process_group(0);
+            #[cfg(target_os = "linux")]
+            die_with_parent(&mut cmd);
         }
         let child =
             cmd.spawn().map_err(|e| BackendError::Launch(format!("cannot start `{}` in {}: {e}", argv.join(" "), cwd.display())))?;
@@ -114,6 +116,29 @@ fn signal_group(pid: u32, sig: Signal) {
 
 #[cfg(not(unix))]
 fn signal_group(_pid: u32, _sig: Signal) {}
+
+/// The kernel kills the server when mlxbench dies in any way (SIGKILL, abort, crash),
+/// where no drop guard runs: `PR_SET_PDEATHSIG` in the child before it execs.
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid is async-signal-safe
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs in the forked child before exec and calls only
+    // async-signal-safe functions (prctl, getppid); it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // the parent may have died before prctl took effect
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("mlxbench exited while starting the server"));
+            }
+            Ok(())
+        });
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -141,7 +141,13 @@ pub struct MlxBackend {
 
 impl MlxBackend {
     pub fn new(model: &str, cfg: &MlxConfig) -> Self {
-        MlxBackend { model: model.to_string(), base: cfg.base_dir.clone(), load_timeout: cfg.load_timeout, tx: Mutex::new(None), death: Death::default() }
+        MlxBackend {
+            model: model.to_string(),
+            base: cfg.base_dir.clone(),
+            load_timeout: cfg.load_timeout,
+            tx: Mutex::new(None),
+            death: Death::default(),
+        }
     }
 
     fn send(&self, job: Job) -> Result<(), String> {

@@ -135,10 +135,16 @@ async fn read_body(
 
 /// Token counts the server reported, range-checked.
 fn check_counts(rec: &StreamRecord) -> Result<(), RequestError> {
-    let counts = [("prompt tokens", rec.usage.prompt_tokens), ("output tokens", rec.usage.output_tokens), ("evaluated prompt tokens", rec.server_rates.prefill_tokens)];
+    let counts = [
+        ("prompt tokens", rec.usage.prompt_tokens),
+        ("output tokens", rec.usage.output_tokens),
+        ("evaluated prompt tokens", rec.server_rates.prefill_tokens),
+    ];
     for (what, n) in counts {
         if let Some(n) = n.filter(|n| *n > MAX_REPORTED_TOKENS) {
-            return Err(RequestError::Limit(format!("the server reported {n} {what}, more than the {MAX_REPORTED_TOKENS} mlxbench accepts as a count")));
+            return Err(RequestError::Limit(format!(
+                "the server reported {n} {what}, more than the {MAX_REPORTED_TOKENS} mlxbench accepts as a count"
+            )));
         }
     }
     Ok(())

@@ -71,7 +71,10 @@ pub fn info(args: InfoArgs) -> Result<ExitCode> {
     let mut targets: Vec<(String, scenario::BackendConfig)> = vec![
         ("ollama".into(), scenario::BackendConfig::Ollama(scenario::OllamaConfig::from_env())),
         ("openai".into(), scenario::BackendConfig::Openai(scenario::OpenAiConfig::local_default())),
-        ("mlx".into(), scenario::BackendConfig::Mlx(scenario::MlxConfig { base_dir: PathBuf::from("."), load_timeout: Duration::from_secs(60) })),
+        (
+            "mlx".into(),
+            scenario::BackendConfig::Mlx(scenario::MlxConfig { base_dir: PathBuf::from("."), load_timeout: Duration::from_secs(60) }),
+        ),
     ];
     for p in expand_files(&args.files)? {
         let plan = scenario::load_file(&p)?;

@@ -33,20 +33,26 @@ pub fn report(args: ReportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A result file, or the newest result file of a folder.
+/// A result file, or the newest complete result file of a folder (an interrupted run
+/// only when there is nothing else, with a warning).
 fn resolve(p: &Path) -> Result<(PathBuf, RunResult)> {
     if p.is_dir() {
-        let mut newest: Option<(PathBuf, RunResult)> = None;
+        let mut runs: Vec<(PathBuf, RunResult)> = Vec::new();
         for f in result_paths(&[p.to_path_buf()])? {
             match load_result(&f) {
-                Ok(r) if newest.as_ref().is_none_or(|(_, n)| r.started_at > n.started_at) => newest = Some((f, r)),
-                Ok(_) => {}
+                Ok(r) => runs.push((f, r)),
                 Err(e) => eprintln!("warning: skipped {e}"),
             }
         }
-        return newest.with_context(|| format!("no usable result file in {}", p.display()));
+        runs.sort_by_key(|(_, r)| (r.complete, r.started_at));
+        return runs.pop().with_context(|| format!("no usable result file in {}", p.display()));
     }
     Ok((p.to_path_buf(), load_result(p)?))
+}
+
+/// How compare names a run: its path, marked when it was interrupted.
+fn run_name(p: &Path, r: &RunResult) -> String {
+    format!("{}{}", p.display(), report::interrupted_mark(r))
 }
 
 pub fn compare(args: CompareArgs) -> Result<ExitCode> {
@@ -56,7 +62,10 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
     if !args.metrics.is_empty() {
         opts.metrics = args.metrics.clone();
     }
-    let c = compare::compare_runs(&base, &cand, &bp.display().to_string(), &cp.display().to_string(), &opts);
+    if bp.canonicalize().ok() == cp.canonicalize().ok() {
+        eprintln!("warning: baseline and candidate are the same file: {}", bp.display());
+    }
+    let c = compare::compare_runs(&base, &cand, &run_name(&bp, &base), &run_name(&cp, &cand), &opts);
     if c.results.is_empty() {
         anyhow::bail!("no case of {} matches a case of {} (same target, workload and parameters)", bp.display(), cp.display());
     }

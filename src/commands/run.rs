@@ -97,6 +97,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let width = if std::io::stdout().is_terminal() { crossterm_width() } else { None };
     let mut finished: Vec<RunResult> = Vec::new();
     let mut interrupted = false;
+    let mut unwritten: Vec<String> = Vec::new();
     let mut stdout = std::io::stdout().lock();
     for plan in plans.iter().filter(|p| !p.cases.is_empty()) {
         let result = new_result(plan, &host);
@@ -113,20 +114,26 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         w.progress.finish();
         w.result.finished_at = Some(chrono::Utc::now());
         w.result.complete = completed;
-        w.store.write(&w.result)?;
-        if let Some(e) = w.write_error.take() {
-            return Err(e.context("could not keep the result file up to date"));
-        }
+        // a result file that cannot be written does not cost the table or the exports
+        let written = w.store.write(&w.result).map_err(|e| w.write_error.take().unwrap_or(e));
         writeln!(stdout, "\n{}{}", plan.name, if completed { "" } else { " (interrupted)" })?;
         table::render(&mut stdout, &w.result.cases, width)?;
-        writeln!(stdout, "results: {}", w.store.path().display())?;
+        match written {
+            Ok(()) => writeln!(stdout, "results: {}", w.store.path().display())?,
+            Err(e) => unwritten.push(format!("{:#}", e.context("the result file was not written"))),
+        }
         finished.push(w.result);
         if !completed {
             interrupted = true;
             break;
         }
     }
-    export(&args, &finished)?;
+    if let Err(e) = export(&args, &finished) {
+        unwritten.push(format!("{e:#}"));
+    }
+    if !unwritten.is_empty() {
+        bail!("{}", unwritten.join("\n"));
+    }
     Ok(if interrupted {
         ExitCode::from(exit::INTERRUPTED)
     } else if finished.iter().any(RunResult::has_failures) {

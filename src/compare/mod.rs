@@ -168,15 +168,32 @@ pub fn compare_runs(base: &RunResult, cand: &RunResult, base_name: &str, cand_na
     if base.host.chip != cand.host.chip || base.host.cpu != cand.host.cpu {
         out.warnings.push(format!("different machines: {} vs {}", base.machine(), cand.machine()));
     }
-    for bc in &base.cases {
-        match cand.cases.iter().find(|c| c.key() == bc.key()) {
-            Some(cc) => out.results.extend(compare_case(bc, cc, opts)),
-            None => out.unmatched.push(format!("{} (baseline only)", bc.key())),
+    for (side, run) in [("baseline", base), ("candidate", cand)] {
+        if !run.complete {
+            out.warnings
+                .push(format!("the {side} is an interrupted run (complete: false): only its {} finished case(s) count", run.cases.len()));
         }
     }
+    // match by key through a map: linear in the number of cases
+    let base_keys: Vec<String> = base.cases.iter().map(CaseResult::key).collect();
+    let mut cand_by_key: std::collections::HashMap<String, &CaseResult> = std::collections::HashMap::with_capacity(cand.cases.len());
+    for c in &cand.cases {
+        cand_by_key.entry(c.key()).or_insert(c);
+    }
+    let mut pairs = Vec::new();
+    for (bc, key) in base.cases.iter().zip(&base_keys) {
+        match cand_by_key.get(key) {
+            Some(cc) => pairs.push((bc, *cc)),
+            None => out.unmatched.push(format!("{key} (baseline only)")),
+        }
+    }
+    // the bootstrap dominates on large runs: spread the pairs over the cores
+    out.results = crate::stats::par_map(&pairs, |(b, c)| compare_case(b, c, opts)).into_iter().flatten().collect();
+    let base_set: std::collections::HashSet<&String> = base_keys.iter().collect();
     for cc in &cand.cases {
-        if !base.cases.iter().any(|b| b.key() == cc.key()) {
-            out.unmatched.push(format!("{} (candidate only)", cc.key()));
+        let key = cc.key();
+        if !base_set.contains(&key) {
+            out.unmatched.push(format!("{key} (candidate only)"));
         }
     }
     out

@@ -65,7 +65,7 @@ pub fn render_text<W: Write>(w: &mut W, c: &Comparison) -> std::io::Result<()> {
 pub fn render_markdown<W: Write>(w: &mut W, c: &Comparison) -> std::io::Result<()> {
     let verdict = if c.regressed() { "❌ regression" } else { "✅ no regression" };
     writeln!(w, "## mlxbench compare: {verdict}\n")?;
-    writeln!(w, "Baseline `{}` vs candidate `{}`.\n", escape(&c.baseline), escape(&c.candidate))?;
+    writeln!(w, "Baseline {} vs candidate {}.\n", escape(&c.baseline), escape(&c.candidate))?;
     writeln!(w, "{}\n", summary_line(c))?;
     write!(w, "{}", grid(c).markdown())?;
     if !c.unmatched.is_empty() || !c.warnings.is_empty() {

@@ -59,7 +59,36 @@ pub fn median_spread(s: Option<&Summary>) -> String {
 
 /// Escapes text for a Markdown table cell or list item: pipes, HTML and line breaks.
 pub fn md_escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;").replace(['\n', '\r'], " ")
+    let mut out = String::with_capacity(s.len() + 8);
+    for ch in s.chars() {
+        match ch {
+            // what can make a link or an image (brackets), code, emphasis, a heading or a cell
+            '\\' | '|' | '[' | ']' | '`' | '*' | '_' | '~' | '#' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' => out.push(' '),
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Replaces control characters (ANSI escape sequences start with one) except newline
+/// and tab by U+FFFD, so no text from a file or a server can drive the terminal.
+pub fn strip_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(is_unsafe_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(s.chars().map(|c| if is_unsafe_control(c) { '\u{fffd}' } else { c }).collect())
+}
+
+fn is_unsafe_control(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
 }
 
 /// Escapes text for HTML content and attribute values.
@@ -78,14 +107,28 @@ pub fn html_escape(s: &str) -> String {
     out
 }
 
-/// Quotes a CSV field when it holds a comma, quote or line break (RFC 4180).
+/// Quotes a CSV field when it holds a comma, quote or line break (RFC 4180). Text that
+/// a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or CR first, and not a
+/// number) is prefixed with `'`.
 pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']) && s.parse::<f64>().is_err();
+    let s = if formula { format!("'{s}") } else { s.to_string() };
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn injection_is_neutralised() {
+        let md = md_escape("![x](http://evil/t.png) [a](b) `c` <img> a|b");
+        assert_eq!(md, "!\\[x\\](http://evil/t.png) \\[a\\](b) \\`c\\` &lt;img&gt; a\\|b");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("-12.5"), "-12.5");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(strip_controls("red \u{1b}[31mX\u{9b}2J ok\n"), "red \u{fffd}[31mX\u{fffd}2J ok\n");
+    }
 
     #[test]
     fn units() {

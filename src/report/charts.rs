@@ -131,7 +131,8 @@ impl Chart {
 /// Top of the y axis: headroom above the data for the legend box in the upper corner.
 fn nice_max(v: f64, legend_entries: usize) -> f64 {
     let room = 1.15 + 0.07 * legend_entries.min(12) as f64;
-    if v.is_finite() && v > 0.0 { v * room } else { 1.0 }
+    // a finite top even for values near f64::MAX, where `v * room` overflows
+    if v.is_finite() && v > 0.0 { (v * room).min(f64::MAX / 4.0).max(v) } else { 1.0 }
 }
 
 /// Axis numbers without needless decimals.

@@ -18,14 +18,30 @@ pub struct Figure {
 /// The per-case bar charts; the first two also make the machine and trend sections.
 pub const BAR_METRICS: [Metric; 3] = [Metric::DecodeTps, Metric::TtftMs, Metric::PrefillTps];
 
-fn unique<T: PartialEq + Clone>(items: impl Iterator<Item = T>) -> Vec<T> {
-    let mut v: Vec<T> = Vec::new();
-    for i in items {
-        if !v.contains(&i) {
-            v.push(i);
-        }
+/// Most case groups one bar chart shows; more are unreadable (the tables have them all).
+pub const MAX_BAR_GROUPS: usize = 40;
+/// Most bars one chart shows: fewer groups when there are many series.
+pub const MAX_BARS: usize = 200;
+
+fn group_cap(series: usize) -> usize {
+    (MAX_BARS / series.max(1)).clamp(4, MAX_BAR_GROUPS)
+}
+/// Most lines one trend or sweep chart shows.
+pub const MAX_SERIES: usize = 24;
+
+fn unique<T: Eq + std::hash::Hash + Clone>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut seen = std::collections::HashSet::new();
+    items.filter(|i| seen.insert(i.clone())).collect()
+}
+
+/// Keeps the first `max` items; the note to put in a title says what was left out.
+fn cap<T>(v: &mut Vec<T>, max: usize, what: &str) -> String {
+    let n = v.len();
+    if n <= max {
+        return String::new();
     }
-    v
+    v.truncate(max);
+    format!(" (first {max} of {n} {what})")
 }
 
 pub fn all(r: &Report) -> Vec<Figure> {
@@ -49,9 +65,14 @@ pub fn all(r: &Report) -> Vec<Figure> {
 /// Bar charts of the newest run's cases, one per metric, plus the load and memory bars.
 /// Long, and kept whole: each chart is one literal, read top to bottom.
 fn case_bars(run: &RunResult, figs: &mut Vec<Figure>) {
-    let groups = unique(run.cases.iter().map(CaseResult::label));
+    let mut groups = unique(run.cases.iter().map(CaseResult::label));
     let targets = unique(run.cases.iter().map(|c| c.target.clone()));
-    let find = |t: &str, g: &str| run.cases.iter().find(|c| c.target == t && c.label() == g);
+    let capped = cap(&mut groups, group_cap(targets.len()), "cases");
+    let mut index = std::collections::HashMap::new();
+    for c in &run.cases {
+        index.entry((c.target.clone(), c.label())).or_insert(c);
+    }
+    let find = |t: &str, g: &str| index.get(&(t.to_string(), g.to_string())).copied();
     for metric in BAR_METRICS {
         let (title, unit) = (metric.title(), metric.unit());
         let values: Vec<Vec<Option<Bar>>> = targets
@@ -70,7 +91,7 @@ fn case_bars(run: &RunResult, figs: &mut Vec<Figure>) {
             id: format!("bars-{metric}"),
             section: "cases",
             chart: Chart::Bars(BarChart {
-                title: format!("{title} (median, 95% interval)"),
+                title: format!("{title} (median, 95% interval){capped}"),
                 x_label: "case".into(),
                 y_label: format!("{title} ({unit})"),
                 groups: groups.clone(),
@@ -154,18 +175,23 @@ fn sweeps(run: &RunResult, figs: &mut Vec<Figure>) {
         for (metric, what) in metrics {
             let unit = metric.unit();
             let mut series: Vec<Series> = Vec::new();
+            let mut by_name: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
             for c in &run.cases {
                 let Some(x) = param(c, p) else { continue };
                 let Some((m, _, _)) = median_with_ci(c, metric) else { continue };
                 let others: Vec<String> =
                     swept.iter().filter(|o| **o != p).filter_map(|o| param(c, o).map(|v| format!("{}={v}", short(o)))).collect();
                 let name = format!("{} / {} {}", c.target, c.workload, others.join(" "));
-                match series.iter_mut().find(|s| s.name == name) {
-                    Some(s) => s.points.push((x, m)),
-                    None => series.push(Series { name, points: vec![(x, m)] }),
+                match by_name.get(&name) {
+                    Some(i) => series[*i].points.push((x, m)),
+                    None => {
+                        by_name.insert(name.clone(), series.len());
+                        series.push(Series { name, points: vec![(x, m)] });
+                    }
                 }
             }
             series.retain(|s| s.points.len() > 1);
+            let capped = cap(&mut series, MAX_SERIES, "lines");
             if series.is_empty() {
                 continue;
             }
@@ -176,7 +202,7 @@ fn sweeps(run: &RunResult, figs: &mut Vec<Figure>) {
                 id: format!("sweep-{p}-{metric}"),
                 section: "sweeps",
                 chart: Chart::Lines(LineChart {
-                    title: format!("{} against {}", capitalize(what), p.replace('_', " ")),
+                    title: format!("{} against {}{capped}", capitalize(what), p.replace('_', " ")),
                     x_label: p.replace('_', " "),
                     y_label: format!("{what} ({unit}), median"),
                     series,
@@ -236,15 +262,18 @@ pub fn timeline(c: &CaseResult) -> Chart {
 }
 
 fn hardware(machines: &[RunResult], figs: &mut Vec<Figure>) {
-    let keys: Vec<(String, String)> = super::machine_cases(machines).into_iter().map(|(k, l)| (k, l.replacen(" / ", "\n", 1))).collect();
+    let mut keys: Vec<(String, String)> =
+        super::machine_cases(machines).into_iter().map(|(k, l)| (k, l.replacen(" / ", "\n", 1))).collect();
+    let capped = cap(&mut keys, group_cap(machines.len()), "cases");
+    let indexes: Vec<_> = machines.iter().map(RunResult::cases_by_key).collect();
     for metric in &BAR_METRICS[..2] {
         let (metric, title, unit) = (*metric, metric.title(), metric.unit());
-        let values: Vec<Vec<Option<Bar>>> = machines
+        let values: Vec<Vec<Option<Bar>>> = indexes
             .iter()
-            .map(|m| {
+            .map(|ix| {
                 keys.iter()
                     .map(|(k, _)| {
-                        let c = m.cases.iter().find(|c| &c.key() == k)?;
+                        let c = ix.get(k)?;
                         median_with_ci(c, metric).map(|(v, lo, hi)| Bar { value: v, lo, hi })
                     })
                     .collect()
@@ -257,7 +286,7 @@ fn hardware(machines: &[RunResult], figs: &mut Vec<Figure>) {
             id: format!("hardware-{metric}"),
             section: "hardware",
             chart: Chart::Bars(BarChart {
-                title: format!("{title} by machine (median, 95% interval)"),
+                title: format!("{title} by machine (median, 95% interval){capped}"),
                 x_label: "case".into(),
                 y_label: format!("{title} ({unit})"),
                 groups: keys.iter().map(|(_, l)| l.clone()).collect(),
@@ -268,31 +297,31 @@ fn hardware(machines: &[RunResult], figs: &mut Vec<Figure>) {
     }
 }
 
+/// One case's medians over time: (run index, median, verdict against the previous run).
+pub type TrendPoints = Vec<(String, Vec<(usize, f64, Verdict)>)>;
+
 /// Per case and metric: medians over time, and the runs `compare` flags against the
-/// previous run.
-pub fn trend_points(r: &Report, metric: Metric) -> Vec<(String, Vec<(usize, f64, Verdict)>)> {
+/// previous run. Linear in cases (runs are indexed by key), spread over the cores.
+pub fn trend_points(r: &Report, metric: Metric) -> TrendPoints {
     let opts = compare::Options { metrics: vec![metric], ..Default::default() };
     let keys = unique(r.history.iter().flat_map(|(_, run)| run.cases.iter().map(|c| (c.key(), c.full_label()))));
-    let mut out = Vec::new();
-    for (key, label) in keys {
+    let indexes: Vec<_> = r.history.iter().map(|(_, run)| run.cases_by_key()).collect();
+    let per_case = crate::stats::par_map(&keys, |(key, label)| {
         let mut pts = Vec::new();
-        let mut prev: Option<&CaseResult> = None;
-        for (i, (_, run)) in r.history.iter().enumerate() {
-            let Some(c) = run.cases.iter().find(|c| c.key() == key) else { continue };
+        let mut prev: Option<Vec<f64>> = None;
+        for (i, ix) in indexes.iter().enumerate() {
+            let Some(c) = ix.get(key) else { continue };
             let v = c.values(metric);
             if v.is_empty() {
                 continue;
             }
-            let verdict =
-                prev.map(|p| compare::compare_values(&label, metric, &p.values(metric), &v, &opts).verdict).unwrap_or(Verdict::Unchanged);
+            let verdict = prev.as_ref().map_or(Verdict::Unchanged, |p| compare::compare_values(label, metric, p, &v, &opts).verdict);
             pts.push((i, crate::stats::median(&v), verdict));
-            prev = Some(c);
+            prev = Some(v);
         }
-        if !pts.is_empty() {
-            out.push((label, pts));
-        }
-    }
-    out
+        (label.clone(), pts)
+    });
+    per_case.into_iter().filter(|(_, pts)| !pts.is_empty()).collect()
 }
 
 fn trend(r: &Report, figs: &mut Vec<Figure>) {
@@ -300,17 +329,18 @@ fn trend(r: &Report, figs: &mut Vec<Figure>) {
         r.history.iter().enumerate().map(|(i, (_, run))| (i as f64, run.started_at.format("%m-%d\n%H:%M").to_string())).collect();
     for metric in &BAR_METRICS[..2] {
         let (metric, title, unit) = (*metric, metric.title(), metric.unit());
-        let pts = trend_points(r, metric);
+        let mut pts = r.trend(metric);
         if pts.is_empty() {
             continue;
         }
+        let capped = cap(&mut pts, MAX_SERIES, "cases");
         let flagged = pts.iter().flat_map(|(_, p)| p.iter().filter(|x| x.2 == Verdict::Regressed).map(|x| (x.0 as f64, x.1))).collect();
         let series = pts.into_iter().map(|(name, p)| Series { name, points: p.iter().map(|x| (x.0 as f64, x.1)).collect() }).collect();
         figs.push(Figure {
             id: format!("trend-{metric}"),
             section: "trend",
             chart: Chart::Lines(LineChart {
-                title: format!("{title} over time ({})", r.latest.machine()),
+                title: format!("{title} over time ({}){capped}", r.latest.machine()),
                 x_label: "run (UTC start)".into(),
                 y_label: format!("{title} ({unit}), median"),
                 series,

@@ -112,8 +112,9 @@ pub fn render(r: &Report, figs: &[Figure]) -> Result<String> {
     let mut body = String::new();
     body.push_str(&format!("<h1>{}: mlxbench report</h1>", esc(&r.scenario)));
     body.push_str(&format!(
-        "<p class=\"meta\">Newest run {} on {} · <code>{}</code></p>",
+        "<p class=\"meta\">Newest run {}{} on {} · <code>{}</code></p>",
         esc(&run.started_at.format("%Y-%m-%d %H:%M UTC").to_string()),
+        esc(&super::interrupted_mark(run)),
         esc(&host_line(run)),
         esc(&r.latest_path.display().to_string())
     ));

@@ -13,8 +13,9 @@ pub fn render<W: Write>(w: &mut W, r: &Report) -> std::io::Result<()> {
     writeln!(w, "# {}: mlxbench report\n", md_escape(&r.scenario))?;
     writeln!(
         w,
-        "Newest run {} on {}; mlxbench {}; `{}`.\n",
+        "Newest run {}{} on {}; mlxbench {}; {}.\n",
         run.started_at.format("%Y-%m-%d %H:%M UTC"),
+        super::interrupted_mark(run),
         md_escape(&host_line(run)),
         md_escape(&run.mlxbench_version),
         md_escape(&r.latest_path.display().to_string())

@@ -55,11 +55,13 @@ pub fn median_with_ci(c: &CaseResult, metric: Metric) -> Option<(f64, f64, f64)>
 
 /// Cases across machines, first appearance first: (key, "target / case").
 pub fn machine_cases(machines: &[RunResult]) -> Vec<(String, String)> {
+    let mut seen = std::collections::HashSet::new();
     let mut v: Vec<(String, String)> = Vec::new();
     for m in machines {
         for c in &m.cases {
-            if !v.iter().any(|(k, _)| *k == c.key()) {
-                v.push((c.key(), c.full_label()));
+            let key = c.key();
+            if seen.insert(key.clone()) {
+                v.push((key, c.full_label()));
             }
         }
     }
@@ -81,6 +83,18 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Which case's requests the timeline shows (index into `latest.cases`).
     pub timeline_case: Option<usize>,
+    /// Trend points of the trend section's metrics, computed once.
+    pub trends: Vec<(Metric, figures::TrendPoints)>,
+}
+
+impl Report {
+    /// One metric's trend over `history` (from the cache when it has it).
+    pub fn trend(&self, metric: Metric) -> figures::TrendPoints {
+        match self.trends.iter().find(|(m, _)| *m == metric) {
+            Some((_, t)) => t.clone(),
+            None => figures::trend_points(self, metric),
+        }
+    }
 }
 
 fn machine_key(r: &RunResult) -> String {
@@ -124,9 +138,20 @@ pub fn build(inputs: &[PathBuf], timeline: Option<&str>) -> Result<Report> {
         ));
     }
     keep.sort_by_key(|(_, r)| r.started_at);
-    let (latest_path, latest) = keep.last().cloned().context("no runs")?;
+    // an interrupted run is never silently the one the report is about
+    let newest_complete = keep.iter().rposition(|(_, r)| r.complete);
+    let (latest_path, latest) = keep.get(newest_complete.unwrap_or(keep.len().saturating_sub(1))).cloned().context("no runs")?;
+    match newest_complete {
+        None => notes.push(format!("every run is interrupted (complete: false); the report shows {}", latest_path.display())),
+        Some(i) if i + 1 < keep.len() => notes.push(format!(
+            "{} newer interrupted run(s) not shown as the newest run: {}",
+            keep.len() - i - 1,
+            keep[i + 1..].iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )),
+        Some(_) => {}
+    }
     let mut machines: Vec<RunResult> = Vec::new();
-    for (_, r) in keep.iter().rev() {
+    for (_, r) in keep.iter().rev().filter(|(_, r)| r.complete).chain(keep.iter().rev().filter(|(_, r)| !r.complete)) {
         if !machines.iter().any(|m| machine_key(m) == machine_key(r)) {
             machines.push(r.clone());
         }
@@ -143,7 +168,7 @@ pub fn build(inputs: &[PathBuf], timeline: Option<&str>) -> Result<Report> {
         ),
         None => latest.cases.iter().position(|c| c.samples.iter().any(|s| s.ok && !s.arrival_ms.is_empty())),
     };
-    Ok(Report {
+    let mut report = Report {
         scenario,
         latest,
         latest_path,
@@ -151,7 +176,17 @@ pub fn build(inputs: &[PathBuf], timeline: Option<&str>) -> Result<Report> {
         history: if history.len() > 1 { history } else { Vec::new() },
         notes,
         timeline_case,
-    })
+        trends: Vec::new(),
+    };
+    if report.history.len() > 1 {
+        report.trends = tables::section_metrics().map(|(m, _)| (m, figures::trend_points(&report, m))).collect();
+    }
+    Ok(report)
+}
+
+/// " (interrupted: N cases finished)" for a run that did not complete, else "".
+pub fn interrupted_mark(run: &RunResult) -> String {
+    if run.complete { String::new() } else { format!(" (interrupted: {} case(s) finished)", run.cases.len()) }
 }
 
 /// Writes the requested formats into `out`; returns the files written.

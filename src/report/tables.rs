@@ -1,7 +1,7 @@
 //! The report's tables as [`Grid`]s, built once; the Markdown and HTML writers only
 //! choose the syntax.
 
-use super::figures::{BAR_METRICS, trend_points};
+use super::figures::BAR_METRICS;
 use super::hardware::roofline;
 use super::{Report, machine_cases, median_with_ci};
 use crate::compare::Verdict;
@@ -44,11 +44,10 @@ pub fn cases(run: &RunResult) -> Grid {
 /// One metric across machines: a row per case, a column per machine.
 pub fn machines(r: &Report, metric: Metric) -> Grid {
     let mut g = Grid::new(std::iter::once("Case".to_string()).chain(r.machines.iter().map(RunResult::machine)), 1);
+    let indexes: Vec<_> = r.machines.iter().map(RunResult::cases_by_key).collect();
     for (key, label) in machine_cases(&r.machines) {
         let mut row = vec![label];
-        row.extend(
-            r.machines.iter().map(|m| m.cases.iter().find(|c| c.key() == key).map(|c| cell(c, metric)).unwrap_or_else(|| "-".into())),
-        );
+        row.extend(indexes.iter().map(|ix| ix.get(&key).map(|c| cell(c, metric)).unwrap_or_else(|| "-".into())));
         g.push(row);
     }
     g
@@ -75,9 +74,13 @@ pub fn rooflines(r: &Report) -> Grid {
 
 /// One metric over time on the newest run's machine; regressions flagged.
 pub fn trend(r: &Report, metric: Metric) -> Grid {
-    let dates: Vec<String> = r.history.iter().map(|(_, run)| run.started_at.format("%m-%d %H:%M").to_string()).collect();
+    let dates: Vec<String> = r
+        .history
+        .iter()
+        .map(|(_, run)| format!("{}{}", run.started_at.format("%m-%d %H:%M"), if run.complete { "" } else { " (interrupted)" }))
+        .collect();
     let mut g = Grid::new(std::iter::once("Case".to_string()).chain(dates.iter().cloned()), 1);
-    for (label, pts) in trend_points(r, metric) {
+    for (label, pts) in r.trend(metric) {
         let mut row = vec![label];
         let mut flagged = Vec::new();
         for i in 0..dates.len() {

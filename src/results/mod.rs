@@ -176,10 +176,14 @@ impl CaseResult {
         self.samples.len() - self.ok_count()
     }
 
-    /// Masks registered secrets in every text a server or a backend put here.
+    /// Masks registered secrets and control characters in every text a server or a
+    /// backend put here.
     pub fn redact_secrets(&mut self) {
         let r = |s: &mut String| {
             if let std::borrow::Cow::Owned(o) = crate::secrets::redact(s) {
+                *s = o;
+            }
+            if let std::borrow::Cow::Owned(o) = crate::fmt::strip_controls(s) {
                 *s = o;
             }
         };
@@ -240,6 +244,15 @@ impl CaseResult {
 }
 
 impl RunResult {
+    /// Cases by [`CaseResult::key`] (the first of duplicates): matching runs stays linear.
+    pub fn cases_by_key(&self) -> std::collections::HashMap<String, &CaseResult> {
+        let mut m = std::collections::HashMap::with_capacity(self.cases.len());
+        for c in &self.cases {
+            m.entry(c.key()).or_insert(c);
+        }
+        m
+    }
+
     pub fn has_failures(&self) -> bool {
         self.cases.iter().any(CaseResult::has_failures)
     }

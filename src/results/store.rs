@@ -30,6 +30,7 @@ impl ResultStore {
     /// Reserves a fresh file name in `dir` (created if needed) for this run.
     pub fn create(dir: &Path, result: &RunResult) -> Result<Self> {
         fs::create_dir_all(dir).with_context(|| format!("cannot create results folder {}", dir.display()))?;
+        remove_stale_temp_files(dir);
         let stem =
             format!("{}-{}-{}", result.started_at.format("%Y%m%dT%H%M%SZ"), slug(&result.scenario.name), slug(&result.host.hostname));
         for n in 0..1000 {
@@ -58,12 +59,44 @@ impl ResultStore {
     }
 }
 
+/// Removes `.NAME.PID.tmp` files that killed runs left behind (their process is gone).
+fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else { continue };
+        let Some(pid) = stem.rsplit_once('.').and_then(|(_, p)| p.parse::<u32>().ok()) else { continue };
+        if !process_alive(pid) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+        // SAFETY: signal 0 only checks that the process exists
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        true
+    }
+}
+
 /// Serialises `value` as pretty JSON to `path` through a temp file in the same folder.
 pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let result = (|| -> Result<()> {
+        // the folder may have been removed while a run went on: make it again
+        fs::create_dir_all(dir)?;
         let mut f = fs::File::create(&tmp)?;
         let json = serde_json::to_string_pretty(value)?;
         // the last line of defence: no registered secret is ever written

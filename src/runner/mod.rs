@@ -90,7 +90,7 @@ pub async fn run_plan_with(plan: &Plan, observer: &mut dyn Observer, factory: &B
         let prepared = prepare(target, factory).await;
         match prepared {
             Err((error, backend)) => {
-                let error = crate::secrets::redact(&error).into_owned();
+                let error = crate::fmt::strip_controls(&crate::secrets::redact(&error)).into_owned();
                 observer.event(Event::TargetFailed { target: &target.name, error: &error });
                 for case in cases {
                     let mut r = case::empty_result(plan, case, &TargetInfo::default());

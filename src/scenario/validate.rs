@@ -133,6 +133,7 @@ impl Checker<'_> {
         match &spec.name {
             None => self.push_at(0, "name", "missing: every scenario needs a name"),
             Some(n) if n.get_ref().trim().is_empty() => self.push(n, "name", "must not be empty"),
+            Some(n) if n.get_ref().chars().any(char::is_control) => self.push(n, "name", "names may not hold control characters"),
             _ => {}
         }
         let d = &spec.defaults;
@@ -201,7 +202,9 @@ impl Checker<'_> {
             self.number_range(&t.ready_timeout_s, &key("ready_timeout_s"), 0.0, 86_400.0, false);
             self.number_range(&t.load_timeout_s, &key("load_timeout_s"), 0.0, 86_400.0, false);
             let name = t.name.clone().unwrap_or_else(|| format!("{}:{}", backend, t.model.get_ref()));
-            if names.contains(&name) {
+            if name.chars().any(char::is_control) {
+                self.push(&t.backend, key("name"), "names may not hold control characters");
+            } else if names.contains(&name) {
                 self.push(&t.backend, key("name"), format!("duplicate target name \"{name}\""));
             }
             names.push(name);
@@ -219,6 +222,8 @@ impl Checker<'_> {
             let key = |k: &str| format!("workloads[{i}].{k}");
             if w.name.get_ref().trim().is_empty() {
                 self.push(&w.name, key("name"), "must not be empty");
+            } else if w.name.get_ref().chars().any(char::is_control) {
+                self.push(&w.name, key("name"), "names may not hold control characters");
             } else if wnames.contains(w.name.get_ref()) {
                 self.push(&w.name, key("name"), format!("duplicate workload name \"{}\"", w.name.get_ref()));
             }

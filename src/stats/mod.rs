@@ -64,8 +64,51 @@ pub fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
 /// Median of unsorted values (NaN when empty).
 pub fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    percentile_sorted(&v, 50.0)
+    median_in_place(&mut v)
+}
+
+/// The median of `v`, reordering it instead of copying (the bootstrap's inner loop).
+/// Same value as [`median`]: the mean of the two middle values for an even count.
+pub fn median_in_place(v: &mut [f64]) -> f64 {
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let mid = n / 2;
+    if n <= 32 {
+        // small: an insertion sort beats selection's partitioning
+        for i in 1..n {
+            let mut j = i;
+            while j > 0 && v[j - 1].total_cmp(&v[j]).is_gt() {
+                v.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        return if n % 2 == 1 { v[mid] } else { (v[mid - 1] + v[mid]) / 2.0 };
+    }
+    let (lower, m, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
+    let m = *m;
+    if n % 2 == 1 {
+        return m;
+    }
+    let below = lower.iter().copied().max_by(f64::total_cmp).unwrap_or(m);
+    (below + m) / 2.0
+}
+
+/// `f` over `items` on the machine's cores, results in item order (the same as a plain
+/// map); small inputs stay on this thread.
+pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
+    if threads <= 1 || items.len() < 64 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items.chunks(chunk).map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<R>>())).collect();
+        // a worker can only fail by panicking, which scope re-raises here
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    })
 }
 
 /// Two-sided 95% critical value of Student's t with `df` degrees of freedom.
@@ -105,6 +148,22 @@ pub fn mad_outliers(values: &[f64]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_in_place_matches_the_sorting_median() {
+        let mut x: u64 = 7;
+        for n in 0..40 {
+            let v: Vec<f64> = (0..n)
+                .map(|_| {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    (x >> 40) as f64 % 17.0
+                })
+                .collect();
+            let mut w = v.clone();
+            let (a, b) = (median(&v), median_in_place(&mut w));
+            assert!(a == b || (a.is_nan() && b.is_nan()), "n={n}: {a} vs {b}");
+        }
+    }
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9

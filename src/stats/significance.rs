@@ -1,7 +1,7 @@
 //! Small-sample inference: a distribution-free confidence interval of the median, the
 //! Mann-Whitney U test, and a seeded bootstrap of the ratio of two medians.
 
-use super::{median, percentile_sorted};
+use super::{median_in_place, percentile_sorted};
 
 /// 95% confidence interval of the median from order statistics (binomial, normal
 /// approximation for the ranks); the sample range when n < 6.
@@ -89,7 +89,7 @@ impl Rng {
     }
 
     pub fn below(&mut self, n: usize) -> usize {
-        (self.uniform() * n as f64) as usize % n.max(1)
+        ((self.uniform() * n as f64) as usize).min(n.saturating_sub(1))
     }
 
     /// Standard normal by Box-Muller.
@@ -116,7 +116,7 @@ pub fn bootstrap_median_ratio(base: &[f64], cand: &[f64], resamples: usize, seed
         for x in cs.iter_mut() {
             *x = cand[rng.below(cand.len())];
         }
-        let (mb, mc) = (median(&bs), median(&cs));
+        let (mb, mc) = (median_in_place(&mut bs), median_in_place(&mut cs));
         if mb != 0.0 && (mc / mb).is_finite() {
             ratios.push(mc / mb);
         }

@@ -77,6 +77,42 @@ pub fn convert_gguf(g: &Gguf) -> Result<Converted, String> {
     convert_parts(g).map_err(|e| if e.starts_with(&at) { e } else { format!("{at}: {e}") })
 }
 
+/// Sizes from the metadata, checked before anything divides by them or allocates.
+fn check_sizes(hidden: i64, heads: i64, kv: i64, layers: i64) -> Result<(), String> {
+    let sizes = [
+        ("embedding_length", hidden, 1 << 17),
+        ("attention.head_count", heads, 4096),
+        ("attention.head_count_kv", kv, 4096),
+        ("block_count", layers, 4096),
+    ];
+    for (name, v, max) in sizes {
+        if v <= 0 || v > max {
+            return Err(format!("GGUF metadata llama.{name} = {v} is not a model size (must be 1..={max})"));
+        }
+    }
+    if heads % kv != 0 {
+        return Err(format!("GGUF: {heads} attention heads is not a multiple of {kv} key/value heads"));
+    }
+    Ok(())
+}
+
+/// For q and k projections, the row order undoing llama.cpp's permutation.
+fn qk_order(t: &TensorInfo, heads: i64, kv: i64) -> Result<Option<Array>, String> {
+    let h = if t.name.ends_with("attn_q.weight") {
+        heads
+    } else if t.name.ends_with("attn_k.weight") {
+        kv
+    } else {
+        return Ok(None);
+    };
+    let rows: usize = t.dims[1..].iter().product::<u64>() as usize;
+    if rows % (2 * h as usize) != 0 || rows > i32::MAX as usize {
+        return Err(format!("tensor {}: {rows} rows do not split into {h} heads of an even size", t.name));
+    }
+    let o: Vec<i32> = unpermute(rows, h as usize).into_iter().map(|r| r as i32).collect();
+    Ok(Some(Array::from_slice(&o, &[rows as i32])))
+}
+
 fn convert_parts(g: &Gguf) -> Result<Converted, String> {
     let arch = g.meta.get("general.architecture").and_then(Meta::as_str).unwrap_or("");
     if arch != "llama" {
@@ -88,14 +124,7 @@ fn convert_parts(g: &Gguf) -> Result<Converted, String> {
     let heads = need("attention.head_count")?;
     let kv = g.get_i(&k("attention.head_count_kv")).unwrap_or(heads);
     let layers = need("block_count")?;
-    for (name, v, max) in [("embedding_length", hidden, 1 << 17), ("attention.head_count", heads, 4096), ("attention.head_count_kv", kv, 4096), ("block_count", layers, 4096)] {
-        if v <= 0 || v > max {
-            return Err(format!("GGUF metadata llama.{name} = {v} is not a model size (must be 1..={max})"));
-        }
-    }
-    if heads % kv != 0 {
-        return Err(format!("GGUF: {heads} attention heads is not a multiple of {kv} key/value heads"));
-    }
+    check_sizes(hidden, heads, kv, layers)?;
     let (tokenizer, tokenizer_config) = tokenizer_parts(g)?;
     g.check_tensors()?;
     let mut loaded = loader::load(&g.path)?;
@@ -104,24 +133,7 @@ fn convert_parts(g: &Gguf) -> Result<Converted, String> {
     for t in &g.tensors {
         let name = hf_name(&t.name).ok_or_else(|| format!("unexpected GGUF tensor {}", t.name))?;
         let (stem, base) = (t.name.rsplit_once('.').map_or(t.name.as_str(), |s| s.0), name.rsplit_once('.').map_or(name.as_str(), |s| s.0));
-        let heads_here = if t.name.ends_with("attn_q.weight") {
-            Some(heads)
-        } else if t.name.ends_with("attn_k.weight") {
-            Some(kv)
-        } else {
-            None
-        };
-        let order = match heads_here {
-            None => None,
-            Some(h) => {
-                let rows: usize = t.dims[1..].iter().product::<u64>() as usize;
-                if rows % (2 * h as usize) != 0 || rows > i32::MAX as usize {
-                    return Err(format!("tensor {}: {rows} rows do not split into {h} heads of an even size", t.name));
-                }
-                let o: Vec<i32> = unpermute(rows, h as usize).into_iter().map(|r| r as i32).collect();
-                Some(Array::from_slice(&o, &[rows as i32]))
-            }
-        };
+        let order = qk_order(t, heads, kv)?;
         let quantized = matches!(t.kind, Q4_0 | Q4_1 | Q8_0);
         let parts: &[&str] = if quantized { &["weight", "scales", "biases"] } else { &["weight"] };
         for part in parts {
