@@ -74,23 +74,24 @@ pub async fn read_capped(resp: &mut reqwest::Response, max: usize, deadline: tok
 }
 
 /// Sends a request and reads its JSON body, everything within `timeout` and the body
-/// within [`MAX_BODY_BYTES`]. `Err` is one line naming the URL and what went wrong.
-pub async fn get_json(builder: reqwest::RequestBuilder, url: &str, timeout: Duration) -> Result<Value, String> {
+/// within [`MAX_BODY_BYTES`]. `Err` is one line saying what went wrong (the caller
+/// names the URL).
+pub async fn get_json(builder: reqwest::RequestBuilder, timeout: Duration) -> Result<Value, String> {
     let deadline = tokio::time::Instant::now() + timeout;
     let secs = timeout.as_secs_f64();
     let mut resp = match tokio::time::timeout_at(deadline, builder.send()).await {
-        Err(_) => return Err(format!("no answer from {url} within {secs} s")),
-        Ok(Err(e)) => return Err(format!("{url}: {}", transport_reason(&e))),
+        Err(_) => return Err(format!("no answer within {secs} s")),
+        Ok(Err(e)) => return Err(transport_reason(&e)),
         Ok(Ok(r)) => r,
     };
     if !resp.status().is_success() {
-        return Err(format!("{url}: {}", http_error(resp).await));
+        return Err(http_error(resp).await.to_string());
     }
     let body = read_capped(&mut resp, MAX_BODY_BYTES, deadline).await.map_err(|e| match e {
-        BodyError::TimedOut => format!("{url}: body not complete within {secs} s"),
-        e => format!("{url}: {e}"),
+        BodyError::TimedOut => format!("body not complete within {secs} s"),
+        e => e.to_string(),
     })?;
-    serde_json::from_slice(&body).map_err(|e| format!("{url}: not JSON ({e})"))
+    serde_json::from_slice(&body).map_err(|e| format!("not JSON ({e})"))
 }
 
 /// Explains a non-success response, with the server's own message when the body has one

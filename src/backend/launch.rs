@@ -55,7 +55,7 @@ impl ManagedServer {
 
     /// The last `n` non-empty lines of the server's log, on one line.
     pub fn log_tail(&self, n: usize) -> String {
-        let text = std::fs::read(&self.log_path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        let text = read_tail(&self.log_path, 64 << 10);
         let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         let tail = lines[lines.len().saturating_sub(n)..].join(" | ");
         if tail.is_empty() {
@@ -93,6 +93,17 @@ impl Drop for ManagedServer {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The last `max` bytes of a file (a server's log can be any size).
+fn read_tail(path: &Path, max: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = File::open(path) else { return String::new() };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
+    let mut buf = Vec::new();
+    let _ = f.take(max).read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 enum Signal {

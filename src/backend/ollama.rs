@@ -41,7 +41,7 @@ fn ns_to_ms(v: Option<&Value>) -> Option<f64> {
 /// `GET /api/version` within `timeout`, for `mlxbench info`.
 pub async fn probe(cfg: &OllamaConfig, timeout: Duration) -> Probe {
     let url = format!("{}/api/version", cfg.host);
-    let res = http::get_json(http::client().get(&url), &url, timeout).await;
+    let res = http::get_json(http::client().get(&url), timeout).await;
     let detail = match &res {
         Ok(v) => v.get("version").and_then(Value::as_str).map_or_else(|| "reachable".into(), |v| format!("ollama {v}")),
         Err(e) => e.clone(),

@@ -77,7 +77,7 @@ impl OpenAi {
     /// `timeout`.
     async fn models(&self, timeout: Duration) -> Result<Vec<String>, String> {
         let url = format!("{}/models", self.cfg.base_url);
-        let v = http::get_json(self.authed(self.client.get(&url)), &url, timeout).await?;
+        let v = http::get_json(self.authed(self.client.get(&url)), timeout).await?;
         Ok(v.get("data")
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(|m| m.get("id")?.as_str().map(str::to_string)).collect())
@@ -122,7 +122,7 @@ impl OpenAi {
         let root = self.cfg.base_url.trim_end_matches("/v1");
         for (path, field) in [("/version", "version"), ("/props", "build_info")] {
             let url = format!("{root}{path}");
-            if let Ok(v) = http::get_json(self.authed(self.client.get(&url)), &url, Duration::from_secs(2)).await
+            if let Ok(v) = http::get_json(self.authed(self.client.get(&url)), Duration::from_secs(2)).await
                 && let Some(s) = v.get(field).and_then(Value::as_str)
             {
                 return Some(if path == "/props" { format!("llama.cpp {s}") } else { s.to_string() });

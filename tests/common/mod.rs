@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 mod fake;
+pub mod raw;
 mod script;
 
 use std::path::{Path, PathBuf};
