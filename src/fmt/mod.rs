@@ -35,8 +35,12 @@ fn precision(v: f64) -> usize {
     }
 }
 
-/// A number with precision that suits its size.
+/// A number with precision that suits its size; beyond 10^12 in scientific notation (no
+/// 300-digit cells from a damaged file).
 pub fn num(v: f64) -> String {
+    if v.is_finite() && v.abs() >= 1e12 {
+        return format!("{v:.3e}");
+    }
     format!("{v:.*}", precision(v))
 }
 
@@ -48,6 +52,7 @@ pub fn opt_num(v: Option<f64>) -> String {
 /// `median ± stddev` of a metric (the spread with the median's precision), or `-`.
 pub fn median_spread(s: Option<&Summary>) -> String {
     match s {
+        Some(s) if s.n > 1 && (s.median.abs() >= 1e12 || s.stddev.abs() >= 1e12) => format!("{} ± {}", num(s.median), num(s.stddev)),
         Some(s) if s.n > 1 => {
             let p = precision(s.median);
             format!("{:.*} ± {:.*}", p, s.median, p, s.stddev)

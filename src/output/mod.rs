@@ -73,7 +73,9 @@ pub fn side_by_side(cases: &[CaseResult]) -> Vec<String> {
         let ranked = |metric: Metric| {
             // from the samples, not the stored summary: files written by other tools may lack it
             let median = |c: &CaseResult| Some(c.values(metric)).filter(|v| !v.is_empty()).map(|v| crate::stats::median(&v));
-            let mut v: Vec<(&str, f64)> = g.iter().filter_map(|c| Some((c.target.as_str(), median(c)?))).collect();
+            // a ratio needs finite medians
+            let mut v: Vec<(&str, f64)> =
+                g.iter().filter_map(|c| Some((c.target.as_str(), median(c).filter(|m| m.is_finite())?))).collect();
             v.sort_by(|a, b| if metric.higher_is_better() { b.1.total_cmp(&a.1) } else { a.1.total_cmp(&b.1) });
             v
         };
