@@ -259,3 +259,15 @@ impl Backend for MlxBackend {
         .boxed()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::guarded;
+
+    #[test]
+    fn a_panic_in_the_engine_is_an_error_with_its_message() {
+        let r: Result<(), String> = guarded(|| panic!("gather index out of range"));
+        assert_eq!(r.unwrap_err(), "the engine panicked: gather index out of range");
+        assert_eq!(guarded(|| Ok::<_, String>(3)), Ok(3));
+    }
+}

@@ -106,7 +106,7 @@ fn qk_order(t: &TensorInfo, heads: i64, kv: i64) -> Result<Option<Array>, String
         return Ok(None);
     };
     let rows: usize = t.dims[1..].iter().product::<u64>() as usize;
-    if rows % (2 * h as usize) != 0 || rows > i32::MAX as usize {
+    if !rows.is_multiple_of(2 * h as usize) || rows > i32::MAX as usize {
         return Err(format!("tensor {}: {rows} rows do not split into {h} heads of an even size", t.name));
     }
     let o: Vec<i32> = unpermute(rows, h as usize).into_iter().map(|r| r as i32).collect();
