@@ -7,7 +7,8 @@ use chrono::TimeZone;
 use mlxbench::measure::metrics::{ServerRates, StreamRecord, Usage, compute};
 use mlxbench::output::{markdown, table};
 use mlxbench::results::{
-    Api, BackendKind, CaseResult, HostInfo, LoadResult, MemoryResult, Params, RunAggregate, RunResult, SCHEMA_VERSION, ScenarioRecord,
+    Api, BackendKind, CaseResult, HostInfo, LoadResult, MemoryResult, Params, PromptCache, RunAggregate, RunResult, SCHEMA_VERSION,
+    ScenarioRecord,
 };
 use serde_json::json;
 
@@ -56,6 +57,7 @@ fn case(target: &str, backend: &str, model: &str, ttft: u64, itl: u64) -> CaseRe
             timeout_s: 300.0,
             cooldown_s: 0.0,
             api: Api::Completion,
+            prompt_cache: Some(PromptCache::Cold),
         },
         load: Some(LoadResult { method: "fixed".into(), cold_ms: Some(1500.0), warm_ms: Some(12.5), ..Default::default() }),
         memory: Some(MemoryResult {

@@ -7,6 +7,7 @@
 pub mod error;
 pub mod http;
 pub mod launch;
+pub mod launcher;
 #[cfg(feature = "mlx")]
 pub mod mlx;
 pub mod ollama;
@@ -90,7 +91,7 @@ pub trait Backend: Send + Sync {
 /// Builds the backend for a target from its resolved configuration.
 pub fn create(target: &Target) -> Result<Box<dyn Backend>, BackendError> {
     match &target.config {
-        BackendConfig::Ollama(c) => Ok(Box::new(ollama::Ollama::new(&target.model, c))),
+        BackendConfig::Ollama(c) => Ok(Box::new(ollama::Ollama::new(&target.name, &target.model, c))),
         BackendConfig::Openai(c) => Ok(Box::new(openai::OpenAi::new(&target.name, &target.model, c))),
         #[cfg(feature = "mlx")]
         BackendConfig::Mlx(c) => Ok(Box::new(mlx::MlxBackend::new(&target.model, c))),

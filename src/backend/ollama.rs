@@ -13,6 +13,7 @@ use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::error::{BackendError, RequestError};
+use super::launcher::{Launcher, Readiness};
 use super::streaming::{self, NdjsonWire};
 use super::{Backend, GenRequest, GenResult, LoadOutcome, Probe, TargetInfo, http};
 use crate::measure::memory;
@@ -26,12 +27,29 @@ const KEEP_ALIVE: &str = "30m";
 pub struct Ollama {
     client: reqwest::Client,
     model: String,
+    target_name: String,
     cfg: OllamaConfig,
+    launcher: Launcher,
+}
+
+/// The model names of an `/api/tags` answer.
+fn tag_names(tags: &Value) -> Vec<String> {
+    tags.get("models")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|m| m.get("name").or_else(|| m.get("model")).and_then(Value::as_str).map(str::to_string)).collect())
+        .unwrap_or_default()
 }
 
 /// Does the tag list name this model? `llama3` matches `llama3:latest`.
 pub fn model_listed(model: &str, names: &[String]) -> bool {
     names.iter().any(|n| n == model || (!model.contains(':') && *n == format!("{model}:latest")))
+}
+
+/// The port of a host on this machine (`127.0.0.1`, `localhost`, `[::1]`).
+fn local_port(host: &str) -> Option<u16> {
+    let rest = host.split_once("://").map_or(host, |(_, r)| r);
+    let (name, port) = rest.rsplit_once(':')?;
+    ["127.0.0.1", "localhost", "[::1]", "0.0.0.0"].contains(&name).then(|| port.parse().ok()).flatten()
 }
 
 fn ns_to_ms(v: Option<&Value>) -> Option<f64> {
@@ -50,8 +68,21 @@ pub async fn probe(cfg: &OllamaConfig, timeout: Duration) -> Probe {
 }
 
 impl Ollama {
-    pub fn new(model: &str, cfg: &OllamaConfig) -> Self {
-        Ollama { client: http::client(), model: model.to_string(), cfg: cfg.clone() }
+    pub fn new(target_name: &str, model: &str, cfg: &OllamaConfig) -> Self {
+        Ollama {
+            client: http::client(),
+            model: model.to_string(),
+            target_name: target_name.into(),
+            cfg: cfg.clone(),
+            launcher: Launcher::default(),
+        }
+    }
+
+    /// Ready when `/api/tags` lists the model (a launch script may still be importing it).
+    async fn model_ready(&self, timeout: Duration) -> Readiness {
+        let url = format!("{}/api/tags", self.cfg.host);
+        let tags = http::get_json(self.client.get(&url), timeout).await?;
+        Ok(model_listed(&self.model, &tag_names(&tags)))
     }
 
     async fn get_json(&self, path: &str) -> Result<Value, BackendError> {
@@ -89,14 +120,7 @@ impl Ollama {
     }
 
     async fn tag_names(&self) -> Result<Vec<String>, BackendError> {
-        let tags = self.get_json("/api/tags").await?;
-        Ok(tags
-            .get("models")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter().filter_map(|m| m.get("name").or_else(|| m.get("model")).and_then(Value::as_str).map(str::to_string)).collect()
-            })
-            .unwrap_or_default())
+        Ok(tag_names(&self.get_json("/api/tags").await?))
     }
 
     /// The `/api/ps` entry of our model, if loaded.
@@ -199,7 +223,13 @@ pub fn handle_line(line: &[u8], at: Instant, rec: &mut StreamRecord) -> Result<b
 
 impl Backend for Ollama {
     fn start(&self) -> BoxFuture<'_, Result<(), BackendError>> {
-        async move { self.get_json("/api/version").await.map(|_| ()) }.boxed()
+        async move {
+            match &self.cfg.launch {
+                Some(launch) => self.launcher.start(launch, &self.target_name, &self.cfg.host, |t| self.model_ready(t)).await,
+                None => self.get_json("/api/version").await.map(|_| ()),
+            }
+        }
+        .boxed()
     }
 
     fn describe(&self) -> BoxFuture<'_, Result<TargetInfo, BackendError>> {
@@ -269,12 +299,21 @@ impl Backend for Ollama {
         self.run_request(req).boxed()
     }
 
+    /// `pids` when given; else the launched server's process tree; else, for a local
+    /// host, the tree of the process listening on its port (`ollama serve` and its
+    /// `ollama runner` children); else processes found by name.
     fn memory_pids(&self) -> Vec<u32> {
-        self.cfg.pids.clone().unwrap_or_else(|| memory::find_by_name(&self.cfg.process_names))
+        if let Some(p) = &self.cfg.pids {
+            return p.clone();
+        }
+        if let Some(pid) = self.launcher.pid().or_else(|| local_port(&self.cfg.host).and_then(memory::pid_listening_on)) {
+            return memory::process_tree(pid);
+        }
+        memory::find_by_name(&self.cfg.process_names)
     }
 
     fn stop(&self) -> BoxFuture<'_, ()> {
-        async {}.boxed()
+        self.launcher.stop().boxed()
     }
 }
 

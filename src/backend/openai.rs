@@ -6,7 +6,6 @@
 //! usage-only chunk with empty `choices`, llama.cpp's `timings`, `[DONE]`, and error
 //! objects inside the stream.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
@@ -14,7 +13,7 @@ use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::error::{BackendError, RequestError};
-use super::launch::ManagedServer;
+use super::launcher::Launcher;
 use super::streaming::{self, SseWire};
 use super::{Backend, GenFailure, GenRequest, GenResult, LoadOutcome, Probe, TargetInfo, http};
 use crate::measure::memory;
@@ -29,8 +28,7 @@ pub struct OpenAi {
     cfg: OpenAiConfig,
     /// The key, or why there is none although the target names one.
     api_key: Result<Option<String>, String>,
-    server: Mutex<Option<ManagedServer>>,
-    ready_ms: Mutex<Option<f64>>,
+    launcher: Launcher,
 }
 
 /// `GET /models` (and the server's version) within `timeout`, for `mlxbench info`.
@@ -61,8 +59,7 @@ impl OpenAi {
             target_name: target_name.to_string(),
             cfg: cfg.clone(),
             api_key,
-            server: Mutex::new(None),
-            ready_ms: Mutex::new(None),
+            launcher: Launcher::default(),
         }
     }
 
@@ -82,40 +79,6 @@ impl OpenAi {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(|m| m.get("id")?.as_str().map(str::to_string)).collect())
             .unwrap_or_default())
-    }
-
-    async fn launch_and_wait(&self, launch: &crate::scenario::LaunchConfig) -> Result<(), BackendError> {
-        if self.models(Duration::from_millis(500)).await.is_ok() {
-            return Err(BackendError::Launch(format!(
-                "something already answers at {}; refusing to launch a second server there (stop it, or remove `launch` to benchmark it as is)",
-                self.cfg.base_url
-            )));
-        }
-        let t0 = Instant::now();
-        let server = ManagedServer::spawn(&launch.argv, &launch.cwd, &self.target_name)?;
-        *self.lock_server() = Some(server);
-        loop {
-            if let Some(why) = self.lock_server().as_mut().and_then(ManagedServer::exited) {
-                return Err(BackendError::Launch(why));
-            }
-            if self.models(Duration::from_millis(1000)).await.is_ok() {
-                *self.ready_ms.lock().unwrap_or_else(|e| e.into_inner()) = Some(crate::measure::ms(t0.elapsed()));
-                return Ok(());
-            }
-            if t0.elapsed() > launch.ready_timeout {
-                let tail = self.lock_server().as_ref().map(|s| s.log_tail(5)).unwrap_or_default();
-                return Err(BackendError::Launch(format!(
-                    "server did not answer at {} within {} s; {tail}",
-                    self.cfg.base_url,
-                    launch.ready_timeout.as_secs_f64()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    fn lock_server(&self) -> std::sync::MutexGuard<'_, Option<ManagedServer>> {
-        self.server.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn version(&self) -> Option<String> {
@@ -228,7 +191,10 @@ impl Backend for OpenAi {
                 return Err(BackendError::Config(e.clone()));
             }
             match &self.cfg.launch {
-                Some(launch) => self.launch_and_wait(launch).await,
+                Some(launch) => {
+                    let probe = |t| async move { self.models(t).await.map(|_| true) };
+                    self.launcher.start(launch, &self.target_name, &self.cfg.base_url, probe).await
+                }
                 None => self
                     .models(Duration::from_secs(5))
                     .await
@@ -260,7 +226,7 @@ impl Backend for OpenAi {
         async move {
             let mut out = LoadOutcome::default();
             let pids = self.memory_pids();
-            if let Some(ms) = *self.ready_ms.lock().unwrap_or_else(|e| e.into_inner()) {
+            if let Some(ms) = self.launcher.ready_ms() {
                 out.load = Some(LoadResult {
                     method: "managed server: spawn -> first successful GET /models (cold start, includes process start-up)".into(),
                     cold_ms: Some(ms),
@@ -292,20 +258,14 @@ impl Backend for OpenAi {
         if let Some(p) = &self.cfg.pids {
             return p.clone();
         }
-        if let Some(pid) = self.lock_server().as_ref().map(|s| s.pid) {
+        if let Some(pid) = self.launcher.pid() {
             return memory::process_tree(pid);
         }
         self.cfg.process_names.as_ref().map(|n| memory::find_by_name(n)).unwrap_or_default()
     }
 
     fn stop(&self) -> BoxFuture<'_, ()> {
-        async move {
-            let server = self.lock_server().take();
-            if let Some(mut s) = server {
-                let _ = tokio::task::spawn_blocking(move || s.stop(Duration::from_secs(10))).await;
-            }
-        }
-        .boxed()
+        self.launcher.stop().boxed()
     }
 }
 

@@ -70,6 +70,39 @@ pub fn find_by_name(patterns: &[String]) -> Vec<u32> {
     pids
 }
 
+/// The process listening on a local TCP port (Linux: `/proc/net/tcp{,6}` and the
+/// processes' socket descriptors); `None` elsewhere or when it cannot be seen.
+pub fn pid_listening_on(port: u16) -> Option<u32> {
+    #[cfg(target_os = "linux")]
+    {
+        let inodes: HashSet<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(f).ok())
+            .flat_map(|t| t.lines().skip(1).map(str::to_string).collect::<Vec<_>>())
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
+                (local_port == port && *f.get(3)? == "0A").then(|| f.get(9).map(|i| format!("socket:[{i}]")))?
+            })
+            .collect();
+        if inodes.is_empty() {
+            return None;
+        }
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+            fds.flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| inodes.contains(l.to_string_lossy().as_ref())))
+                .then_some(pid)
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = port;
+        None
+    }
+}
+
 /// `root` and all its descendants.
 pub fn process_tree(root: u32) -> Vec<u32> {
     let sys = process_table();
@@ -139,6 +172,16 @@ impl Drop for PeakSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_listener_of_a_port_is_found() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert_eq!(pid_listening_on(port), Some(std::process::id()));
+        drop(l);
+        assert_eq!(pid_listening_on(port), None);
+    }
 
     #[test]
     fn own_process_is_measured_and_peak_sees_growth() {

@@ -138,6 +138,10 @@ pub struct Sample {
     /// prompt tokens / prefill time, tokens/s.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefill_tps: Option<f64>,
+    /// Prompt tokens the server did not evaluate because it had them cached (the prompt's
+    /// tokens minus those it evaluated, or llama.cpp's `cache_n`); absent when none were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_prompt_tokens: Option<u64>,
     /// Which time `prefill_tps` is divided by.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefill_source: Option<PrefillSource>,
@@ -153,6 +157,14 @@ impl Sample {
     pub fn failed(reason: impl Into<String>, kind: &str) -> Self {
         Sample { ok: false, error: Some(reason.into()), error_kind: Some(kind.into()), ..Default::default() }
     }
+}
+
+/// Prompt tokens a server answered from its cache: fewer evaluated than sent, or
+/// llama.cpp's `timings.cache_n`.
+fn cached_prompt_tokens(rec: &StreamRecord) -> Option<u64> {
+    let skipped = rec.usage.prompt_tokens.zip(rec.server_rates.prefill_tokens).and_then(|(sent, evaluated)| sent.checked_sub(evaluated));
+    let cache_n = rec.server.as_ref().and_then(|v| v.get("timings")?.get("cache_n")?.as_u64());
+    skipped.filter(|n| *n > 0).or(cache_n.filter(|n| *n > 0))
 }
 
 /// Computes the metrics of a completed stream. `run_start` is when its run began.
@@ -198,6 +210,7 @@ pub fn compute(rec: &StreamRecord, run_start: Instant) -> Sample {
         arrival_tokens: if all_single { Vec::new() } else { rec.arrivals.iter().map(|(_, k)| *k).collect() },
         arrival_ms,
         prompt_tokens: rec.usage.prompt_tokens,
+        cached_prompt_tokens: cached_prompt_tokens(rec),
         output_tokens,
         token_source: Some(token_source),
         decode_tps,

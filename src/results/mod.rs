@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::measure::host::HostInfo;
 pub use crate::measure::metrics::Sample;
 use crate::metric::Metric;
-pub use crate::scenario::{Api, BackendKind, Params};
+pub use crate::scenario::{Api, BackendKind, Params, PromptCache};
 pub use crate::stats::Summary;
 pub use load::{LoadError, load_result, result_paths};
 pub use store::{ResultStore, slug as slug_for_file, write_json_atomic};

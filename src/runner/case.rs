@@ -50,7 +50,7 @@ pub(super) async fn run_case(
     let mut result = empty_result(plan, case, info);
     result.load = load.load.clone();
     let p = &case.params;
-    let req = Arc::new(GenRequest { prompt: case.workload.prompt.clone(), params: p.clone() });
+    let req = GenRequest { prompt: case.workload.prompt.clone(), params: p.clone() };
     let cooldown = Duration::from_secs_f64(p.cooldown_s);
 
     let mut warmup_failures = Vec::new();
@@ -101,11 +101,18 @@ pub(super) async fn run_case(
 
 /// Sends `concurrency` identical requests at once; returns their samples and the run's
 /// aggregate throughput.
-async fn run_round(backend: &Arc<dyn Backend>, req: &Arc<GenRequest>, concurrency: u32, iteration: u32) -> (Vec<Sample>, RunAggregate) {
-    let run_start = Instant::now();
-    let handles: Vec<_> = (0..concurrency)
+async fn run_round(backend: &Arc<dyn Backend>, req: &GenRequest, concurrency: u32, iteration: u32) -> (Vec<Sample>, RunAggregate) {
+    // each stream's prompt is made before the clock starts
+    let reqs: Vec<Arc<GenRequest>> = (0..concurrency)
         .map(|_| {
-            let (b, r) = (backend.clone(), req.clone());
+            Arc::new(GenRequest { prompt: super::prompt::for_request(&req.prompt, req.params.prompt_cache), params: req.params.clone() })
+        })
+        .collect();
+    let run_start = Instant::now();
+    let handles: Vec<_> = reqs
+        .into_iter()
+        .map(|r| {
+            let b = backend.clone();
             tokio::spawn(async move { b.generate(&r).await })
         })
         .collect();
@@ -177,17 +184,12 @@ pub fn summarize_case(r: &mut CaseResult) {
                 .push(format!("{short} of {} requests stopped before max_tokens={mt}: the backend did not honour ignore_eos", ok.len()));
         }
     }
-    let cached = ok
-        .iter()
-        .filter(|s| {
-            let evaluated = s
-                .server
-                .as_ref()
-                .and_then(|v| v.get("timings").and_then(|t| t.get("prompt_n")).or_else(|| v.get("prompt_eval_count"))?.as_u64());
-            let cache_n = s.server.as_ref().and_then(|v| v.get("timings")?.get("cache_n")?.as_u64());
-            cache_n.is_some_and(|c| c > 0) || evaluated.zip(s.prompt_tokens).is_some_and(|(e, p)| e < p)
-        })
-        .count();
+    if r.params.prompt_cache == Some(crate::scenario::PromptCache::Warm) {
+        r.warnings.push(
+            "prompt_cache = \"warm\": identical prompts on purpose; servers may answer from their prompt cache, so TTFT and prefill may be warm".into(),
+        );
+    }
+    let cached = ok.iter().filter(|s| s.cached_prompt_tokens.is_some()).count();
     if cached > 0 {
         r.warnings.push(format!(
             "{cached} of {} requests hit the server's prompt cache: TTFT and prefill are not cold (llama.cpp: extra_body = {{ cache_prompt = false }})",

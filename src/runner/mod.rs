@@ -4,6 +4,7 @@
 //! data; it never prints.
 
 mod case;
+pub mod prompt;
 #[cfg(test)]
 mod tests;
 

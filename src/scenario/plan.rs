@@ -87,6 +87,18 @@ pub struct Workload {
     pub prompt: Prompt,
 }
 
+/// Whether a server may answer from a prompt it has cached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptCache {
+    /// Each request starts with a prefix no earlier request of the process had: prefill
+    /// is measured cold on every server (the prefix is counted in prompt tokens).
+    #[default]
+    Cold,
+    /// Identical prompts; servers may reuse their KV cache (measuring that on purpose).
+    Warm,
+}
+
 /// Parameters of one case, as recorded in the result file (`cases[].params`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Params {
@@ -116,6 +128,10 @@ pub struct Params {
     pub cooldown_s: f64,
     /// Chat or completion.
     pub api: Api,
+    /// Cold (unique prefix per request) or warm (identical prompts); absent in files
+    /// written before mlxbench controlled prompt caching.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_cache: Option<PromptCache>,
 }
 
 impl Params {
@@ -171,6 +187,7 @@ pub(crate) fn expand(
         timeout_s: fval(&d.timeout_s, 300.0),
         cooldown_s: fval(&d.cooldown_s, 0.0),
         api: Api::Completion,
+        prompt_cache: Some(d.prompt_cache.unwrap_or_default()),
     };
     let targets: Vec<Target> = spec.targets.iter().map(|t| target::resolve(t.get_ref(), &base_dir)).collect();
     let sweep = spec.sweep.clone().unwrap_or_default();
@@ -196,7 +213,14 @@ pub(crate) fn expand(
                         cases.push(Case {
                             target: ti,
                             workload: Workload { name: w.name.get_ref().clone(), prompt: prompt.clone() },
-                            params: Params { max_tokens: mt, prompt_tokens: pt, concurrency: c, api, ..base.clone() },
+                            params: Params {
+                                max_tokens: mt,
+                                prompt_tokens: pt,
+                                concurrency: c,
+                                api,
+                                prompt_cache: w.prompt_cache.or(base.prompt_cache),
+                                ..base.clone()
+                            },
                         });
                     }
                 }

@@ -40,6 +40,11 @@ pub struct Defaults {
     pub cooldown_s: Option<Spanned<f64>>,
     /// Ask for exactly `max_tokens` where the backend allows it.
     pub ignore_eos: Option<bool>,
+    /// `"cold"` (default): every request starts with a prefix no earlier request had, so
+    /// no server can reuse a cached prompt; `"warm"`: identical prompts, caching allowed
+    /// (extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_cache: Option<super::PromptCache>,
     /// Simultaneous streams per run when `[sweep]` does not set it (extension; default 1).
     pub concurrency: Option<Spanned<u32>>,
 }
@@ -115,6 +120,9 @@ pub struct WorkloadSpec {
     /// Overrides `defaults.max_tokens` for this workload (extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<Spanned<u32>>,
+    /// Overrides `defaults.prompt_cache` for this workload (extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_cache: Option<super::PromptCache>,
 }
 
 /// `[sweep]`: every combination of the listed values becomes a case.

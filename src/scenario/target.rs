@@ -64,6 +64,8 @@ pub struct OllamaConfig {
     pub process_names: Vec<String>,
     /// How long one load request may take.
     pub load_timeout: Duration,
+    /// An Ollama mlxbench starts and stops itself (ready once it lists the model).
+    pub launch: Option<LaunchConfig>,
 }
 
 impl OllamaConfig {
@@ -75,6 +77,7 @@ impl OllamaConfig {
             pids: None,
             process_names: vec!["ollama".into()],
             load_timeout: DEFAULT_LOAD_TIMEOUT,
+            launch: None,
         }
     }
 }
@@ -135,16 +138,13 @@ pub(crate) fn resolve(t: &TargetSpec, base_dir: &Path) -> Target {
             pids: t.pids.clone(),
             process_names: t.process_names.clone().unwrap_or_else(|| vec!["ollama".into()]),
             load_timeout,
+            launch: launch_config(t, base_dir),
         }),
         BackendKind::Openai => BackendConfig::Openai(OpenAiConfig {
             base_url: resolve_base_url(t.base_url.as_ref().map(|u| u.get_ref().as_str())),
             api_key_env: t.api_key_env.clone(),
             extra_body: json_table(t.extra_body.as_ref()),
-            launch: t.launch.as_ref().map(|l| LaunchConfig {
-                argv: l.get_ref().clone(),
-                cwd: base_dir.to_path_buf(),
-                ready_timeout: Duration::from_secs_f64(t.ready_timeout_s.as_ref().map_or(180.0, |v| *v.get_ref())),
-            }),
+            launch: launch_config(t, base_dir),
             pids: t.pids.clone(),
             process_names: t.process_names.clone(),
         }),
@@ -154,6 +154,14 @@ pub(crate) fn resolve(t: &TargetSpec, base_dir: &Path) -> Target {
         model: t.model.get_ref().clone(),
         config,
     }
+}
+
+fn launch_config(t: &TargetSpec, base_dir: &Path) -> Option<LaunchConfig> {
+    t.launch.as_ref().map(|l| LaunchConfig {
+        argv: l.get_ref().clone(),
+        cwd: base_dir.to_path_buf(),
+        ready_timeout: Duration::from_secs_f64(t.ready_timeout_s.as_ref().map_or(180.0, |v| *v.get_ref())),
+    })
 }
 
 /// Tells [`crate::secrets`] what this target must never print: URL passwords and the

@@ -117,9 +117,10 @@ fn prompt_sources_exclusive_and_misc_rules() {
     );
     assert!(d.message.contains("only one"), "{d}");
     let d = one(
-        "name = \"x\"\n[[targets]]\nbackend = \"ollama\"\nmodel = \"m\"\nlaunch = [\"x\"]\n[[workloads]]\nname = \"w\"\nprompt = \"a\"\n",
+        "name = \"x\"\n[[targets]]\nbackend = \"mlx\"\nmodel = \"m\"\nlaunch = [\"x\"]\n[[workloads]]\nname = \"w\"\nprompt = \"a\"\n",
     );
     assert_eq!(d.key, "targets[0].launch");
+    assert!(d.message.contains("in-process"), "{d}");
     let d = one(&format!("name = \"x\"\n[sweep]\nconcurrency = [1, 0]\n{TAIL}"));
     assert_eq!((d.key.as_str(), d.line), ("sweep.concurrency", 3));
     let d = one(&format!("name = \"x\"\n{TAIL}[[targets]]\nbackend = \"ollama\"\nmodel = \"m\"\n"));

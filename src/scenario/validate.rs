@@ -195,8 +195,8 @@ impl Checker<'_> {
             if let Some(l) = &t.launch {
                 if l.get_ref().is_empty() || l.get_ref()[0].trim().is_empty() {
                     self.push(l, key("launch"), "must name a program to run");
-                } else if backend != "openai" {
-                    self.push(l, key("launch"), "only the openai backend can launch its server");
+                } else if backend == "mlx" {
+                    self.push(l, key("launch"), "the mlx backend runs in-process: there is no server to launch");
                 }
             }
             self.number_range(&t.ready_timeout_s, &key("ready_timeout_s"), 0.0, 86_400.0, false);
