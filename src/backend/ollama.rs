@@ -136,12 +136,13 @@ impl Ollama {
             .cloned()
     }
 
-    /// A non-streaming load request: `(wall ms, server load_duration ms)`.
+    /// A load through a one-token generation: `(wall ms, server load_duration ms)`. An
+    /// empty request would load too, but Ollama answers it without `load_duration`.
     async fn timed_load(&self) -> Result<(f64, Option<f64>), BackendError> {
+        let body = json!({"model": self.model, "prompt": ".", "raw": true, "keep_alive": KEEP_ALIVE, "stream": false,
+            "options": {"num_predict": 1, "temperature": 0}});
         let t0 = Instant::now();
-        let v = self
-            .post_json("/api/generate", json!({"model": self.model, "keep_alive": KEEP_ALIVE, "stream": false}), self.cfg.load_timeout)
-            .await?;
+        let v = self.post_json("/api/generate", body, self.cfg.load_timeout).await?;
         Ok((crate::measure::ms(t0.elapsed()), ns_to_ms(v.get("load_duration"))))
     }
 
@@ -271,7 +272,7 @@ impl Backend for Ollama {
             let after = memory::total_bytes(&pids);
             let (warm_ms, server_warm_ms) = self.timed_load().await?;
             out.load = Some(LoadResult {
-                method: "ollama: unload with keep_alive 0, then wall time of an empty /api/generate (cold) and of a second one (warm); server_* are load_duration".into(),
+                method: "ollama: unload with keep_alive 0, then wall time of a one-token /api/generate (cold: load + 1 prompt token + 1 generated token) and of a second one (warm); server_* are Ollama's load_duration of each".into(),
                 cold_ms: Some(cold_ms),
                 warm_ms: Some(warm_ms),
                 server_cold_ms,

@@ -116,9 +116,8 @@ fn prompt_sources_exclusive_and_misc_rules() {
         "name = \"x\"\n[[targets]]\nbackend = \"ollama\"\nmodel = \"m\"\n[[workloads]]\nname = \"w\"\nprompt = \"a\"\nprompt_tokens = 5\n",
     );
     assert!(d.message.contains("only one"), "{d}");
-    let d = one(
-        "name = \"x\"\n[[targets]]\nbackend = \"mlx\"\nmodel = \"m\"\nlaunch = [\"x\"]\n[[workloads]]\nname = \"w\"\nprompt = \"a\"\n",
-    );
+    let d =
+        one("name = \"x\"\n[[targets]]\nbackend = \"mlx\"\nmodel = \"m\"\nlaunch = [\"x\"]\n[[workloads]]\nname = \"w\"\nprompt = \"a\"\n");
     assert_eq!(d.key, "targets[0].launch");
     assert!(d.message.contains("in-process"), "{d}");
     let d = one(&format!("name = \"x\"\n[sweep]\nconcurrency = [1, 0]\n{TAIL}"));

@@ -240,8 +240,8 @@ async fn ollama_generate(State(st): State<AppState>, headers: axum::http::Header
         return (StatusCode::NOT_FOUND, axum::Json(json!({"error": format!("model '{model}' not found")}))).into_response();
     }
     let has_input = body.get("prompt").is_some() || body.get("messages").is_some();
-    if !has_input {
-        // load / unload requests
+    // load / unload requests, and the non-streamed one-token generation that loads
+    if !has_input || body.get("stream") == Some(&json!(false)) {
         if body.get("keep_alive").and_then(Value::as_i64) == Some(0) {
             st.loaded.store(0, Ordering::SeqCst);
             return axum::Json(json!({"model": model, "done": true, "done_reason": "unload"})).into_response();
@@ -249,7 +249,10 @@ async fn ollama_generate(State(st): State<AppState>, headers: axum::http::Header
         let was = st.loaded.swap(1, Ordering::SeqCst);
         let load_ms = if was == 0 { 50 } else { 0 };
         tokio::time::sleep(Duration::from_millis(load_ms)).await;
-        return axum::Json(json!({"model": model, "done": true, "load_duration": load_ms * 1_000_000 + 1000})).into_response();
+        return axum::Json(
+            json!({"model": model, "response": ".", "done": true, "eval_count": 1, "load_duration": load_ms * 1_000_000 + 1000}),
+        )
+        .into_response();
     }
     match gate(&st, &headers) {
         Err(r) => return r,
