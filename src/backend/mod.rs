@@ -120,6 +120,6 @@ pub async fn probe(config: &BackendConfig, timeout: std::time::Duration) -> Prob
         #[cfg(feature = "mlx")]
         BackendConfig::Mlx(_) => mlx::probe(),
         #[cfg(not(feature = "mlx"))]
-        BackendConfig::Mlx(_) => Probe { url: "in-process".into(), reachable: false, detail: NOT_BUILT_IN.into() },
+        BackendConfig::Mlx(_) => Probe { url: "in-process".into(), reachable: false, detail: format!("not built in: {NOT_BUILT_IN}") },
     }
 }
