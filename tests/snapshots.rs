@@ -107,6 +107,10 @@ fn run() -> RunResult {
             gpu_cores: Some(40),
             memory_bandwidth_gbps: Some(400.0),
             hostname: "bench-mac".into(),
+            gpus: mlxbench::measure::gpu::detect(Some("Apple M3 Max"), Some(40), 64 << 30, Some(400.0))
+                .into_iter()
+                .filter(|g| g.vendor == "Apple")
+                .collect(),
         },
         scenario: ScenarioRecord {
             name: "snap <demo>".into(),

@@ -121,6 +121,12 @@ fn print_info(host: &host::HostInfo, backends: &[serde_json::Value], as_json: bo
     if let Some(bw) = host.memory_bandwidth_gbps {
         writeln!(out, "bandwidth {bw} GB/s")?;
     }
+    for g in &host.gpus {
+        writeln!(out, "gpu       {}", crate::measure::gpu::describe(g))?;
+    }
+    if host.gpus.is_empty() {
+        writeln!(out, "gpu       none found (NVIDIA through NVML, Apple from the chip)")?;
+    }
     writeln!(out, "memory is measured as {}", crate::measure::memory::SOURCE)?;
     writeln!(out, "\nbackends:")?;
     for b in backends {

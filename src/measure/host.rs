@@ -1,5 +1,6 @@
 //! Host fingerprint: OS, CPU, cores, memory, and on Apple Silicon the chip name, GPU
-//! core count and the chip's memory bandwidth (from Apple's published specifications).
+//! core count and the chip's memory bandwidth (from Apple's published specifications),
+//! and the GPUs (`gpu`).
 
 use serde::{Deserialize, Serialize};
 use sysinfo::System;
@@ -29,6 +30,10 @@ pub struct HostInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_bandwidth_gbps: Option<f64>,
     pub hostname: String,
+    /// The machine's GPUs (NVIDIA through NVML, Apple from the chip table); absent in
+    /// files written before mlxbench recorded them and on machines without one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<super::gpu::GpuInfo>,
 }
 
 /// Apple Silicon memory bandwidth in GB/s. Where one chip name ships in two bandwidth
@@ -83,6 +88,7 @@ pub fn detect() -> HostInfo {
         ..Default::default()
     };
     apple::fill(&mut info);
+    info.gpus = super::gpu::detect(info.chip.as_deref(), info.gpu_cores, info.memory_bytes, info.memory_bandwidth_gbps);
     info
 }
 
