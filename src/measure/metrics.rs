@@ -232,6 +232,22 @@ mod tests {
     }
 
     #[test]
+    fn cached_prompt_tokens_from_counts_or_cache_n() {
+        let t0 = Instant::now();
+        let mut r = StreamRecord::new(t0);
+        r.push_text(at(t0, 10), "a", 1);
+        r.done = Some(at(t0, 20));
+        r.usage = Usage { prompt_tokens: Some(100), output_tokens: Some(1) };
+        r.server_rates.prefill_tokens = Some(100);
+        assert_eq!(compute(&r, t0).cached_prompt_tokens, None, "all evaluated");
+        r.server_rates.prefill_tokens = Some(20);
+        assert_eq!(compute(&r, t0).cached_prompt_tokens, Some(80), "fewer evaluated than sent");
+        r.server_rates.prefill_tokens = None;
+        r.server = Some(serde_json::json!({"timings": {"cache_n": 64}}));
+        assert_eq!(compute(&r, t0).cached_prompt_tokens, Some(64), "llama.cpp's cache_n");
+    }
+
+    #[test]
     fn ttft_itl_decode_from_known_arrivals() {
         let t0 = Instant::now();
         let mut r = StreamRecord::new(t0);

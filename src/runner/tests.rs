@@ -126,3 +126,16 @@ fn cooldown_separates_runs() {
     assert_eq!(r[0].samples.len(), 3);
     assert!(r[0].params.cooldown_s == 0.1);
 }
+
+#[test]
+fn cache_hits_and_warm_prompts_are_warned_about() {
+    let p = plan("warmup = 0\niterations = 2\nmax_tokens = 3\nprompt_cache = \"warm\"", &["a"]);
+    let (mut r, _) = run(&p, vec![("a", Scripted::steady(MS, MS, 3))]);
+    let c = &mut r[0];
+    assert_eq!(c.params.prompt_cache, Some(crate::scenario::PromptCache::Warm));
+    assert!(c.warnings.iter().any(|w| w.contains("prompt_cache = \"warm\"")), "{:?}", c.warnings);
+    c.samples[1].cached_prompt_tokens = Some(90);
+    c.warnings.clear();
+    super::case::summarize_case(c);
+    assert!(c.warnings.iter().any(|w| w.starts_with("1 of 2 requests hit the server's prompt cache")), "{:?}", c.warnings);
+}
