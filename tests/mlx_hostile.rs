@@ -59,3 +59,34 @@ fn prompt_ids_outside_the_vocabulary_are_refused() {
     let (code, out) = generate(&src, "1,49151");
     assert_eq!(code, Some(0), "the last id of the vocabulary is fine: {out}");
 }
+
+/// Device truth: MLX says where a target computes; a device MLX does not have is a
+/// clear error for that target, and the run goes on.
+#[test]
+fn the_device_is_recorded_and_a_missing_one_refused() {
+    let Some(src) = gguf() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "name = \"dev\"\n[defaults]\nwarmup = 0\niterations = 1\nmax_tokens = 2\n\
+         [[targets]]\nname = \"cpu\"\nbackend = \"mlx\"\nmodel = \"{m}\"\ndevice = \"cpu\"\n\
+         [[targets]]\nname = \"gpu\"\nbackend = \"mlx\"\nmodel = \"{m}\"\ndevice = \"gpu\"\n\
+         [[workloads]]\nname = \"w\"\nprompt = \"Hi\"\n",
+        m = src.display()
+    );
+    let f = common::write_scenario(dir.path(), "dev", &toml);
+    let out = dir.path().join("r");
+    let o = mlxbench().args(["run", "-q", "--out"]).arg(&out).arg(&f).output().unwrap();
+    let r = common::read_result(&out);
+    let cases = r["cases"].as_array().unwrap();
+    let cpu = cases.iter().find(|c| c["target"] == "cpu").unwrap();
+    assert_eq!((cpu["device"]["kind"].as_str(), cpu["device"]["api"].as_str()), (Some("cpu"), Some("cpu")), "{cpu}");
+    assert_eq!(cpu["samples"][0]["ok"], true);
+    assert!(cpu["backend_version"].as_str().unwrap().contains("(cpu,"), "{}", cpu["backend_version"]);
+    let gpu = cases.iter().find(|c| c["target"] == "gpu").unwrap();
+    if gpu["device"]["kind"] == "gpu" {
+        return; // a machine with an MLX GPU backend: it ran there
+    }
+    assert_eq!(o.status.code(), Some(3));
+    let err = gpu["error"].as_str().unwrap_or_default();
+    assert!(err.contains("device = \"gpu\" asked for, but MLX cannot use a GPU"), "{err}");
+}

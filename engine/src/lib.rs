@@ -8,6 +8,7 @@
 //! [`Outcome`], [`memory`], [`describe`]. Errors are [`EngineError`].
 
 mod config;
+pub mod device;
 mod generate;
 pub mod gguf;
 mod model;
@@ -18,6 +19,7 @@ use std::path::Path;
 use std::time::Instant;
 
 pub use config::ModelConfig;
+pub use device::DeviceInfo;
 pub use generate::{Outcome, Sampling, TextSink};
 pub use model::{Model, load_weights};
 pub use source::{hub_dirs, resolve as resolve_model};
@@ -26,7 +28,7 @@ pub use tokenizer::Tokenizer;
 /// The MLX release mlx-sys 0.7.0's mlx-c pins (and scripts/build_mlx.sh installs on Linux).
 pub const MLX_VERSION: &str = "0.32.2";
 
-/// Where MLX computes in this build.
+/// Where MLX computes by default on this platform (what it reports is in [`device`]).
 pub const DEVICE: &str = if cfg!(target_os = "macos") { "gpu (Metal)" } else { "cpu" };
 
 /// Why the engine could not do what was asked. Each displays as one line.
@@ -53,9 +55,13 @@ pub(crate) fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// MLX's version and device, as results record it.
+/// MLX's version and the device it computes on now, as results record it, e.g.
+/// `mlx 0.32.2 (cpu, in-process via mlx-rs 0.33.0)` or `mlx 0.32.2 (gpu: cuda NVIDIA H200, ...)`.
 pub fn describe() -> String {
-    format!("mlx {MLX_VERSION} ({DEVICE}, in-process via mlx-rs 0.33.0)")
+    let d = device::current();
+    let on =
+        if d.kind == "cpu" { "cpu".to_string() } else { format!("gpu: {}{}", d.api, d.name.map(|n| format!(" {n}")).unwrap_or_default()) };
+    format!("mlx {MLX_VERSION} ({on}, in-process via mlx-rs 0.33.0)")
 }
 
 /// Runs a tiny computation to show the linked MLX library works.

@@ -27,9 +27,19 @@ pub fn engine_description() -> String {
 /// Whether MLX works in this process, for `mlxbench info`.
 pub fn probe() -> Probe {
     match engine::self_check() {
-        Ok(()) => Probe { url: "in-process".into(), reachable: true, detail: engine_description() },
+        Ok(()) => {
+            let gpu = engine::device::available(true);
+            let api = if cfg!(target_os = "macos") { "metal" } else { "cuda" };
+            let devices = format!("; devices: cpu{}", if gpu { format!(", gpu ({api})") } else { format!(" (no {api} gpu)") });
+            Probe { url: "in-process".into(), reachable: true, detail: engine_description() + &devices }
+        }
         Err(e) => Probe { url: "in-process".into(), reachable: false, detail: e.to_string() },
     }
+}
+
+/// The engine's device as result files record it.
+fn device_record(d: engine::DeviceInfo) -> crate::results::DeviceRecord {
+    crate::results::DeviceRecord { kind: d.kind, api: d.api, name: d.name, architecture: d.architecture, memory_bytes: d.memory_bytes }
 }
 
 /// Prompt token ids for a request.
@@ -135,6 +145,7 @@ pub struct MlxBackend {
     model: String,
     base: PathBuf,
     load_timeout: Duration,
+    gpu: Option<bool>,
     tx: Mutex<Option<mpsc::Sender<Job>>>,
     death: Death,
 }
@@ -145,6 +156,7 @@ impl MlxBackend {
             model: model.to_string(),
             base: cfg.base_dir.clone(),
             load_timeout: cfg.load_timeout,
+            gpu: cfg.gpu,
             tx: Mutex::new(None),
             death: Death::default(),
         }
@@ -172,6 +184,10 @@ impl Backend for MlxBackend {
     fn start(&self) -> BoxFuture<'_, Result<(), BackendError>> {
         async move {
             engine::resolve_model(&self.model, &self.base).map_err(BackendError::Config)?;
+            // MLX's default device is process-wide: set before the engine computes
+            if let Some(gpu) = self.gpu {
+                engine::device::pin(gpu).map_err(|e| BackendError::Config(e.to_string()))?;
+            }
             let (tx, rx) = mpsc::channel();
             std::thread::Builder::new()
                 .name("mlx-engine".into())
@@ -190,8 +206,9 @@ impl Backend for MlxBackend {
         async move {
             let dir = engine::resolve_model(&self.model, &self.base).map_err(BackendError::Config)?;
             Ok(TargetInfo {
+                device: Some(device_record(engine::device::current())),
                 backend_version: Some(engine_description()),
-                model_info: Some(json!({ "path": dir.display().to_string(), "device": engine::DEVICE })),
+                model_info: Some(json!({ "path": dir.display().to_string(), "device": engine::device::current().kind })),
                 warnings: Vec::new(),
             })
         }

@@ -27,6 +27,8 @@ pub use error::{BackendError, RequestError, one_line};
 #[derive(Debug, Clone, Default)]
 pub struct TargetInfo {
     pub backend_version: Option<String>,
+    /// Where an in-process engine computes.
+    pub device: Option<crate::results::DeviceRecord>,
     pub model_info: Option<serde_json::Value>,
     pub warnings: Vec<String>,
 }

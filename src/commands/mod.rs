@@ -73,7 +73,11 @@ pub fn info(args: InfoArgs) -> Result<ExitCode> {
         ("openai".into(), scenario::BackendConfig::Openai(scenario::OpenAiConfig::local_default())),
         (
             "mlx".into(),
-            scenario::BackendConfig::Mlx(scenario::MlxConfig { base_dir: PathBuf::from("."), load_timeout: Duration::from_secs(60) }),
+            scenario::BackendConfig::Mlx(scenario::MlxConfig {
+                base_dir: PathBuf::from("."),
+                load_timeout: Duration::from_secs(60),
+                gpu: None,
+            }),
         ),
     ];
     for p in expand_files(&args.files)? {

@@ -138,6 +138,10 @@ pub struct CaseResult {
     /// The backend's own version string (server version, or MLX's and its device).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend_version: Option<String>,
+    /// The device the case computed on, as the in-process engine's MLX reports it
+    /// (absent for servers, and in files written before mlxbench recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceRecord>,
     /// Model details the backend reported (e.g. Ollama `/api/show` details).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_info: Option<serde_json::Value>,
@@ -165,6 +169,21 @@ pub struct CaseResult {
     /// Why the whole case could not run (target unreachable, model missing, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// A compute device (`cases[].device`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    /// "cpu" or "gpu".
+    pub kind: String,
+    /// "cpu", "metal" or "cuda".
+    pub api: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
 }
 
 impl CaseResult {

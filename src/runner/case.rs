@@ -26,6 +26,7 @@ pub(super) fn empty_result(plan: &Plan, case: &Case, info: &TargetInfo) -> CaseR
         backend: t.backend(),
         model: t.model.clone(),
         backend_version: info.backend_version.clone(),
+        device: info.device.clone(),
         model_info: info.model_info.clone(),
         workload: case.workload.name.clone(),
         params: case.params.clone(),

@@ -50,6 +50,8 @@ pub struct MlxConfig {
     pub base_dir: PathBuf,
     /// How long loading the model may take.
     pub load_timeout: Duration,
+    /// `Some(true)`: compute on the GPU, `Some(false)`: on the CPU, `None`: MLX's default.
+    pub gpu: Option<bool>,
 }
 
 /// Ollama's native API.
@@ -131,7 +133,11 @@ pub(crate) fn resolve(t: &TargetSpec, base_dir: &Path) -> Target {
     let kind = BackendKind::from_name(t.backend.get_ref()).unwrap_or(BackendKind::Openai);
     let load_timeout = t.load_timeout_s.as_ref().map_or(DEFAULT_LOAD_TIMEOUT, |v| Duration::from_secs_f64(*v.get_ref()));
     let config = match kind {
-        BackendKind::Mlx => BackendConfig::Mlx(MlxConfig { base_dir: base_dir.to_path_buf(), load_timeout }),
+        BackendKind::Mlx => BackendConfig::Mlx(MlxConfig {
+            base_dir: base_dir.to_path_buf(),
+            load_timeout,
+            gpu: t.device.as_ref().map(|d| d.get_ref() == "gpu"),
+        }),
         BackendKind::Ollama => BackendConfig::Ollama(OllamaConfig {
             host: resolve_ollama_host(t.host.as_ref().map(|h| h.get_ref().as_str())),
             options: json_table(t.options.as_ref()),

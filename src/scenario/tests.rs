@@ -204,3 +204,16 @@ prompt = "hi"
     }
     assert_eq!(plan.targets[1].backend(), BackendKind::Ollama);
 }
+
+#[test]
+fn device_is_cpu_or_gpu_and_only_for_mlx() {
+    let t = |extra: &str, backend: &str| {
+        format!("name = \"x\"\n[[targets]]\nbackend = \"{backend}\"\nmodel = \"m\"\n{extra}\n[[workloads]]\nname = \"w\"\nprompt = \"a\"\n")
+    };
+    let d = one(&t("device = \"tpu\"", "mlx"));
+    assert!(d.key == "targets[0].device" && d.message.contains("\"cpu\" or \"gpu\""), "{d}");
+    let d = one(&t("device = \"gpu\"", "ollama"));
+    assert!(d.message.contains("only the mlx backend"), "{d}");
+    let plan = parse_str(&t("device = \"gpu\"", "mlx"), Path::new("d.toml")).unwrap();
+    assert!(matches!(&plan.targets[0].config, BackendConfig::Mlx(c) if c.gpu == Some(true)));
+}

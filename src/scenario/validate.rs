@@ -201,6 +201,13 @@ impl Checker<'_> {
             }
             self.number_range(&t.ready_timeout_s, &key("ready_timeout_s"), 0.0, 86_400.0, false);
             self.number_range(&t.load_timeout_s, &key("load_timeout_s"), 0.0, 86_400.0, false);
+            if let Some(d) = &t.device {
+                if !["cpu", "gpu"].contains(&d.get_ref().as_str()) {
+                    self.push(d, key("device"), format!("must be \"cpu\" or \"gpu\", got \"{}\"", d.get_ref()));
+                } else if backend != "mlx" {
+                    self.push(d, key("device"), "only the mlx backend takes `device` (a server picks its own)");
+                }
+            }
             let name = t.name.clone().unwrap_or_else(|| format!("{}:{}", backend, t.model.get_ref()));
             if name.chars().any(char::is_control) {
                 self.push(&t.backend, key("name"), "names may not hold control characters");
