@@ -42,6 +42,7 @@ fn case(target: &str, backend: &str, model: &str, ttft: u64, itl: u64) -> CaseRe
         backend: BackendKind::from_name(backend).unwrap(),
         model: model.into(),
         backend_version: Some(format!("{backend} 1.0")),
+        device: None,
         model_info: None,
         workload: "short".into(),
         params: Params {
