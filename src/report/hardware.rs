@@ -13,6 +13,8 @@ pub struct Roofline {
     pub machine: String,
     pub case: String,
     pub bandwidth_gbps: Option<f64>,
+    /// Whose memory the bandwidth is: "host" or "GPU <name>".
+    pub memory: String,
     pub weights_bytes: Option<u64>,
     /// "scenario" (the target's `weights_bytes`) or "estimate" (parameters x bits/weight).
     pub weights_source: Option<&'static str>,
@@ -23,7 +25,7 @@ pub struct Roofline {
 }
 
 /// The statement printed with every roofline table.
-pub const ASSUMPTIONS: &str = "Roofline assumptions: decoding one token reads every weight once (dense model, batch 1, one stream); reads of the KV cache and activations are ignored; bandwidth is the chip's published peak from mlxbench's table (Apple Silicon only), not a measured sustained rate; weights come from the target's `weights_bytes` in the scenario, else are estimated from Ollama's parameter count and quantization. Efficiency above 100% means one of these assumptions does not hold.";
+pub const ASSUMPTIONS: &str = "Roofline assumptions: decoding one token reads every weight once (dense model, batch 1, one stream); reads of the KV cache and activations are ignored; bandwidth is the published peak of the memory the case computed from (the GPU's for cases that ran on a GPU: MLX's device, or Ollama's size_vram; the host's otherwise, known for Apple Silicon only) from mlxbench's tables, not a measured sustained rate; weights come from the target's `weights_bytes` in the scenario, else are estimated from Ollama's parameter count and quantization. Efficiency above 100% means one of these assumptions does not hold.";
 
 /// Bits per weight of common quantizations, block scales included.
 fn bits_per_weight(quant: &str) -> Option<f64> {
@@ -76,12 +78,29 @@ pub fn weights_bytes(run: &RunResult, c: &CaseResult) -> Option<(u64, &'static s
     Some(((params * bits / 8.0) as u64, "estimate"))
 }
 
+/// The bandwidth a case's decode was bound by, and whose memory it is: the GPU's when
+/// the case ran on one (MLX's `device`, or an Ollama model with `size_vram`), else the
+/// host's.
+pub fn case_bandwidth(run: &RunResult, c: &CaseResult) -> (Option<f64>, String) {
+    let mlx_gpu = c.device.as_ref().filter(|d| d.kind == "gpu");
+    let vram = c.memory.as_ref().and_then(|m| m.server_reported.as_ref()?.get("size_vram")?.as_u64()).is_some_and(|v| v > 0);
+    if mlx_gpu.is_some() || vram {
+        let name = mlx_gpu.and_then(|d| d.name.clone());
+        let gpu = run.host.gpus.iter().find(|g| name.as_ref().is_some_and(|n| *n == g.name)).or_else(|| run.host.gpus.first());
+        return match gpu {
+            Some(g) => (g.memory_bandwidth_gbps, format!("GPU {}", g.name)),
+            None => (None, format!("GPU {}", name.unwrap_or_else(|| "(not in the host fingerprint)".into()))),
+        };
+    }
+    (run.host.memory_bandwidth_gbps, "host".into())
+}
+
 /// Roofline rows for every case of every machine.
 pub fn roofline(machines: &[RunResult]) -> Vec<Roofline> {
     let mut rows = Vec::new();
     for run in machines {
         for c in &run.cases {
-            let bw = run.host.memory_bandwidth_gbps;
+            let (bw, memory) = case_bandwidth(run, c);
             let w = weights_bytes(run, c);
             let decode = median_with_ci(c, crate::metric::Metric::DecodeTps).map(|x| x.0);
             let ceiling = bw.zip(w).map(|(bw, (b, _))| bw * 1e9 / b as f64);
@@ -89,6 +108,7 @@ pub fn roofline(machines: &[RunResult]) -> Vec<Roofline> {
                 machine: run.machine(),
                 case: c.full_label(),
                 bandwidth_gbps: bw,
+                memory,
                 weights_bytes: w.map(|x| x.0),
                 weights_source: w.map(|x| x.1),
                 decode_tps: decode,
@@ -103,6 +123,34 @@ pub fn roofline(machines: &[RunResult]) -> Vec<Roofline> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gpu_cases_use_the_gpus_bandwidth() {
+        use crate::measure::gpu::GpuInfo;
+        use crate::results::DeviceRecord;
+        let mut run: RunResult = serde_json::from_str(include_str!("../../tests/fixtures/results/m3-3.json")).unwrap();
+        run.host.memory_bandwidth_gbps = None;
+        run.host.gpus = vec![GpuInfo {
+            vendor: "NVIDIA".into(),
+            name: "NVIDIA H200".into(),
+            memory_bytes: None,
+            driver_version: None,
+            memory_bandwidth_gbps: Some(4800.0),
+            bandwidth_source: "t".into(),
+            gpu_cores: None,
+        }];
+        let mut c = run.cases[0].clone();
+        c.memory = None;
+        assert_eq!(case_bandwidth(&run, &c), (None, "host".into()));
+        c.device = Some(DeviceRecord {
+            kind: "gpu".into(),
+            api: "cuda".into(),
+            name: Some("NVIDIA H200".into()),
+            architecture: None,
+            memory_bytes: None,
+        });
+        assert_eq!(case_bandwidth(&run, &c), (Some(4800.0), "GPU NVIDIA H200".into()));
+    }
 
     #[test]
     fn parameter_sizes_and_quantizations() {

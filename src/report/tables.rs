@@ -55,13 +55,14 @@ pub fn machines(r: &Report, metric: Metric) -> Grid {
 
 /// Decode speed against each machine's memory-bandwidth ceiling.
 pub fn rooflines(r: &Report) -> Grid {
-    let mut g = Grid::new(["Machine", "Case", "Bandwidth GB/s", "Weights", "Ceiling tok/s", "Decode tok/s", "Efficiency"], 2);
+    let mut g = Grid::new(["Machine", "Case", "Memory", "Bandwidth GB/s", "Weights", "Ceiling tok/s", "Decode tok/s", "Efficiency"], 3);
     for row in roofline(&r.machines) {
         let weights =
             row.weights_bytes.map(|b| format!("{} ({})", bytes(b), row.weights_source.unwrap_or(""))).unwrap_or_else(|| "unknown".into());
         g.push(vec![
             row.machine,
             row.case,
+            row.memory,
             opt_num(row.bandwidth_gbps),
             weights,
             opt_num(row.ceiling_tps),
