@@ -69,6 +69,7 @@ fn case(target: &str, backend: &str, model: &str, ttft: u64, itl: u64) -> CaseRe
             peak_bytes: Some(320 << 20),
             load_delta_bytes: Some(200 << 20),
             peak_delta_bytes: Some(20 << 20),
+            gpu_peak_bytes: None,
             server_reported: None,
             allocator: None,
         }),

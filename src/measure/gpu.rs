@@ -102,10 +102,45 @@ pub fn detect(apple_chip: Option<&str>, gpu_cores: Option<u32>, unified_bytes: u
     gpus
 }
 
+fn nvml() -> Option<nvml_wrapper::Nvml> {
+    nvml_wrapper::Nvml::init().or_else(|_| nvml_wrapper::Nvml::builder().lib_path("libnvidia-ml.so.1".as_ref()).init()).ok()
+}
+
+/// GPU memory of given processes, through NVML (per-process use on every GPU).
+pub struct GpuMemoryProbe {
+    nvml: nvml_wrapper::Nvml,
+}
+
+impl GpuMemoryProbe {
+    /// `None` without NVML (no NVIDIA driver): there is no GPU memory to read.
+    pub fn new() -> Option<Self> {
+        nvml().map(|nvml| GpuMemoryProbe { nvml })
+    }
+
+    /// Bytes of GPU memory the processes use now, summed over GPUs; `None` when none of
+    /// them uses any.
+    pub fn used_by(&self, pids: &[u32]) -> Option<u64> {
+        let count = self.nvml.device_count().unwrap_or(0);
+        let mut total = 0u64;
+        let mut seen = false;
+        for i in 0..count {
+            let Ok(d) = self.nvml.device_by_index(i) else { continue };
+            let procs =
+                d.running_compute_processes().unwrap_or_default().into_iter().chain(d.running_graphics_processes().unwrap_or_default());
+            for p in procs.filter(|p| pids.contains(&p.pid)) {
+                if let nvml_wrapper::enums::device::UsedGpuMemory::Used(b) = p.used_gpu_memory {
+                    total = total.saturating_add(b);
+                    seen = true;
+                }
+            }
+        }
+        seen.then_some(total)
+    }
+}
+
 /// NVIDIA GPUs through NVML; none when the library or the driver is missing.
 pub fn nvidia() -> Vec<GpuInfo> {
-    let nvml = nvml_wrapper::Nvml::init().or_else(|_| nvml_wrapper::Nvml::builder().lib_path("libnvidia-ml.so.1".as_ref()).init());
-    let Ok(nvml) = nvml else { return Vec::new() };
+    let Some(nvml) = nvml() else { return Vec::new() };
     let driver = nvml.sys_driver_version().ok();
     let count = nvml.device_count().unwrap_or(0);
     (0..count)

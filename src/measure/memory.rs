@@ -127,7 +127,18 @@ pub fn process_tree(root: u32) -> Vec<u32> {
 pub struct PeakSampler {
     stop: Arc<AtomicBool>,
     peak: Arc<AtomicU64>,
+    /// Highest GPU memory of the processes (NVML), 0 while none was seen.
+    gpu_peak: Arc<AtomicU64>,
     handle: Option<JoinHandle<()>>,
+}
+
+/// What a [`PeakSampler`] saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Peaks {
+    /// Resident memory (or phys_footprint), bytes.
+    pub host: Option<u64>,
+    /// GPU memory through NVML, bytes, when any of the processes used a GPU.
+    pub gpu: Option<u64>,
 }
 
 impl PeakSampler {
@@ -135,24 +146,30 @@ impl PeakSampler {
     pub fn start(pids: Vec<u32>, interval: Duration) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let peak = Arc::new(AtomicU64::new(total_bytes(&pids).unwrap_or(0)));
+        let gpu_peak = Arc::new(AtomicU64::new(0));
         let handle = (!pids.is_empty()).then(|| {
-            let (stop, peak) = (stop.clone(), peak.clone());
+            let (stop, peak, gpu_peak) = (stop.clone(), peak.clone(), gpu_peak.clone());
             std::thread::spawn(move || {
+                let gpu = super::gpu::GpuMemoryProbe::new();
                 while !stop.load(Ordering::Relaxed) {
                     if let Some(b) = total_bytes(&pids) {
                         peak.fetch_max(b, Ordering::Relaxed);
+                    }
+                    if let Some(b) = gpu.as_ref().and_then(|g| g.used_by(&pids)) {
+                        gpu_peak.fetch_max(b, Ordering::Relaxed);
                     }
                     std::thread::sleep(interval);
                 }
             })
         });
-        PeakSampler { stop, peak, handle }
+        PeakSampler { stop, peak, gpu_peak, handle }
     }
 
-    /// Stops the thread; returns the peak in bytes, `None` if nothing was ever read.
-    pub fn finish(mut self) -> Option<u64> {
+    /// Stops the thread; returns the peaks in bytes, `None` where nothing was read.
+    pub fn finish(mut self) -> Peaks {
         self.stop_thread();
-        Some(self.peak.load(Ordering::Relaxed)).filter(|b| *b > 0)
+        let nonzero = |v: u64| Some(v).filter(|b| *b > 0);
+        Peaks { host: nonzero(self.peak.load(Ordering::Relaxed)), gpu: nonzero(self.gpu_peak.load(Ordering::Relaxed)) }
     }
 
     fn stop_thread(&mut self) {
@@ -191,7 +208,9 @@ mod tests {
         let sampler = PeakSampler::start(vec![me], Duration::from_millis(1));
         let block = vec![1u8; 64 << 20];
         std::thread::sleep(Duration::from_millis(50));
-        let peak = sampler.finish().unwrap();
+        let peaks = sampler.finish();
+        assert_eq!(peaks.gpu, None, "no GPU memory on a CPU-only allocation");
+        let peak = peaks.host.unwrap();
         assert!(block.iter().step_by(4096).all(|b| *b == 1));
         assert!(peak >= before + (48 << 20), "peak {peak} before {before}");
     }

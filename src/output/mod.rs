@@ -22,8 +22,18 @@ pub fn load_cell(c: &CaseResult) -> String {
 }
 
 /// Peak memory (after-load memory when no peak was sampled), or `-`.
+/// Peak memory of a case: host memory (RSS / phys_footprint), plus the GPU memory where
+/// the case used a GPU (NVML for NVIDIA processes; MLX's own allocator peak for an
+/// in-process case on a GPU).
 pub fn peak_cell(c: &CaseResult) -> String {
-    c.memory.as_ref().and_then(|m| m.peak_bytes.or(m.after_load_bytes)).map(bytes).unwrap_or_else(|| "-".into())
+    let Some(m) = c.memory.as_ref() else { return "-".into() };
+    let host = m.peak_bytes.or(m.after_load_bytes).map(bytes).unwrap_or_else(|| "-".into());
+    let on_gpu = c.device.as_ref().is_some_and(|d| d.kind == "gpu");
+    let mlx_gpu = on_gpu.then(|| m.allocator.as_ref()?.get("peak_bytes")?.as_u64()).flatten();
+    match m.gpu_peak_bytes.or(mlx_gpu) {
+        Some(g) => format!("{host} + {} GPU", bytes(g)),
+        None => host,
+    }
 }
 
 /// The machine in one line: name, OS, architecture, cores, memory, GPU cores and

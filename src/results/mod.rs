@@ -100,6 +100,10 @@ pub struct MemoryResult {
     /// peak - after_load.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_delta_bytes: Option<i64>,
+    /// Highest GPU memory of the same processes during the counted runs, through NVML
+    /// (NVIDIA), sampled with `peak_bytes`; absent when they used no GPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_peak_bytes: Option<u64>,
     /// What the server itself reports (Ollama `/api/ps`: `size`, `size_vram`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_reported: Option<serde_json::Value>,

@@ -90,8 +90,9 @@ pub(super) async fn run_case(
         memory.source = crate::measure::memory::SOURCE.into();
         if !pids.is_empty() {
             memory.pids = pids;
-            memory.peak_bytes = peak;
-            memory.peak_delta_bytes = peak.zip(memory.after_load_bytes).map(|(p, a)| p as i64 - a as i64);
+            memory.peak_bytes = peak.host;
+            memory.gpu_peak_bytes = peak.gpu;
+            memory.peak_delta_bytes = peak.host.zip(memory.after_load_bytes).map(|(p, a)| p as i64 - a as i64);
         }
         memory.allocator = allocator.or(memory.allocator);
         result.memory = Some(memory);
