@@ -7,6 +7,13 @@
 #   - bindings.rs generated with mlx-sys's settings (tools/mlx-bindgen)
 #   - .cargo/config.toml: cargo's `links` override replacing mlx-sys's build script
 # On macOS nothing is needed: mlx-rs builds MLX with Metal itself.
+#
+# MLXBENCH_MLX=cpu|cuda|auto (default auto) picks the MLX the binary runs with: `cuda`
+# (auto: when `nvidia-smi` reports a CUDA 13+ driver) also installs MLX's CUDA wheel
+# (mlx-cuda-13, with the NVIDIA runtime wheels it requires) into target/mlx-cuda and
+# points the binary's rpath at its libmlx.so. mlx-c and the bindings are built against
+# the CPU wheel either way: both libraries export the same MLX symbols, and a binary built
+# against one runs with the other (measured on an H200, ../shared/PLATFORM.md).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -29,6 +36,27 @@ ensure_venv
 pip_need "import importlib.metadata as m, sys; sys.exit(m.version('mlx-cpu') != '$MLX_VERSION')" "mlx-cpu==$MLX_VERSION"
 WHEEL=$("$PY" -c 'import mlx; print(list(mlx.__path__)[0])')
 [ -f "$WHEEL/lib/libmlx.so" ] || { log "libmlx.so missing under $WHEEL"; exit 1; }
+
+flavor="${MLXBENCH_MLX:-auto}"
+if [ "$flavor" = auto ]; then
+  flavor=cpu
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi 2>/dev/null | grep -Eq 'CUDA Version: *(1[3-9]|[2-9][0-9])'; then
+    flavor=cuda
+  fi
+fi
+RUNTIME_LIB="$WHEEL/lib"
+case "$flavor" in
+  cpu) ;;
+  cuda)
+    CUDA_DIR="$ROOT/target/mlx-cuda"
+    if [ ! -f "$CUDA_DIR/mlx/lib/libmlx.so" ]; then
+      log "installing MLX's CUDA wheel (mlx-cuda-13==$MLX_VERSION and its NVIDIA runtime wheels) into $CUDA_DIR"
+      "$PY" -m pip install --quiet --disable-pip-version-check --target "$CUDA_DIR" "mlx-cuda-13==$MLX_VERSION"
+    fi
+    RUNTIME_LIB="$CUDA_DIR/mlx/lib"
+    ;;
+  *) log "MLXBENCH_MLX must be cpu, cuda or auto, not $flavor"; exit 2 ;;
+esac
 
 # mlx-c's source ships inside the mlx-sys crate; ask cargo where it unpacked it.
 cargo fetch --quiet
@@ -68,7 +96,7 @@ rustc-link-lib = ["static=mlxc", "dylib=mlx", "dylib=stdc++"]
 rustc-env = { OUT_DIR = "$OUT/out" }
 
 [env]
-MLXBENCH_MLX_LIB_DIR = "$WHEEL/lib"
+MLXBENCH_MLX_LIB_DIR = "$RUNTIME_LIB"
 CFG
 mv .cargo/config.toml.part .cargo/config.toml
-log "ready: MLX $MLX_VERSION (CPU) at $WHEEL"
+log "ready: MLX $MLX_VERSION ($flavor) at $RUNTIME_LIB"
