@@ -282,7 +282,11 @@ impl RunResult {
 
     /// Chip name when known, else the CPU, for grouping machines.
     pub fn machine(&self) -> String {
-        let m = self.host.chip.clone().unwrap_or_else(|| self.host.cpu.clone());
+        let mut m = self.host.chip.clone().unwrap_or_else(|| self.host.cpu.clone());
+        // discrete GPUs name the machine too (an Apple GPU is the chip)
+        for g in self.host.gpus.iter().filter(|g| g.vendor != "Apple") {
+            m.push_str(&format!(" + {}", g.name));
+        }
         if self.host.hostname.is_empty() { m } else { format!("{m} ({})", self.host.hostname) }
     }
 }
