@@ -94,6 +94,13 @@ fn host_table(r: &RunResult) -> String {
     if let Some(bw) = h.memory_bandwidth_gbps {
         rows.push(("Memory bandwidth", format!("{bw} GB/s")));
     }
+    for g in &h.gpus {
+        rows.push(("GPU", format!("{} ({})", crate::measure::gpu::describe(g), g.bandwidth_source)));
+    }
+    let devices = super::device_lines(r);
+    if !devices.is_empty() {
+        rows.push(("MLX devices", devices.join("; ")));
+    }
     rows.push(("mlxbench", r.mlxbench_version.clone()));
     rows.push((
         "Run",

@@ -20,6 +20,10 @@ pub fn render<W: Write>(w: &mut W, r: &Report) -> std::io::Result<()> {
         md_escape(&run.mlxbench_version),
         md_escape(&r.latest_path.display().to_string())
     )?;
+    let devices = super::device_lines(run);
+    if !devices.is_empty() {
+        writeln!(w, "MLX devices: {}.\n", md_escape(&devices.join("; ")))?;
+    }
     writeln!(w, "## Cases\n")?;
     writeln!(w, "Median (95% interval of the median) over successful requests.\n")?;
     write!(w, "{}", tables::cases(run).markdown())?;

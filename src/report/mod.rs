@@ -184,6 +184,20 @@ pub fn build(inputs: &[PathBuf], timeline: Option<&str>) -> Result<Report> {
     Ok(report)
 }
 
+/// Where each in-process target computed, e.g. `mlx-small: gpu cuda (NVIDIA H200)`.
+pub fn device_lines(run: &RunResult) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for c in &run.cases {
+        if let Some(d) = &c.device {
+            let line = format!("{}: {} {}{}", c.target, d.kind, d.api, d.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default());
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+    }
+    lines
+}
+
 /// " (interrupted: N cases finished)" for a run that did not complete, else "".
 pub fn interrupted_mark(run: &RunResult) -> String {
     if run.complete { String::new() } else { format!(" (interrupted: {} case(s) finished)", run.cases.len()) }
