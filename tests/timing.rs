@@ -99,10 +99,12 @@ fn timing_openai_completions_split_frames() {
     let out = dir.path().join("r");
     mlxbench().args(["run", "-q", "-n", "3", "--out"]).arg(&out).arg(&file).assert().success();
     let r = read_result(&out);
+    // as in check_accuracy: the truth is shifted by how late the server's own timer was
+    let late = server.max_first_token_lateness_ms();
     for s in r["cases"][0]["samples"].as_array().unwrap() {
         // a frame split in two writes about 1 ms apart counts when it is complete
         let ttft = s["ttft_ms"].as_f64().unwrap();
-        assert!((ttft - 80.0).abs() <= 5.0, "ttft {ttft}");
+        assert!(ttft >= 75.0 && ttft - 80.0 <= 5.0 + late, "ttft {ttft} (server timer {late:.2} ms late)");
         let tps = s["decode_tps"].as_f64().unwrap();
         assert!((tps - 40.0).abs() / 40.0 <= 0.03, "decode {tps}");
         assert_eq!(s["prefill_source"], "server");
