@@ -63,6 +63,14 @@ fn step(model: &Model, ids: &Array, cache: &mut KvCache, s: &Sampling) -> MResul
     sample(&last, s)
 }
 
+/// Decode rate from token read times: (tokens - 1) / (last read - first read), the same
+/// definition as every other decode rate mlxbench reports; `None` under two tokens.
+pub fn token_rate(times: &[Instant]) -> Option<f64> {
+    let (first, last) = (times.first()?, times.last()?);
+    let span = last.duration_since(*first).as_secs_f64();
+    (times.len() > 1 && span > 0.0).then(|| (times.len() - 1) as f64 / span)
+}
+
 /// What the generation loop reports besides the text it streamed.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -72,6 +80,8 @@ pub struct Outcome {
     pub finish_reason: &'static str,
     /// Every generated token id, in order.
     pub token_ids: Vec<u32>,
+    /// When each token id was read, whether or not it completed any text yet.
+    pub token_times: Vec<Instant>,
     /// When the last token was read and the stream ended.
     pub done_at: Instant,
 }
@@ -151,6 +161,7 @@ fn run_loop(
     // engine while the next request starts and inflate that request's TTFT, and at exit
     // it would race MLX's teardown.
     let mut in_flight: Option<Array> = Some(y.clone());
+    let mut token_times = Vec::with_capacity(s.max_tokens as usize);
     let mut timed_out = false;
     while count < s.max_tokens {
         // the next step is queued only if there will be a token to read from it
@@ -170,6 +181,7 @@ fn run_loop(
         }
         count += 1;
         out_ids.push(id);
+        token_times.push(at);
         pending += 1;
         let text = tok.map(|t| detok.push(t, id)).unwrap_or_else(|| id.to_string() + " ");
         if !text.is_empty() {
@@ -207,6 +219,7 @@ fn run_loop(
         prefill_ms,
         finish_reason: finish,
         token_ids: out_ids,
+        token_times,
         done_at,
     }))
 }

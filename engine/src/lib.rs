@@ -20,7 +20,7 @@ use std::time::Instant;
 
 pub use config::ModelConfig;
 pub use device::DeviceInfo;
-pub use generate::{Outcome, Sampling, TextSink};
+pub use generate::{Outcome, Sampling, TextSink, token_rate};
 pub use model::{Model, load_weights};
 pub use source::{hub_dirs, resolve as resolve_model};
 pub use tokenizer::Tokenizer;

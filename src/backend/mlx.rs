@@ -132,7 +132,9 @@ fn run(l: &Loaded, req: &GenRequest, sent: Instant) -> GenResult {
             rec.done = Some(out.done_at);
             rec.first_byte = rec.arrivals.first().map(|a| a.0);
             rec.usage = Usage { prompt_tokens: Some(out.prompt_tokens), output_tokens: Some(out.output_tokens) };
-            rec.server_rates = ServerRates { prefill_tokens: Some(out.prompt_tokens), prefill_ms: Some(out.prefill_ms), decode_tps: None };
+            // the engine's own rate, from when each token was read (text may complete later)
+            rec.server_rates =
+                ServerRates { prefill_tokens: Some(out.prompt_tokens), prefill_ms: Some(out.prefill_ms), decode_tps: engine::token_rate(&out.token_times) };
             rec.finish_reason = Some(out.finish_reason.into());
             rec.server = Some(json!({ "prefill_ms": out.prefill_ms, "prompt_tokens": out.prompt_tokens }));
             Ok(rec)

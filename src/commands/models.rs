@@ -28,14 +28,15 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             let t0 = Instant::now();
             let mut rec = StreamRecord::new(t0);
             let out = loaded.generate(&ids, &s, t0 + Duration::from_secs(3600), &mut mlx::record_into(&mut rec))?;
-            let span = rec.arrivals.last().zip(rec.arrivals.first()).map(|(l, f)| l.0.duration_since(f.0).as_secs_f64()).unwrap_or(0.0);
             let v = serde_json::json!({
                 "prompt_ids": ids,
                 "token_ids": out.token_ids,
                 "text": rec.text,
                 "prefill_ms": out.prefill_ms,
                 "prefill_tps": if out.prefill_ms > 0.0 { out.prompt_tokens as f64 / (out.prefill_ms / 1e3) } else { 0.0 },
-                "decode_tps": if span > 0.0 { (out.output_tokens.saturating_sub(1)) as f64 / span } else { 0.0 },
+                // from when each token was read (as mlx-lm's reference times it), not from
+                // when its text completed
+                "decode_tps": engine::token_rate(&out.token_times).unwrap_or(0.0),
             });
             writeln!(std::io::stdout().lock(), "{v}")?;
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The native engine against mlx-lm on PLATFORM.md's four shapes (SmolLM2-135M and
+# Llama-3.2-1B dimensions, vocab 49152, random weights; bf16 and mlx-lm 4-bit g64), warm,
+# alternating runs, median of RUNS: prefill and decode tok/s and their ratios. Decode is
+# timed from token reads on both sides. Needs mlx, mlx-lm (and numpy, safetensors,
+# tokenizers) for python3; makes its models under target/shapes once. Made for the GPU
+# machine (MLX's CUDA library); runs anywhere MLX does.
+#   scripts/bench_shapes.sh [RUNS] [PROMPT_TOKENS] [MAX_TOKENS]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+BIN=${MLXBENCH_BIN:-target/release/mlxbench}
+RUNS=${1:-5} PT=${2:-512} MT=${3:-128}
+M=target/shapes
+mkdir -p "$M"
+shape() { # name, make_tiny_model args...
+  local name=$1; shift
+  [ -f "$M/$name-f32/model.safetensors" ] || python3 tests/fixtures/make_tiny_model.py "$M/$name-f32" --vocab 49152 --tied "$@" >/dev/null
+  [ -f "$M/$name-bf16/config.json" ] || python3 -m mlx_lm convert --hf-path "$M/$name-f32" --mlx-path "$M/$name-bf16" --dtype bfloat16 >/dev/null
+  [ -f "$M/$name-q4/config.json" ] || python3 -m mlx_lm convert --hf-path "$M/$name-f32" --mlx-path "$M/$name-q4" -q --q-group-size 64 --q-bits 4 >/dev/null
+}
+shape 135m --hidden 576 --layers 30 --heads 9 --kv-heads 3 --intermediate 1536
+shape 1b --hidden 2048 --layers 16 --heads 32 --kv-heads 8 --intermediate 8192
+IDS=$(python3 -c "import random; random.seed(0); print(','.join(str(random.randrange(100, 20000)) for _ in range($PT)))")
+python3 - "$BIN" "$IDS" "$MT" "$RUNS" "$M" <<'PY'
+import json, statistics, subprocess, sys
+bin_, ids, mt, runs, m = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+def run(cmd):
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+print(f"| shape | native prefill tok/s | mlx-lm prefill tok/s | native decode tok/s | mlx-lm decode tok/s | decode ratio | same tokens |")
+print("|---|---:|---:|---:|---:|---:|---|")
+for name in ["135m-bf16", "135m-q4", "1b-bf16", "1b-q4"]:
+    model = f"{m}/{name}"
+    native, ref = [], []
+    for i in range(runs + 1):  # the first pair warms up (kernel JIT), not counted
+        n = run([bin_, "models", "generate", model, "--ids", ids, "--max-tokens", mt])
+        r = run(["python3", "tests/fixtures/mlx_lm_reference.py", model, ids, mt])
+        if i > 0:
+            native.append(n); ref.append(r)
+    med = lambda rs, k: statistics.median(x[k] for x in rs)
+    same = all(a["token_ids"] == b["token_ids"] for a, b in zip(native, ref))
+    nd, rd = med(native, "decode_tps"), med(ref, "decode_tps")
+    print(f"| {name} | {med(native, 'prefill_tps'):.0f} | {med(ref, 'prefill_tps'):.0f} | {nd:.1f} | {rd:.1f} | {nd / rd:.2f} | {same} |", flush=True)
+PY
