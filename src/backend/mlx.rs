@@ -133,8 +133,11 @@ fn run(l: &Loaded, req: &GenRequest, sent: Instant) -> GenResult {
             rec.first_byte = rec.arrivals.first().map(|a| a.0);
             rec.usage = Usage { prompt_tokens: Some(out.prompt_tokens), output_tokens: Some(out.output_tokens) };
             // the engine's own rate, from when each token was read (text may complete later)
-            rec.server_rates =
-                ServerRates { prefill_tokens: Some(out.prompt_tokens), prefill_ms: Some(out.prefill_ms), decode_tps: engine::token_rate(&out.token_times) };
+            rec.server_rates = ServerRates {
+                prefill_tokens: Some(out.prompt_tokens),
+                prefill_ms: Some(out.prefill_ms),
+                decode_tps: engine::token_rate(&out.token_times),
+            };
             rec.finish_reason = Some(out.finish_reason.into());
             rec.server = Some(json!({ "prefill_ms": out.prefill_ms, "prompt_tokens": out.prompt_tokens }));
             Ok(rec)
