@@ -25,7 +25,8 @@ pub struct DeviceInfo {
     pub memory_bytes: Option<u64>,
 }
 
-fn gpu_api() -> &'static str {
+/// The API MLX computes through on a GPU on this platform.
+pub fn gpu_api() -> &'static str {
     if cfg!(target_os = "macos") { "metal" } else { "cuda" }
 }
 

@@ -73,25 +73,42 @@ pub async fn read_capped(resp: &mut reqwest::Response, max: usize, deadline: tok
     }
 }
 
+/// Why a JSON call failed; each displays as one line without the URL (the caller names
+/// it).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JsonError {
+    /// No answer (refused, unreachable, or no headers before the deadline).
+    #[error("{0}")]
+    NoAnswer(String),
+    /// A non-success status, with the server's message.
+    #[error("{error}")]
+    Status { not_found: bool, error: RequestError },
+    /// The body broke off, was too large or late, or was not JSON.
+    #[error("{0}")]
+    Body(String),
+}
+
 /// Sends a request and reads its JSON body, everything within `timeout` and the body
-/// within [`MAX_BODY_BYTES`]. `Err` is one line saying what went wrong (the caller
-/// names the URL).
-pub async fn get_json(builder: reqwest::RequestBuilder, timeout: Duration) -> Result<Value, String> {
+/// within [`MAX_BODY_BYTES`].
+pub async fn get_json(builder: reqwest::RequestBuilder, timeout: Duration) -> Result<Value, JsonError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let secs = timeout.as_secs_f64();
     let mut resp = match tokio::time::timeout_at(deadline, builder.send()).await {
-        Err(_) => return Err(format!("no answer within {secs} s")),
-        Ok(Err(e)) => return Err(transport_reason(&e)),
+        Err(_) => return Err(JsonError::NoAnswer(format!("no answer within {secs} s"))),
+        Ok(Err(e)) => return Err(JsonError::NoAnswer(transport_reason(&e))),
         Ok(Ok(r)) => r,
     };
     if !resp.status().is_success() {
-        return Err(http_error(resp).await.to_string());
+        let not_found = resp.status() == reqwest::StatusCode::NOT_FOUND;
+        return Err(JsonError::Status { not_found, error: http_error(resp).await });
     }
-    let body = read_capped(&mut resp, MAX_BODY_BYTES, deadline).await.map_err(|e| match e {
-        BodyError::TimedOut => format!("body not complete within {secs} s"),
-        e => e.to_string(),
+    let body = read_capped(&mut resp, MAX_BODY_BYTES, deadline).await.map_err(|e| {
+        JsonError::Body(match e {
+            BodyError::TimedOut => format!("body not complete within {secs} s"),
+            e => e.to_string(),
+        })
     })?;
-    serde_json::from_slice(&body).map_err(|e| format!("not JSON ({e})"))
+    serde_json::from_slice(&body).map_err(|e| JsonError::Body(format!("not JSON ({e})")))
 }
 
 /// Explains a non-success response, with the server's own message when the body has one

@@ -29,7 +29,7 @@ pub fn probe() -> Probe {
     match engine::self_check() {
         Ok(()) => {
             let gpu = engine::device::available(true);
-            let api = if cfg!(target_os = "macos") { "metal" } else { "cuda" };
+            let api = engine::device::gpu_api();
             let devices = format!("; devices: cpu{}", if gpu { format!(", gpu ({api})") } else { format!(" (no {api} gpu)") });
             Probe { url: "in-process".into(), reachable: true, detail: engine_description() + &devices }
         }

@@ -62,7 +62,7 @@ pub async fn probe(cfg: &OllamaConfig, timeout: Duration) -> Probe {
     let res = http::get_json(http::client().get(&url), timeout).await;
     let detail = match &res {
         Ok(v) => v.get("version").and_then(Value::as_str).map_or_else(|| "reachable".into(), |v| format!("ollama {v}")),
-        Err(e) => e.clone(),
+        Err(e) => e.to_string(),
     };
     Probe { url: cfg.host.clone(), reachable: res.is_ok(), detail }
 }
@@ -81,7 +81,7 @@ impl Ollama {
     /// Ready when `/api/tags` lists the model (a launch script may still be importing it).
     async fn model_ready(&self, timeout: Duration) -> Readiness {
         let url = format!("{}/api/tags", self.cfg.host);
-        let tags = http::get_json(self.client.get(&url), timeout).await?;
+        let tags = http::get_json(self.client.get(&url), timeout).await.map_err(|e| e.to_string())?;
         Ok(model_listed(&self.model, &tag_names(&tags)))
     }
 
@@ -96,27 +96,18 @@ impl Ollama {
     /// One JSON call: answer and body within `timeout`, body within the size cap.
     async fn call(&self, b: reqwest::RequestBuilder, path: &str, timeout: Duration) -> Result<Value, BackendError> {
         let url = format!("{}{path}", self.cfg.host);
-        let deadline = tokio::time::Instant::now() + timeout;
-        let secs = timeout.as_secs_f64();
-        let mut resp = match tokio::time::timeout_at(deadline, b.send()).await {
-            Err(_) => return Err(BackendError::Unreachable { url, reason: format!("no answer within {secs} s") }),
-            Ok(Err(e)) => return Err(BackendError::Unreachable { url, reason: http::transport_reason(&e) }),
-            Ok(Ok(r)) => r,
-        };
-        if !resp.status().is_success() {
-            let not_found = resp.status() == reqwest::StatusCode::NOT_FOUND;
-            let err = http::http_error(resp).await;
-            let msg = err.to_string();
-            if not_found && path != "/api/version" && msg.contains("not found") && msg.contains("model") {
-                return Err(BackendError::ModelNotFound { model: self.model.clone(), url: self.cfg.host.clone(), available: vec![] });
+        http::get_json(b, timeout).await.map_err(|e| match e {
+            http::JsonError::NoAnswer(reason) => BackendError::Unreachable { url, reason },
+            http::JsonError::Status { not_found, error } => {
+                let msg = error.to_string();
+                if not_found && path != "/api/version" && msg.contains("not found") && msg.contains("model") {
+                    BackendError::ModelNotFound { model: self.model.clone(), url: self.cfg.host.clone(), available: vec![] }
+                } else {
+                    BackendError::Request(format!("{url}: {msg}"))
+                }
             }
-            return Err(BackendError::Request(format!("{url}: {msg}")));
-        }
-        let body = http::read_capped(&mut resp, http::MAX_BODY_BYTES, deadline).await.map_err(|e| match e {
-            http::BodyError::TimedOut => BackendError::Request(format!("{url}: body not complete within {secs} s")),
-            e => BackendError::Request(format!("{url}: {e}")),
-        })?;
-        serde_json::from_slice(&body).map_err(|e| BackendError::Request(format!("{url}: not JSON: {e}")))
+            http::JsonError::Body(reason) => BackendError::Request(format!("{url}: {reason}")),
+        })
     }
 
     async fn tag_names(&self) -> Result<Vec<String>, BackendError> {

@@ -74,7 +74,7 @@ impl OpenAi {
     /// `timeout`.
     async fn models(&self, timeout: Duration) -> Result<Vec<String>, String> {
         let url = format!("{}/models", self.cfg.base_url);
-        let v = http::get_json(self.authed(self.client.get(&url)), timeout).await?;
+        let v = http::get_json(self.authed(self.client.get(&url)), timeout).await.map_err(|e| e.to_string())?;
         Ok(v.get("data")
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(|m| m.get("id")?.as_str().map(str::to_string)).collect())
