@@ -33,10 +33,46 @@ pub enum Command {
     /// Work with models of the in-process mlx backend.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Serve the in-process MLX engine over Ollama's API (/api/*) and the OpenAI API (/v1/*).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port (0 picks a free one; the address is printed).
+    #[arg(long, default_value_t = 11434)]
+    pub port: u16,
+    /// Folders of models, model directories or .gguf files (repeatable); default
+    /// $MLXBENCH_MODELS (colon-separated), else ./models. The Hugging Face cache is always searched.
+    #[arg(long = "models", value_name = "DIR")]
+    pub models: Vec<PathBuf>,
+    /// Requests that may wait for the engine; more are answered 503 with Retry-After.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub queue: u32,
+    /// Models kept in memory at once (the least recently used is unloaded first).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub max_loaded: u32,
+    /// How long a model stays loaded after a request that names no keep_alive
+    /// (Ollama's syntax: 300, 5m, 1h; negative = forever; 0 = unload at once).
+    #[arg(long, default_value = "5m")]
+    pub keep_alive: String,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
+    /// List the models `serve` and the mlx backend can be asked for: model directories and
+    /// .gguf files under the model folders, and repo ids in the local Hugging Face cache.
+    List {
+        /// Folders of models (repeatable); default $MLXBENCH_MODELS, else ./models.
+        #[arg(long = "models", value_name = "DIR")]
+        models: Vec<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Generate with the in-process MLX engine and print the token ids and text as JSON.
     Generate(GenerateArgs),
     /// Convert a GGUF file (llama family; F32/F16/BF16, Q4_0, Q4_1, Q8_0 tensors) into a

@@ -16,6 +16,8 @@ pub mod results;
 pub mod runner;
 pub mod scenario;
 pub mod secrets;
+#[cfg(feature = "mlx")]
+pub mod serve;
 pub mod stats;
 pub mod stream;
 
@@ -49,5 +51,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Report(args) => commands::report::report(args),
         cli::Command::Compare(args) => commands::report::compare(args),
         cli::Command::Models(cmd) => commands::models::run(cmd),
+        cli::Command::Serve(args) => commands::models::serve(args),
     }
 }

@@ -61,10 +61,14 @@ pub enum Rope {
 
 impl ModelConfig {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let c: ModelConfig = serde_json::from_str(text).map_err(|e| format!("config.json: {e}"))?;
-        if !SUPPORTED.contains(&c.model_type.as_str()) {
-            return Err(format!("unsupported architecture \"{}\" (model_type); supported: {}", c.model_type, SUPPORTED.join(", ")));
+        let raw: Value = serde_json::from_str(text).map_err(|e| format!("config.json: {e}"))?;
+        // the architecture first: an unsupported model is named as such, not by a field it lacks
+        if let Some(t) = raw.get("model_type").and_then(Value::as_str)
+            && !SUPPORTED.contains(&t)
+        {
+            return Err(format!("unsupported architecture \"{t}\" (model_type); supported: {}", SUPPORTED.join(", ")));
         }
+        let c: ModelConfig = serde_json::from_value(raw).map_err(|e| format!("config.json: {e}"))?;
         c.check_sizes()?;
         if c.n_heads() % c.n_kv_heads() != 0 {
             return Err(format!("config.json: {} attention heads is not a multiple of {} key/value heads", c.n_heads(), c.n_kv_heads()));

@@ -92,6 +92,10 @@ pub struct Outcome {
 /// never produced any (special tokens, a cut-off character).
 pub type TextSink<'a> = &'a mut dyn FnMut(Instant, &str, u32);
 
+/// Asked after every token: `true` stops the generation there (finish reason
+/// `"cancelled"`), e.g. when the client that wanted the tokens has gone.
+pub type Cancel<'a> = &'a dyn Fn() -> bool;
+
 /// Generates from prompt ids, handing each token's text to `sink` the moment its value
 /// is read.
 pub fn generate(
@@ -101,7 +105,15 @@ pub fn generate(
     s: &Sampling,
     deadline: Instant,
     sink: TextSink<'_>,
+    cancel: Cancel<'_>,
 ) -> Result<Outcome, EngineError> {
+    check(model, prompt, s.max_tokens)?;
+    run_loop(model, tok, prompt, s, deadline, sink, cancel).map_err(EngineError::Mlx)?.map_err(|tokens| EngineError::TimedOut { tokens })
+}
+
+/// Whether `prompt` can run on this model with `max_tokens` more positions: not empty,
+/// every id inside the vocabulary, prompt + output within the model's context.
+pub fn check(model: &Model, prompt: &[u32], max_tokens: u32) -> Result<(), EngineError> {
     if prompt.is_empty() {
         return Err(EngineError::Request("empty prompt".into()));
     }
@@ -113,16 +125,15 @@ pub fn generate(
         )));
     }
     if let Some(max) = model.config.max_position_embeddings {
-        let need = prompt.len() as i64 + i64::from(s.max_tokens);
+        let need = prompt.len() as i64 + i64::from(max_tokens);
         if need > i64::from(max) {
             return Err(EngineError::Request(format!(
-                "prompt ({} tokens) + max_tokens ({}) exceeds the model's context of {max}",
+                "prompt ({} tokens) + max_tokens ({max_tokens}) exceeds the model's context of {max}",
                 prompt.len(),
-                s.max_tokens
             )));
         }
     }
-    run_loop(model, tok, prompt, s, deadline, sink).map_err(EngineError::Mlx)?.map_err(|tokens| EngineError::TimedOut { tokens })
+    Ok(())
 }
 
 /// The loop itself: `Ok(Err(tokens))` when the deadline passed after `tokens` tokens.
@@ -135,6 +146,7 @@ fn run_loop(
     s: &Sampling,
     deadline: Instant,
     sink: TextSink<'_>,
+    cancel: Cancel<'_>,
 ) -> MResult<Result<Outcome, u32>> {
     random::seed(s.seed).map_err(mlx_err)?;
     let ids: Vec<i32> = prompt.iter().map(|&t| t as i32).collect();
@@ -195,6 +207,10 @@ fn run_loop(
         }
         if at > deadline {
             timed_out = true;
+            break;
+        }
+        if cancel() {
+            finish = "cancelled";
             break;
         }
         match next {

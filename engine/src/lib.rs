@@ -7,6 +7,7 @@
 //! The harness (`mlxbench`) depends on this API only: [`load`], [`Loaded`], [`Sampling`],
 //! [`Outcome`], [`memory`], [`describe`]. Errors are [`EngineError`].
 
+pub mod catalog;
 mod config;
 pub mod device;
 mod generate;
@@ -20,7 +21,7 @@ use std::time::Instant;
 
 pub use config::ModelConfig;
 pub use device::DeviceInfo;
-pub use generate::{Outcome, Sampling, TextSink, token_rate};
+pub use generate::{Cancel, Outcome, Sampling, TextSink, token_rate};
 pub use model::{Model, load_weights};
 pub use source::{hub_dirs, resolve as resolve_model};
 pub use tokenizer::Tokenizer;
@@ -134,7 +135,24 @@ impl Loaded {
 
     /// Generates from token ids; `sink` receives each token's text as it is read.
     pub fn generate(&self, ids: &[u32], s: &Sampling, deadline: Instant, sink: TextSink<'_>) -> Result<Outcome, EngineError> {
-        generate::generate(&self.model, self.tokenizer.as_ref(), ids, s, deadline, sink)
+        generate::generate(&self.model, self.tokenizer.as_ref(), ids, s, deadline, sink, &|| false)
+    }
+
+    /// As [`Loaded::generate`], asking `cancel` after every token whether to stop there.
+    pub fn generate_cancellable(
+        &self,
+        ids: &[u32],
+        s: &Sampling,
+        deadline: Instant,
+        sink: TextSink<'_>,
+        cancel: Cancel<'_>,
+    ) -> Result<Outcome, EngineError> {
+        generate::generate(&self.model, self.tokenizer.as_ref(), ids, s, deadline, sink, cancel)
+    }
+
+    /// Whether these prompt ids and `max_tokens` fit the model (vocabulary, context).
+    pub fn check(&self, ids: &[u32], max_tokens: u32) -> Result<(), EngineError> {
+        generate::check(&self.model, ids, max_tokens)
     }
 }
 

@@ -46,6 +46,14 @@ pub fn resolve(model: &str, base: &Path) -> Result<PathBuf, String> {
             }
         }
     }
+    // a catalog name (`name:tag`, as `mlxbench models list` shows it) in $MLXBENCH_MODELS
+    if let Some(v) = std::env::var_os("MLXBENCH_MODELS") {
+        let dirs: Vec<PathBuf> = std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect();
+        if let Some(e) = crate::catalog::find(&crate::catalog::scan(&dirs, false), model) {
+            return Ok(e.path.clone());
+        }
+        looked.push(format!("model names in $MLXBENCH_MODELS ({})", v.to_string_lossy()));
+    }
     Err(format!("model \"{model}\" not found (looked in: {}); mlxbench never downloads models", looked.join(", ")))
 }
 

@@ -1,5 +1,6 @@
 //! `mlxbench models ...`: direct access to the in-process MLX engine.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -16,6 +17,7 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
     use crate::backend::mlx;
     use crate::measure::metrics::StreamRecord;
     match cmd {
+        ModelsCommand::List { models, json } => list(&model_dirs(models), json),
         ModelsCommand::Generate(a) => {
             let dir = engine::resolve_model(&a.model, std::path::Path::new(".")).map_err(anyhow::Error::msg)?;
             let loaded = engine::load(&dir)?;
@@ -74,7 +76,86 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
     }
 }
 
+/// The model folders: those given, else `$MLXBENCH_MODELS` (colon-separated), else
+/// `./models` when it exists.
+pub fn model_dirs(given: Vec<PathBuf>) -> Vec<PathBuf> {
+    if !given.is_empty() {
+        return given;
+    }
+    if let Some(v) = std::env::var_os("MLXBENCH_MODELS") {
+        return std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect();
+    }
+    let local = PathBuf::from("models");
+    if local.is_dir() { vec![local] } else { Vec::new() }
+}
+
+/// `models list`: a table (or JSON) of every model found, runnable or not.
+#[cfg(feature = "mlx")]
+fn list(dirs: &[PathBuf], as_json: bool) -> Result<ExitCode> {
+    use std::io::Write;
+
+    use crate::fmt::{Grid, bytes};
+    let entries = mlxbench_engine::catalog::scan(dirs, true);
+    let mut out = std::io::stdout().lock();
+    if as_json {
+        serde_json::to_writer_pretty(&mut out, &entries)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut g = Grid::new(["name", "format", "architecture", "parameters", "quantization", "size", "runs", "path"], 8);
+    for e in &entries {
+        g.push(vec![
+            e.name.clone(),
+            e.format.into(),
+            e.architecture.clone().unwrap_or_else(|| "?".into()),
+            e.parameter_size().unwrap_or_else(|| "?".into()),
+            e.quantization.clone().unwrap_or_else(|| "?".into()),
+            bytes(e.size_bytes),
+            if e.supported { "yes".into() } else { "no (below)".into() },
+            e.path.display().to_string(),
+        ]);
+    }
+    if !entries.is_empty() {
+        writeln!(out, "{}", g.terminal(None))?;
+    }
+    for e in entries.iter().filter(|e| !e.supported) {
+        writeln!(out, "{} does not run here: {}", e.name, e.reason.as_deref().unwrap_or("unsupported"))?;
+    }
+    let hubs: Vec<String> = mlxbench_engine::hub_dirs().iter().map(|p| p.display().to_string()).collect();
+    let folders: Vec<String> = dirs.iter().map(|p| p.display().to_string()).collect();
+    writeln!(
+        out,
+        "{} models ({} runnable) in {} and the Hugging Face cache ({})",
+        entries.len(),
+        entries.iter().filter(|e| e.supported).count(),
+        if folders.is_empty() { "no model folders".into() } else { folders.join(", ") },
+        hubs.join(", ")
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `serve`: runs until interrupted.
+#[cfg(feature = "mlx")]
+pub fn serve(a: crate::cli::ServeArgs) -> Result<ExitCode> {
+    let keep_alive = crate::serve::parse_keep_alive(&serde_json::Value::String(a.keep_alive.clone())).map_err(anyhow::Error::msg)?;
+    crate::serve::run(crate::serve::Options {
+        host: a.host,
+        port: a.port,
+        models: model_dirs(a.models),
+        hub: true,
+        queue: a.queue as usize,
+        max_loaded: a.max_loaded as usize,
+        keep_alive,
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
 #[cfg(not(feature = "mlx"))]
 pub fn run(_cmd: ModelsCommand) -> Result<ExitCode> {
-    anyhow::bail!("this mlxbench was built without the `mlx` feature")
+    anyhow::bail!("this mlxbench was built without the `mlx` feature (scripts/setup.sh builds it with it)")
+}
+
+#[cfg(not(feature = "mlx"))]
+pub fn serve(_a: crate::cli::ServeArgs) -> Result<ExitCode> {
+    anyhow::bail!("`serve` runs the in-process MLX engine: this mlxbench was built without the `mlx` feature (scripts/setup.sh builds it with it)")
 }

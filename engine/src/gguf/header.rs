@@ -29,7 +29,7 @@ impl Meta {
             _ => None,
         }
     }
-    pub(super) fn as_str(&self) -> Option<&str> {
+    pub fn as_str(&self) -> Option<&str> {
         match self {
             Meta::Str(s) => Some(s),
             _ => None,
@@ -126,7 +126,8 @@ pub(super) const Q4_1: u32 = 3;
 pub(super) const Q8_0: u32 = 8;
 const BF16: u32 = 30;
 
-fn type_name(t: u32) -> String {
+/// ggml's name of a tensor type (`Q4_1`, `F16`, ...).
+pub fn type_name(t: u32) -> String {
     match t {
         F32 => "F32".into(),
         F16 => "F16".into(),
@@ -204,7 +205,7 @@ impl Gguf {
         Ok(Gguf { meta, tensors, path: PathBuf::new(), data_start, file_len })
     }
 
-    pub(super) fn get_i(&self, k: &str) -> Option<i64> {
+    pub fn get_i(&self, k: &str) -> Option<i64> {
         self.meta.get(k).and_then(Meta::as_i64)
     }
 

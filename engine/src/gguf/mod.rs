@@ -17,7 +17,7 @@ use std::path::Path;
 use mlx_rs::Array;
 use serde_json::{Value, json};
 
-pub use header::{Gguf, Meta, TensorInfo};
+pub use header::{Gguf, Meta, TensorInfo, type_name};
 use header::{Q4_0, Q4_1, Q8_0};
 pub use tokenizer::tokenizer_parts;
 
@@ -113,7 +113,10 @@ fn qk_order(t: &TensorInfo, heads: i64, kv: i64) -> Result<Option<Array>, String
     Ok(Some(Array::from_slice(&o, &[rows as i32])))
 }
 
-fn convert_parts(g: &Gguf) -> Result<Converted, String> {
+/// Model sizes of a GGUF header the engine can run: `(hidden, heads, kv heads, layers)`,
+/// or why it cannot (architecture, sizes, tensor types, a truncated file). Reads no
+/// tensor data.
+pub fn check_supported(g: &Gguf) -> Result<(i64, i64, i64, i64), String> {
     let arch = g.meta.get("general.architecture").and_then(Meta::as_str).unwrap_or("");
     if arch != "llama" {
         return Err(format!("GGUF architecture \"{arch}\" is not supported (only llama-family GGUF files)"));
@@ -125,8 +128,15 @@ fn convert_parts(g: &Gguf) -> Result<Converted, String> {
     let kv = g.get_i(&k("attention.head_count_kv")).unwrap_or(heads);
     let layers = need("block_count")?;
     check_sizes(hidden, heads, kv, layers)?;
-    let (tokenizer, tokenizer_config) = tokenizer_parts(g)?;
     g.check_tensors()?;
+    Ok((hidden, heads, kv, layers))
+}
+
+fn convert_parts(g: &Gguf) -> Result<Converted, String> {
+    let (hidden, heads, kv, layers) = check_supported(g)?;
+    let k = |s: &str| format!("llama.{s}");
+    let need = |s: &str| g.get_i(&k(s)).ok_or_else(|| format!("GGUF metadata llama.{s} is missing"));
+    let (tokenizer, tokenizer_config) = tokenizer_parts(g)?;
     let mut loaded = loader::load(&g.path)?;
     let mut weights = HashMap::new();
     let mut quant: serde_json::Map<String, Value> = serde_json::Map::new();

@@ -1,0 +1,260 @@
+//! `mlxbench serve`: the in-process MLX engine behind Ollama's native API (`/api/*`)
+//! and the OpenAI-compatible API (`/v1/*`), in one process. Requests queue for the one
+//! engine thread ([`worker`]); each API module turns its JSON into a [`worker::Request`]
+//! and the worker's events back into its own stream or object and its own error shape.
+
+pub mod ollama_api;
+pub mod openai_api;
+pub mod stop;
+pub mod worker;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use mlxbench_engine::catalog::{self, Entry};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use worker::{Event, Failure, Handle, KeepAlive, Request, Stats};
+
+/// How `serve` runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub host: String,
+    pub port: u16,
+    /// Folders of models (or model directories / `.gguf` files themselves).
+    pub models: Vec<PathBuf>,
+    /// Also offer repo ids of the local Hugging Face cache.
+    pub hub: bool,
+    /// Requests that may wait for the engine; more get 503.
+    pub queue: usize,
+    /// Models kept in memory at once.
+    pub max_loaded: usize,
+    /// Keep-alive when a request names none.
+    pub keep_alive: KeepAlive,
+}
+
+/// What every handler shares.
+pub struct State {
+    pub handle: Handle,
+    opts: Options,
+    catalog: RwLock<Arc<Vec<Entry>>>,
+}
+
+/// Largest request body: prompts are text, 16 MiB is far beyond any context.
+const BODY_LIMIT: usize = 16 << 20;
+
+impl State {
+    /// The models found at start (or at the last rescan).
+    pub fn catalog(&self) -> Arc<Vec<Entry>> {
+        self.catalog.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Looks the folders over again (models may have been added since).
+    pub fn rescan(&self) -> Arc<Vec<Entry>> {
+        let fresh = Arc::new(catalog::scan(&self.opts.models, self.opts.hub));
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
+        fresh
+    }
+
+    /// The entry a request's model name means, rescanning once if it is not known yet.
+    pub fn lookup(&self, name: &str) -> Option<Entry> {
+        let known = self.catalog();
+        if let Some(e) = catalog::find(&known, name) {
+            return Some(e.clone());
+        }
+        catalog::find(&self.rescan(), name).cloned()
+    }
+
+    /// Names of the models offered, for "not found" messages.
+    pub fn names(&self) -> String {
+        let c = self.catalog();
+        let v: Vec<&str> = c.iter().filter(|e| e.supported).map(|e| e.name.as_str()).collect();
+        if v.is_empty() { "none".into() } else { v.join(", ") }
+    }
+
+    pub fn default_keep_alive(&self) -> KeepAlive {
+        self.opts.keep_alive
+    }
+}
+
+/// A stable identifier of a model's files (path, size, modification time), as `sha256:...`.
+pub fn digest(e: &Entry) -> String {
+    let mut h = Sha256::new();
+    h.update(e.path.display().to_string().as_bytes());
+    h.update(e.size_bytes.to_le_bytes());
+    h.update(e.modified_unix_s.unwrap_or(0).to_le_bytes());
+    let d = h.finalize();
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// RFC 3339 UTC with microseconds, as Ollama writes times.
+pub fn rfc3339(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// How a submitted request began.
+pub enum Start {
+    /// Generation runs; events follow on the receiver.
+    Streaming { rx: UnboundedReceiver<Event>, prompt_tokens: u64 },
+    /// A load or unload finished.
+    Done(Stats),
+    Failed(Failure),
+    /// The queue is full.
+    Busy,
+}
+
+/// Queues `req` (built with [`channel`]'s sender) and waits until it is accepted, done or
+/// failed, so that the status code is known before any byte of the answer is sent.
+pub async fn start(state: &State, req: Request, mut rx: UnboundedReceiver<Event>) -> Start {
+    if state.handle.submit(req).is_err() {
+        return Start::Busy;
+    }
+    match rx.recv().await {
+        Some(Event::Accepted { prompt_tokens }) => Start::Streaming { rx, prompt_tokens },
+        Some(Event::Done(s)) => Start::Done(s),
+        Some(Event::Failed(f)) => Start::Failed(f),
+        Some(Event::Text(_)) | None => Start::Failed(Failure::Engine("the engine thread stopped".into())),
+    }
+}
+
+/// Everything after `Accepted`: the whole text and how it ended (non-streaming answers).
+pub async fn collect(mut rx: UnboundedReceiver<Event>) -> (String, Result<Stats, Failure>) {
+    let mut text = String::new();
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            Event::Text(t) => text.push_str(&t),
+            Event::Done(s) => return (text, Ok(s)),
+            Event::Failed(f) => return (text, Err(f)),
+            Event::Accepted { .. } => {}
+        }
+    }
+    (text, Err(Failure::Engine("the engine thread stopped".into())))
+}
+
+/// Parses a keep-alive as Ollama does: seconds as a number, or a duration string
+/// (`"5m"`, `"30s"`, `"1h30m"`, `"0"`); negative means forever.
+pub fn parse_keep_alive(v: &serde_json::Value) -> Result<KeepAlive, String> {
+    let bad = || format!("keep_alive {v} is not a duration (e.g. 300, \"5m\", \"0\", \"-1\")");
+    let secs = match v {
+        serde_json::Value::Number(n) => n.as_f64().ok_or_else(bad)?,
+        serde_json::Value::String(s) => parse_duration(s.trim()).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    if !secs.is_finite() {
+        return Err(bad());
+    }
+    Ok(if secs < 0.0 { None } else { Some(Duration::from_secs_f64(secs.min(1e9))) })
+}
+
+/// `"1h30m"`, `"45s"`, `"500ms"`, `"-1"`, `"10"` (seconds) -> seconds.
+fn parse_duration(s: &str) -> Option<f64> {
+    if let Ok(n) = s.parse::<f64>() {
+        return Some(n);
+    }
+    let (neg, mut rest) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s),
+    };
+    let mut total = 0.0;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let n: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += n * scale;
+        rest = &rest[unit_len..];
+    }
+    Some(if neg { -total } else { total })
+}
+
+/// Builds the router over a started engine.
+pub fn router(state: Arc<State>) -> Router {
+    ollama_api::routes().merge(openai_api::routes()).fallback(ollama_api::not_found).layer(DefaultBodyLimit::max(BODY_LIMIT)).with_state(state)
+}
+
+/// Runs the server until Ctrl-C or SIGTERM. Prints one line with the address once it
+/// listens (port 0 picks a free one; tests read the line).
+pub fn run(opts: Options) -> Result<()> {
+    let handle = worker::start(opts.queue, opts.max_loaded).context("cannot start the MLX engine thread")?;
+    let found = Arc::new(catalog::scan(&opts.models, opts.hub));
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let addr = format!("{}:{}", opts.host, opts.port);
+        let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        let local: SocketAddr = listener.local_addr()?;
+        let supported = found.iter().filter(|e| e.supported).count();
+        println!(
+            "mlxbench serve: listening on http://{local} ({} on {}; {supported} of {} models runnable; queue {})",
+            mlxbench_engine::describe(),
+            mlxbench_engine::device::current().kind,
+            found.len(),
+            opts.queue
+        );
+        for e in found.iter() {
+            let why = e.reason.as_deref().map(|r| format!(" (unsupported: {r})")).unwrap_or_default();
+            println!("  {} {}{why}", e.name, e.path.display());
+        }
+        let state = Arc::new(State { handle, opts, catalog: RwLock::new(found) });
+        axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await.context("server failed")
+    })
+}
+
+async fn shutdown() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+/// A request's event channel.
+pub fn channel() -> (tokio::sync::mpsc::UnboundedSender<Event>, UnboundedReceiver<Event>) {
+    tokio::sync::mpsc::unbounded_channel()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keep_alive_reads_like_ollama() {
+        let s = |v| parse_keep_alive(&v).unwrap();
+        assert_eq!(s(json!(0)), Some(Duration::ZERO));
+        assert_eq!(s(json!("0")), Some(Duration::ZERO));
+        assert_eq!(s(json!(300)), Some(Duration::from_secs(300)));
+        assert_eq!(s(json!("5m")), Some(Duration::from_secs(300)));
+        assert_eq!(s(json!("1h30m")), Some(Duration::from_secs(5400)));
+        assert_eq!(s(json!("500ms")), Some(Duration::from_millis(500)));
+        assert_eq!(s(json!(-1)), None);
+        assert_eq!(s(json!("-1m")), None);
+        for bad in [json!("soon"), json!("5x"), json!(true), json!(""), json!("m")] {
+            assert!(parse_keep_alive(&bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! Ollama's native API over the engine: `/api/generate` and `/api/chat` (NDJSON streams
+//! by default, one object with `"stream": false`), `/api/tags`, `/api/show`, `/api/ps`,
+//! `/api/version`, `/api/pull` (never downloads), `GET`/`HEAD /`. Errors are
+//! `{"error": "..."}` with Ollama's status codes.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State as Axum;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use mlxbench_engine::Sampling;
+use mlxbench_engine::catalog::Entry;
+use serde_json::{Map, Value, json};
+
+use super::worker::{Event, Failure, Input, Request, Resident, Stats};
+use super::{Start, State, channel, collect, digest, parse_keep_alive, rfc3339, start};
+use crate::scenario::ChatMessage;
+
+type S = Axum<Arc<State>>;
+
+pub fn routes() -> Router<Arc<State>> {
+    Router::new()
+        .route("/", get(root).head(root))
+        .route("/api/version", get(version))
+        .route("/api/tags", get(tags))
+        .route("/api/ps", get(ps))
+        .route("/api/show", post(show))
+        .route("/api/pull", post(pull))
+        .route("/api/generate", post(generate))
+        .route("/api/chat", post(chat))
+}
+
+/// `{"error": msg}` with `status`.
+pub fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    let mut r = (status, axum::Json(json!({ "error": msg.into() }))).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    r
+}
+
+/// Any path this server does not implement.
+pub async fn not_found(method: Method, uri: Uri) -> Response {
+    error(StatusCode::NOT_FOUND, format!("mlxbench serve does not implement {method} {}", uri.path()))
+}
+
+async fn root() -> &'static str {
+    "mlxbench serve is running (Ollama and OpenAI APIs)"
+}
+
+async fn version() -> Response {
+    axum::Json(json!({ "version": env!("CARGO_PKG_VERSION"), "server": "mlxbench serve" })).into_response()
+}
+
+fn details(e: &Entry) -> Value {
+    json!({
+        "parent_model": "",
+        "format": e.format,
+        "family": e.architecture.clone().unwrap_or_default(),
+        "families": e.architecture.iter().collect::<Vec<_>>(),
+        "parameter_size": e.parameter_size().unwrap_or_default(),
+        "quantization_level": e.quantization.clone().unwrap_or_default(),
+    })
+}
+
+fn modified(e: &Entry) -> String {
+    rfc3339(SystemTime::UNIX_EPOCH + Duration::from_secs(e.modified_unix_s.unwrap_or(0)))
+}
+
+async fn tags(Axum(state): S) -> Response {
+    let models: Vec<Value> = state
+        .rescan()
+        .iter()
+        .filter(|e| e.supported)
+        .map(|e| {
+            json!({"name": e.name, "model": e.name, "modified_at": modified(e), "size": e.size_bytes,
+                   "digest": digest(e), "details": details(e)})
+        })
+        .collect();
+    axum::Json(json!({ "models": models })).into_response()
+}
+
+fn ps_entry(r: &Resident) -> Value {
+    // "forever" as a date clients can parse
+    let expires = r.expires_at.unwrap_or_else(|| SystemTime::now() + Duration::from_secs(100 * 365 * 86_400));
+    json!({"name": r.entry.name, "model": r.entry.name, "size": r.size_bytes, "digest": digest(&r.entry),
+           "details": details(&r.entry), "expires_at": rfc3339(expires), "size_vram": if r.on_gpu { r.size_bytes } else { 0 },
+           "context_length": r.entry.context_length})
+}
+
+async fn ps(Axum(state): S) -> Response {
+    let models: Vec<Value> = state.handle.residents().iter().map(ps_entry).collect();
+    axum::Json(json!({ "models": models })).into_response()
+}
+
+/// The body as a JSON object, or a 400 in Ollama's shape.
+fn body(bytes: &Bytes) -> Result<Map<String, Value>, Response> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(error(StatusCode::BAD_REQUEST, "the request body must be a JSON object")),
+        Err(e) => Err(error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}"))),
+    }
+}
+
+/// The model a request names, or 400 (missing) / 404 (unknown).
+fn model(state: &State, b: &Map<String, Value>) -> Result<Entry, Response> {
+    let name = b.get("model").or_else(|| b.get("name")).and_then(Value::as_str).filter(|s| !s.trim().is_empty());
+    let Some(name) = name else { return Err(error(StatusCode::BAD_REQUEST, "model is required")) };
+    let e = state.lookup(name).ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            format!("model \"{name}\" not found (mlxbench serve never downloads models; local models: {})", state.names()),
+        )
+    })?;
+    if !e.supported {
+        let why = e.reason.clone().unwrap_or_default();
+        return Err(error(StatusCode::BAD_REQUEST, format!("model \"{}\" cannot run on this engine: {why}", e.name)));
+    }
+    Ok(e)
+}
+
+async fn show(Axum(state): S, bytes: Bytes) -> Response {
+    let b = match body(&bytes) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let e = match model(&state, &b) {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let arch = e.architecture.clone().unwrap_or_default();
+    let mut info = Map::new();
+    info.insert("general.architecture".into(), json!(arch));
+    info.insert("general.parameter_count".into(), json!(e.parameters));
+    info.insert("general.file_path".into(), json!(e.path.display().to_string()));
+    if let Some(c) = e.context_length {
+        info.insert(format!("{arch}.context_length"), json!(c));
+    }
+    axum::Json(json!({
+        "modelfile": format!("# served by mlxbench from {}\nFROM {}\n", e.path.display(), e.path.display()),
+        "parameters": "",
+        "template": "",
+        "details": details(&e),
+        "model_info": info,
+        "capabilities": ["completion"],
+        "modified_at": modified(&e),
+    }))
+    .into_response()
+}
+
+async fn pull(Axum(state): S, bytes: Bytes) -> Response {
+    let b = match body(&bytes) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    match model(&state, &b) {
+        Err(r) => r,
+        Ok(_) if b.get("stream").and_then(Value::as_bool) == Some(false) => axum::Json(json!({"status": "success"})).into_response(),
+        Ok(_) => ndjson(Body::from("{\"status\":\"success\"}\n")),
+    }
+}
+
+fn ndjson(b: Body) -> Response {
+    ([(header::CONTENT_TYPE, "application/x-ndjson")], b).into_response()
+}
+
+/// Sampling from Ollama's `options` (its defaults: temperature 0.8, top_p 0.9, a random
+/// seed, `num_predict` -1 = until the context is full), plus stop sequences. `ignore_eos`
+/// is mlxbench's own option (generate exactly `num_predict` tokens).
+fn sampling(o: Option<&Value>) -> Result<(Sampling, bool, Vec<String>), String> {
+    let empty = Map::new();
+    let o = match o {
+        None | Some(Value::Null) => &empty,
+        Some(Value::Object(m)) => m,
+        Some(other) => return Err(format!("options must be an object, not {other}")),
+    };
+    let num = |k: &str| o.get(k).filter(|v| !v.is_null()).map(|v| v.as_f64().filter(|x| x.is_finite()).ok_or(format!("options.{k} must be a number")));
+    let temperature = num("temperature").transpose()?.unwrap_or(0.8);
+    if !(0.0..=100.0).contains(&temperature) {
+        return Err(format!("options.temperature {temperature} is out of range (0 to 100)"));
+    }
+    let top_p = num("top_p").transpose()?.unwrap_or(0.9);
+    if !(top_p > 0.0 && top_p <= 1.0) {
+        return Err(format!("options.top_p {top_p} is out of range (0 < top_p <= 1)"));
+    }
+    let predict = num("num_predict").transpose()?.unwrap_or(-1.0);
+    if predict < -2.0 || predict.fract() != 0.0 {
+        return Err(format!("options.num_predict {predict} must be a whole number >= -2"));
+    }
+    let seed = match num("seed").transpose()? {
+        Some(s) if s >= 0.0 => s as u64,
+        _ => SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
+    };
+    let stop = match o.get("stop") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a.iter().map(|s| s.as_str().map(str::to_string).ok_or("options.stop must hold strings")).collect::<Result<_, _>>()?,
+        Some(_) => return Err("options.stop must be a list of strings".into()),
+    };
+    let ignore_eos = o.get("ignore_eos").and_then(Value::as_bool).unwrap_or(false);
+    let fill = predict < 0.0;
+    let max_tokens = if fill { u32::MAX } else { predict.min(1e6) as u32 };
+    Ok((Sampling { max_tokens, temperature, top_p: Some(top_p), seed, ignore_eos }, fill, stop))
+}
+
+/// Fields this server refuses rather than silently ignoring.
+fn refuse(b: &Map<String, Value>, fields: &[&str]) -> Result<(), Response> {
+    for f in fields {
+        let set = match b.get(*f) {
+            None | Some(Value::Null) => false,
+            Some(Value::String(s)) => !s.is_empty(),
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(_) => true,
+        };
+        if set {
+            return Err(error(StatusCode::BAD_REQUEST, format!("\"{f}\" is not supported by mlxbench serve")));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Api {
+    Generate,
+    Chat,
+}
+
+async fn generate(Axum(state): S, bytes: Bytes) -> Response {
+    let b = match body(&bytes) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if let Err(r) = refuse(&b, &["format", "images", "template", "suffix", "context"]) {
+        return r;
+    }
+    let prompt = b.get("prompt").and_then(Value::as_str).unwrap_or("").to_string();
+    let raw = b.get("raw").and_then(Value::as_bool).unwrap_or(false);
+    let input = if prompt.is_empty() {
+        Input::Nothing
+    } else if raw {
+        Input::Raw(prompt)
+    } else {
+        Input::Prompt { system: b.get("system").and_then(Value::as_str).map(str::to_string), prompt }
+    };
+    answer(&state, &b, input, Api::Generate).await
+}
+
+async fn chat(Axum(state): S, bytes: Bytes) -> Response {
+    let b = match body(&bytes) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if let Err(r) = refuse(&b, &["format", "tools"]) {
+        return r;
+    }
+    let mut msgs = Vec::new();
+    for m in b.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+        if m.get("images").is_some_and(|i| i.as_array().is_some_and(|a| !a.is_empty())) {
+            return error(StatusCode::BAD_REQUEST, "\"images\" is not supported by mlxbench serve");
+        }
+        let (Some(role), Some(content)) = (m.get("role").and_then(Value::as_str), m.get("content").and_then(Value::as_str)) else {
+            return error(StatusCode::BAD_REQUEST, format!("each message needs a string role and content: {m}"));
+        };
+        msgs.push(ChatMessage { role: role.into(), content: content.into() });
+    }
+    let input = if msgs.is_empty() { Input::Nothing } else { Input::Chat(msgs) };
+    answer(&state, &b, input, Api::Chat).await
+}
+
+/// One piece of an answer in the API's shape (`done: false`).
+fn piece(api: &Api, model: &str, text: &str) -> Value {
+    match api {
+        Api::Generate => json!({"model": model, "created_at": rfc3339(SystemTime::now()), "response": text, "done": false}),
+        Api::Chat => json!({"model": model, "created_at": rfc3339(SystemTime::now()),
+                            "message": {"role": "assistant", "content": text}, "done": false}),
+    }
+}
+
+/// The final object: `text` (empty when streamed) and Ollama's durations.
+fn last(api: &Api, model: &str, text: &str, s: &Stats) -> Value {
+    let mut v = piece(api, model, text);
+    v["done"] = json!(true);
+    v["done_reason"] = json!(s.done_reason);
+    if !matches!(s.done_reason, "load" | "unload") {
+        for (k, x) in [
+            ("total_duration", s.total_ns),
+            ("load_duration", s.load_ns),
+            ("prompt_eval_count", s.prompt_eval_count),
+            ("prompt_eval_duration", s.prompt_eval_ns),
+            ("eval_count", s.eval_count),
+            ("eval_duration", s.eval_ns),
+        ] {
+            v[k] = json!(x);
+        }
+    }
+    v
+}
+
+fn failure(f: &Failure) -> Response {
+    match f {
+        Failure::BadRequest(m) => error(StatusCode::BAD_REQUEST, m.clone()),
+        Failure::Load(m) | Failure::Engine(m) => error(StatusCode::INTERNAL_SERVER_ERROR, m.clone()),
+    }
+}
+
+async fn answer(state: &State, b: &Map<String, Value>, input: Input, api: Api) -> Response {
+    let received = Instant::now();
+    let entry = match model(state, b) {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let keep_alive = match b.get("keep_alive").filter(|v| !v.is_null()) {
+        Some(v) => match parse_keep_alive(v) {
+            Ok(k) => k,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        },
+        None => state.default_keep_alive(),
+    };
+    let (sampling, fill_context, stop) = match sampling(b.get("options")) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let streaming = b.get("stream").and_then(Value::as_bool).unwrap_or(true);
+    let name = entry.name.clone();
+    let (tx, rx) = channel();
+    let req = Request { entry, input, sampling, fill_context, stop, keep_alive, received, events: tx };
+    let rx = match start(state, req, rx).await {
+        Start::Busy => return error(StatusCode::SERVICE_UNAVAILABLE, "server busy: the request queue is full, retry later"),
+        Start::Failed(f) => return failure(&f),
+        Start::Done(s) => {
+            let v = last(&api, &name, "", &s);
+            return if streaming { ndjson(Body::from(format!("{v}\n"))) } else { axum::Json(v).into_response() };
+        }
+        Start::Streaming { rx, .. } => rx,
+    };
+    if !streaming {
+        return match collect(rx).await {
+            (text, Ok(s)) => axum::Json(last(&api, &name, &text, &s)).into_response(),
+            (_, Err(f)) => failure(&f),
+        };
+    }
+    // one NDJSON line per event; the stream ends after the final object or an error
+    let stream = futures_util::stream::unfold(Some(rx), move |rx| {
+        let name = name.clone();
+        async move {
+            let mut rx = rx?;
+            let line = match rx.recv().await {
+                Some(Event::Text(t)) => piece(&api, &name, &t),
+                Some(Event::Done(s)) => {
+                    let v = last(&api, &name, "", &s);
+                    return Some((Ok::<_, Infallible>(Bytes::from(format!("{v}\n"))), None));
+                }
+                Some(Event::Failed(f)) => json!({"error": f.message()}),
+                Some(Event::Accepted { .. }) => json!({"model": name, "response": "", "done": false}),
+                None => json!({"error": "the engine thread stopped"}),
+            };
+            let end = line.get("error").is_some();
+            Some((Ok(Bytes::from(format!("{line}\n"))), if end { None } else { Some(rx) }))
+        }
+    });
+    ndjson(Body::from_stream(stream))
+}
