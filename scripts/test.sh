@@ -10,6 +10,8 @@ ensure_venv
 # they generate with numpy/safetensors/tokenizers (and GGUF files written and
 # dequantized by the `gguf` package, llama.cpp's own Python library).
 pip_need "import mlx_lm, numpy, safetensors, tokenizers, gguf" "mlx[cpu]==0.32.2" "mlx-lm==0.32.2" numpy safetensors tokenizers "gguf==0.19.0"
+# `mlxbench serve` is driven by the official clients of both APIs it speaks.
+pip_need "import ollama, openai" "ollama==0.6.3" "openai==3.51.0"
 # The report tests open the generated HTML in a real headless browser.
 command -v chromium >/dev/null 2>&1 || apt_install chromium
 if ! command -v cargo-nextest >/dev/null 2>&1; then

@@ -47,7 +47,13 @@ impl Entry {
     /// `135M`, `1.2B`: parameters as Ollama's `parameter_size` writes them.
     pub fn parameter_size(&self) -> Option<String> {
         let p = self.parameters? as f64;
-        Some(if p >= 1e9 { format!("{:.1}B", p / 1e9) } else if p >= 1e6 { format!("{:.0}M", p / 1e6) } else { format!("{:.0}K", p / 1e3) })
+        Some(if p >= 1e9 {
+            format!("{:.1}B", p / 1e9)
+        } else if p >= 1e6 {
+            format!("{:.0}M", p / 1e6)
+        } else {
+            format!("{:.0}K", p / 1e3)
+        })
     }
 
     /// The part before `:` (Ollama's model name without its tag).

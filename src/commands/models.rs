@@ -76,17 +76,21 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
     }
 }
 
+#[cfg(feature = "mlx")]
 /// The model folders: those given, else `$MLXBENCH_MODELS` (colon-separated), else
 /// `./models` when it exists.
 pub fn model_dirs(given: Vec<PathBuf>) -> Vec<PathBuf> {
-    if !given.is_empty() {
-        return given;
-    }
-    if let Some(v) = std::env::var_os("MLXBENCH_MODELS") {
-        return std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect();
-    }
-    let local = PathBuf::from("models");
-    if local.is_dir() { vec![local] } else { Vec::new() }
+    let dirs = if !given.is_empty() {
+        given
+    } else if let Some(v) = std::env::var_os("MLXBENCH_MODELS") {
+        std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect()
+    } else if std::path::Path::new("models").is_dir() {
+        vec![PathBuf::from("models")]
+    } else {
+        Vec::new()
+    };
+    // absolute, so that listed paths mean the same from anywhere
+    dirs.into_iter().map(|d| std::fs::canonicalize(&d).unwrap_or(d)).collect()
 }
 
 /// `models list`: a table (or JSON) of every model found, runnable or not.
@@ -157,5 +161,7 @@ pub fn run(_cmd: ModelsCommand) -> Result<ExitCode> {
 
 #[cfg(not(feature = "mlx"))]
 pub fn serve(_a: crate::cli::ServeArgs) -> Result<ExitCode> {
-    anyhow::bail!("`serve` runs the in-process MLX engine: this mlxbench was built without the `mlx` feature (scripts/setup.sh builds it with it)")
+    anyhow::bail!(
+        "`serve` runs the in-process MLX engine: this mlxbench was built without the `mlx` feature (scripts/setup.sh builds it with it)"
+    )
 }

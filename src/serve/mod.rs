@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::serve::ListenerExt;
 use mlxbench_engine::catalog::{self, Entry};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -101,7 +102,10 @@ pub fn rfc3339(t: SystemTime) -> String {
 /// How a submitted request began.
 pub enum Start {
     /// Generation runs; events follow on the receiver.
-    Streaming { rx: UnboundedReceiver<Event>, prompt_tokens: u64 },
+    Streaming {
+        rx: UnboundedReceiver<Event>,
+        prompt_tokens: u64,
+    },
     /// A load or unload finished.
     Done(Stats),
     Failed(Failure),
@@ -187,7 +191,11 @@ fn parse_duration(s: &str) -> Option<f64> {
 
 /// Builds the router over a started engine.
 pub fn router(state: Arc<State>) -> Router {
-    ollama_api::routes().merge(openai_api::routes()).fallback(ollama_api::not_found).layer(DefaultBodyLimit::max(BODY_LIMIT)).with_state(state)
+    ollama_api::routes()
+        .merge(openai_api::routes())
+        .fallback(ollama_api::not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
 }
 
 /// Runs the server until Ctrl-C or SIGTERM. Prints one line with the address once it
@@ -213,6 +221,11 @@ pub fn run(opts: Options) -> Result<()> {
             println!("  {} {}{why}", e.name, e.path.display());
         }
         let state = Arc::new(State { handle, opts, catalog: RwLock::new(found) });
+        // every token goes out at once: Nagle's algorithm would hold small writes until
+        // the client's delayed ACK (about 40 ms) and show up as time to first token
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await.context("server failed")
     })
 }

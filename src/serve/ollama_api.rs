@@ -179,7 +179,9 @@ fn sampling(o: Option<&Value>) -> Result<(Sampling, bool, Vec<String>), String> 
         Some(Value::Object(m)) => m,
         Some(other) => return Err(format!("options must be an object, not {other}")),
     };
-    let num = |k: &str| o.get(k).filter(|v| !v.is_null()).map(|v| v.as_f64().filter(|x| x.is_finite()).ok_or(format!("options.{k} must be a number")));
+    let num = |k: &str| {
+        o.get(k).filter(|v| !v.is_null()).map(|v| v.as_f64().filter(|x| x.is_finite()).ok_or(format!("options.{k} must be a number")))
+    };
     let temperature = num("temperature").transpose()?.unwrap_or(0.8);
     if !(0.0..=100.0).contains(&temperature) {
         return Err(format!("options.temperature {temperature} is out of range (0 to 100)"));
@@ -199,7 +201,9 @@ fn sampling(o: Option<&Value>) -> Result<(Sampling, bool, Vec<String>), String> 
     let stop = match o.get("stop") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a.iter().map(|s| s.as_str().map(str::to_string).ok_or("options.stop must hold strings")).collect::<Result<_, _>>()?,
+        Some(Value::Array(a)) => {
+            a.iter().map(|s| s.as_str().map(str::to_string).ok_or("options.stop must hold strings")).collect::<Result<_, _>>()?
+        }
         Some(_) => return Err("options.stop must be a list of strings".into()),
     };
     let ignore_eos = o.get("ignore_eos").and_then(Value::as_bool).unwrap_or(false);

@@ -149,7 +149,8 @@ fn sampling(b: &Map<String, Value>, api: Api) -> Result<(Sampling, bool, Vec<Str
     if b.get("n").and_then(Value::as_u64).is_some_and(|n| n != 1) {
         return Err("n must be 1".into());
     }
-    let num = |k: &str| b.get(k).filter(|v| !v.is_null()).map(|v| v.as_f64().filter(|x| x.is_finite()).ok_or(format!("{k} must be a number")));
+    let num =
+        |k: &str| b.get(k).filter(|v| !v.is_null()).map(|v| v.as_f64().filter(|x| x.is_finite()).ok_or(format!("{k} must be a number")));
     let temperature = num("temperature").transpose()?.unwrap_or(1.0);
     if !(0.0..=2.0).contains(&temperature) {
         return Err(format!("temperature {temperature} is out of range (0 to 2)"));
@@ -174,7 +175,9 @@ fn sampling(b: &Map<String, Value>, api: Api) -> Result<(Sampling, bool, Vec<Str
     let stop = match b.get("stop") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a.iter().map(|s| s.as_str().map(str::to_string).ok_or("stop must hold strings")).collect::<Result<_, _>>()?,
+        Some(Value::Array(a)) => {
+            a.iter().map(|s| s.as_str().map(str::to_string).ok_or("stop must hold strings")).collect::<Result<_, _>>()?
+        }
         Some(_) => return Err("stop must be a string or a list of strings".into()),
     };
     let ignore_eos = b.get("ignore_eos").and_then(Value::as_bool).unwrap_or(false);
@@ -305,7 +308,12 @@ async fn answer(state: &State, b: &Map<String, Value>, input: Input, api: Api) -
     let req = Request { entry, input, sampling, fill_context, stop, keep_alive, received, events: tx };
     let rx = match start(state, req, rx).await {
         Start::Busy => {
-            return error(StatusCode::SERVICE_UNAVAILABLE, "server_error", Some("overloaded"), "server busy: the request queue is full, retry later");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                Some("overloaded"),
+                "server busy: the request queue is full, retry later",
+            );
         }
         Start::Failed(f) => return failure(&f),
         Start::Done(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", None, "nothing was generated"),
