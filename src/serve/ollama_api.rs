@@ -369,3 +369,7 @@ async fn answer(state: &State, b: &Map<String, Value>, input: Input, api: Api) -
     });
     ndjson(Body::from_stream(stream))
 }
+
+#[cfg(test)]
+#[path = "ollama_tests.rs"]
+mod tests;

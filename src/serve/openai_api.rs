@@ -258,13 +258,15 @@ fn usage(s: &Stats) -> Value {
            "total_tokens": s.prompt_eval_count + s.eval_count})
 }
 
-/// The server's own times, ms, in llama.cpp's field names; the decode rate is
-/// `(n - 1) / (last token - first token)`, mlxbench's definition.
+/// The server's own times, ms, in llama.cpp's field names (plus `load_ms`, `queue_ms` and
+/// `total_ms`, request arrival to done); the decode rate is `(n - 1) / (last token - first
+/// token)`, mlxbench's definition.
 fn timings(s: &Stats) -> Value {
     let eval_ms = s.eval_ns as f64 / 1e6;
     let rate = (s.eval_count >= 2 && eval_ms > 0.0).then(|| (s.eval_count - 1) as f64 / (eval_ms / 1e3));
     json!({"prompt_n": s.prompt_eval_count, "prompt_ms": s.prompt_eval_ns as f64 / 1e6, "predicted_n": s.eval_count,
-           "predicted_ms": eval_ms, "predicted_per_second": rate, "load_ms": s.load_ns as f64 / 1e6, "queue_ms": s.queue_ns as f64 / 1e6})
+           "predicted_ms": eval_ms, "predicted_per_second": rate, "load_ms": s.load_ns as f64 / 1e6, "queue_ms": s.queue_ns as f64 / 1e6,
+           "total_ms": s.total_ns as f64 / 1e6})
 }
 
 fn failure(f: &Failure) -> Response {
