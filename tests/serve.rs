@@ -313,3 +313,40 @@ messages = [{{ role = "user", content = "Benchmarks measure time to first token.
     let prompt_len = |c: &Value| c["samples"][0]["prompt_tokens"].as_u64().unwrap();
     assert_eq!(prompt_len(&cases[0]), prompt_len(&cases[1]));
 }
+
+#[test]
+fn models_list_names_every_model_and_why_one_does_not_run() {
+    if !ready() {
+        return;
+    }
+    let m = models();
+    let odd = m.path().join("family/ssm");
+    std::fs::create_dir_all(&odd).unwrap();
+    std::fs::write(odd.join("config.json"), r#"{"model_type": "mamba", "hidden_size": 64}"#).unwrap();
+    let o = mlxbench().args(["models", "list", "--json", "--models"]).arg(m.path()).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let by = |n: &str| v.as_array().unwrap().iter().find(|e| e["name"] == n).unwrap_or_else(|| panic!("no {n} in {v}")).clone();
+    let t = by("tiny:latest");
+    assert_eq!(
+        (t["supported"].as_bool(), t["architecture"].as_str(), t["format"].as_str()),
+        (Some(true), Some("llama"), Some("safetensors"))
+    );
+    assert!(t["parameters"].as_u64().unwrap() > 10_000 && t["size_bytes"].as_u64().unwrap() > 0, "{t}");
+    assert_eq!(t["context_length"].as_u64(), Some(2048));
+    let ssm = by("ssm:latest");
+    assert_eq!(ssm["supported"], false);
+    assert!(ssm["reason"].as_str().unwrap().contains("unsupported architecture \"mamba\""), "{ssm}");
+    let o = mlxbench().args(["models", "list", "--models"]).arg(m.path()).output().unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains("tiny:latest") && table.contains("ssm:latest does not run here: unsupported architecture"), "{table}");
+    // the mlx backend takes the same names through $MLXBENCH_MODELS
+    let o = mlxbench()
+        .env("MLXBENCH_MODELS", m.path())
+        .args(["models", "generate", "tiny:latest", "--ids", "1,2,3", "--max-tokens", "4"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let g: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(g["token_ids"].as_array().unwrap().len(), 4, "{g}");
+}

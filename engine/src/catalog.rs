@@ -88,6 +88,7 @@ pub fn scan(dirs: &[PathBuf], hub: bool) -> Vec<Entry> {
             n += 1;
         }
     }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
 
