@@ -5,6 +5,7 @@
 
 pub mod ollama_api;
 pub mod openai_api;
+pub mod params;
 pub mod stop;
 pub mod worker;
 

@@ -17,6 +17,7 @@ use mlxbench_engine::Sampling;
 use mlxbench_engine::catalog::Entry;
 use serde_json::{Map, Value, json};
 
+use super::params::Fields;
 use super::worker::{Event, Failure, Input, Request, Resident, Stats};
 use super::{Start, State, channel, collect, digest, parse_keep_alive, rfc3339, start};
 use crate::scenario::ChatMessage;
@@ -179,34 +180,14 @@ fn sampling(o: Option<&Value>) -> Result<(Sampling, bool, Vec<String>), String> 
         Some(Value::Object(m)) => m,
         Some(other) => return Err(format!("options must be an object, not {other}")),
     };
-    let num = |k: &str| {
-        o.get(k).filter(|v| !v.is_null()).map(|v| v.as_f64().filter(|x| x.is_finite()).ok_or(format!("options.{k} must be a number")))
-    };
-    let temperature = num("temperature").transpose()?.unwrap_or(0.8);
-    if !(0.0..=100.0).contains(&temperature) {
-        return Err(format!("options.temperature {temperature} is out of range (0 to 100)"));
-    }
-    let top_p = num("top_p").transpose()?.unwrap_or(0.9);
-    if !(top_p > 0.0 && top_p <= 1.0) {
-        return Err(format!("options.top_p {top_p} is out of range (0 < top_p <= 1)"));
-    }
-    let predict = num("num_predict").transpose()?.unwrap_or(-1.0);
+    let f = Fields { map: o, prefix: "options." };
+    let temperature = f.ranged("temperature", 0.8, 0.0, 100.0, false)?;
+    let top_p = f.ranged("top_p", 0.9, 0.0, 1.0, true)?;
+    let predict = f.num("num_predict")?.unwrap_or(-1.0);
     if predict < -2.0 || predict.fract() != 0.0 {
         return Err(format!("options.num_predict {predict} must be a whole number >= -2"));
     }
-    let seed = match num("seed").transpose()? {
-        Some(s) if s >= 0.0 => s as u64,
-        _ => SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
-    };
-    let stop = match o.get("stop") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => {
-            a.iter().map(|s| s.as_str().map(str::to_string).ok_or("options.stop must hold strings")).collect::<Result<_, _>>()?
-        }
-        Some(_) => return Err("options.stop must be a list of strings".into()),
-    };
-    let ignore_eos = o.get("ignore_eos").and_then(Value::as_bool).unwrap_or(false);
+    let (seed, stop, ignore_eos) = (f.seed()?, f.stop()?, f.ignore_eos());
     let fill = predict < 0.0;
     let max_tokens = if fill { u32::MAX } else { predict.min(1e6) as u32 };
     Ok((Sampling { max_tokens, temperature, top_p: Some(top_p), seed, ignore_eos }, fill, stop))

@@ -19,6 +19,7 @@ use mlxbench_engine::Sampling;
 use mlxbench_engine::catalog::Entry;
 use serde_json::{Map, Value, json};
 
+use super::params::Fields;
 use super::worker::{Event, Failure, Input, Request, Stats};
 use super::{Start, State, channel, collect, start};
 use crate::scenario::ChatMessage;
@@ -149,17 +150,10 @@ fn sampling(b: &Map<String, Value>, api: Api) -> Result<(Sampling, bool, Vec<Str
     if b.get("n").and_then(Value::as_u64).is_some_and(|n| n != 1) {
         return Err("n must be 1".into());
     }
-    let num =
-        |k: &str| b.get(k).filter(|v| !v.is_null()).map(|v| v.as_f64().filter(|x| x.is_finite()).ok_or(format!("{k} must be a number")));
-    let temperature = num("temperature").transpose()?.unwrap_or(1.0);
-    if !(0.0..=2.0).contains(&temperature) {
-        return Err(format!("temperature {temperature} is out of range (0 to 2)"));
-    }
-    let top_p = num("top_p").transpose()?.unwrap_or(1.0);
-    if !(top_p > 0.0 && top_p <= 1.0) {
-        return Err(format!("top_p {top_p} is out of range (0 < top_p <= 1)"));
-    }
-    let max = num("max_completion_tokens").transpose()?.or(num("max_tokens").transpose()?);
+    let f = Fields { map: b, prefix: "" };
+    let temperature = f.ranged("temperature", 1.0, 0.0, 2.0, false)?;
+    let top_p = f.ranged("top_p", 1.0, 0.0, 1.0, true)?;
+    let max = f.num("max_completion_tokens")?.or(f.num("max_tokens")?);
     if max.is_some_and(|m| m < 1.0 || m.fract() != 0.0) {
         return Err("max_tokens must be a whole number of at least 1".into());
     }
@@ -168,19 +162,7 @@ fn sampling(b: &Map<String, Value>, api: Api) -> Result<(Sampling, bool, Vec<Str
         (None, Api::Completion) => (16, false),
         (None, Api::Chat) => (u32::MAX, true),
     };
-    let seed = match num("seed").transpose()? {
-        Some(s) if s >= 0.0 => s as u64,
-        _ => SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
-    };
-    let stop = match b.get("stop") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => {
-            a.iter().map(|s| s.as_str().map(str::to_string).ok_or("stop must hold strings")).collect::<Result<_, _>>()?
-        }
-        Some(_) => return Err("stop must be a string or a list of strings".into()),
-    };
-    let ignore_eos = b.get("ignore_eos").and_then(Value::as_bool).unwrap_or(false);
+    let (seed, stop, ignore_eos) = (f.seed()?, f.stop()?, f.ignore_eos());
     Ok((Sampling { max_tokens, temperature, top_p: Some(top_p), seed, ignore_eos }, fill, stop))
 }
 
