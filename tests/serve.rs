@@ -81,13 +81,19 @@ fn ready() -> bool {
     !common::skip_unless_set_up("the ollama and openai Python packages (scripts/test.sh installs them)", ok)
 }
 
-#[test]
-fn official_clients_drive_every_endpoint() {
+/// The models and a server over them, or `None` (skipped) without the Python set-up.
+fn served(extra: &[&str]) -> Option<(tempfile::TempDir, Server)> {
     if !ready() {
-        return;
+        return None;
     }
     let m = models();
-    let s = Server::start(m.path(), &[]);
+    let s = Server::start(m.path(), extra);
+    Some((m, s))
+}
+
+#[test]
+fn official_clients_drive_every_endpoint() {
+    let Some((_m, s)) = served(&[]) else { return };
     let out = Command::new(python()).arg(root().join("tests/fixtures/serve_clients.py")).args([&s.url, "tiny:latest"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "serve_clients.py failed:\n{text}");
@@ -104,11 +110,7 @@ async fn post(c: &reqwest::Client, url: &str, body: Value) -> (u16, Value, Optio
 
 #[test]
 fn errors_come_in_each_apis_shape() {
-    if !ready() {
-        return;
-    }
-    let m = models();
-    let s = Server::start(m.path(), &[]);
+    let Some((_m, s)) = served(&[]) else { return };
     rt().block_on(async {
         let c = reqwest::Client::new();
         for (path, bad) in [("/api/generate", "{\"model\": \"tiny\", "), ("/api/chat", "[1,2]")] {
@@ -170,11 +172,7 @@ fn errors_come_in_each_apis_shape() {
 
 #[test]
 fn a_client_that_leaves_mid_stream_frees_the_engine_at_once() {
-    if !ready() {
-        return;
-    }
-    let m = models();
-    let s = Server::start(m.path(), &[]);
+    let Some((_m, s)) = served(&[]) else { return };
     rt().block_on(async {
         let c = reqwest::Client::new();
         let body = |n: u32, stream: bool| json!({"model": "tiny", "prompt": "The", "raw": true, "stream": stream, "options": {"num_predict": n, "ignore_eos": true, "temperature": 0}});
@@ -204,11 +202,7 @@ fn a_client_that_leaves_mid_stream_frees_the_engine_at_once() {
 
 #[test]
 fn fifty_concurrent_requests_against_a_queue_of_eight_complete_or_get_503() {
-    if !ready() {
-        return;
-    }
-    let m = models();
-    let s = Server::start(m.path(), &["--queue", "8"]);
+    let Some((_m, s)) = served(&["--queue", "8"]) else { return };
     rt().block_on(async {
         let c = reqwest::Client::new();
         let url = format!("{}/api/generate", s.url);
