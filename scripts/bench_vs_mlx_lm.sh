@@ -17,22 +17,28 @@ RUNS="${4:-3}"
 if [ ! -f "$MODEL/config.json" ]; then
   target/release/mlxbench models convert models/SmolLM2-135M-Instruct.Q4_1.gguf "$MODEL" >/dev/null
 fi
-IDS=$(python3 -c "import random; random.seed(0); print(','.join(str(random.randrange(100, 20000)) for _ in range($PT)))")
+# random prompt ids inside the model's vocabulary
+IDS=$(python3 -c "import json, random; random.seed(0); v = min(20000, json.load(open('$MODEL/config.json'))['vocab_size']); print(','.join(str(random.randrange(100, v)) for _ in range($PT)))")
 python3 - "$MODEL" "$IDS" "$MT" "$RUNS" <<'PY'
 import json, statistics, subprocess, sys
 model, ids, mt, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-def run(cmd):
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+import os
+def run(cmd, profile=False):
+    env = dict(os.environ, MLXBENCH_STEP_PROFILE="1") if profile else None
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 native, ref = [], []
 for _ in range(runs):  # alternate to share any drift fairly
     native.append(run(["target/release/mlxbench", "models", "generate", model, "--ids", ids, "--max-tokens", mt]))
-    ref.append(run(["python3", "tests/fixtures/mlx_lm_reference.py", model, ids, mt]))
+    ref.append(run(["python3", "tests/fixtures/mlx_lm_reference.py", model, ids, mt], profile=True))
 med = lambda rs, k: statistics.median(r[k] for r in rs)
 for k in ("prefill_tps", "decode_tps"):
     n, r = med(native, k), med(ref, k)
     pairs = sorted(a[k] / b[k] for a, b in zip(native, ref))
     print(f"{k:12s} native {n:9.1f}  mlx-lm {r:9.1f}  ratio {n / r:5.2f}  (run by run {pairs[0]:.2f}-{pairs[-1]:.2f})")
+# host time per decode step (median of each run's median), µs: graph built, dispatched, waited for
+for k in ("step_build_us", "step_dispatch_us", "step_wait_us"):
+    print(f"{k:16s} native {med(native, k):9.1f}  mlx-lm {med(ref, k):9.1f}")
 same = all(a["token_ids"] == b["token_ids"] for a, b in zip(native, ref))
 print(f"same greedy tokens: {same}; model {model}, {len(ids.split(','))} prompt tokens, {mt} new tokens, median of {runs}")
 PY

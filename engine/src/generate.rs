@@ -59,7 +59,9 @@ fn top_p(logprobs: &Array, p: f32) -> MResult<Array> {
 fn step(model: &Model, ids: &Array, cache: &mut KvCache, s: &Sampling) -> MResult<Array> {
     let logits = model.forward(ids, cache)?;
     let l = logits.dim(1);
-    let last = logits.take_axis(Array::from_int(l - 1), 1).map_err(mlx_err)?;
+    // one position (every decode step): a reshape is a view, where a gather is a kernel
+    let last =
+        if l == 1 { logits.reshape(&[1, -1]).map_err(mlx_err)? } else { logits.take_axis(Array::from_int(l - 1), 1).map_err(mlx_err)? };
     sample(&last, s)
 }
 
@@ -84,6 +86,23 @@ pub struct Outcome {
     pub token_times: Vec<Instant>,
     /// When the last token was read and the stream ended.
     pub done_at: Instant,
+    /// Where each decode step's time went on the host.
+    pub steps: StepTimes,
+}
+
+/// Per decode step, nanoseconds: building the next step's graph (the model's ops
+/// recorded, nothing computed), dispatching it (`async_eval`), and waiting for the
+/// current token's value (device work not yet hidden behind the host's). One entry per
+/// step that queued a next step; the waits, one per token read.
+#[derive(Debug, Clone, Default)]
+pub struct StepTimes {
+    pub build_ns: Vec<u64>,
+    pub dispatch_ns: Vec<u64>,
+    pub wait_ns: Vec<u64>,
+}
+
+fn ns_since(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Receives the generated text as it becomes available: `(when, text, tokens)`, where
@@ -174,19 +193,27 @@ fn run_loop(
     // it would race MLX's teardown.
     let mut in_flight: Option<Array> = Some(y.clone());
     let mut token_times = Vec::with_capacity(s.max_tokens as usize);
+    let cap = (s.max_tokens as usize).min(1 << 20);
+    let mut steps = StepTimes { build_ns: Vec::with_capacity(cap), dispatch_ns: Vec::with_capacity(cap), wait_ns: Vec::with_capacity(cap) };
     let mut timed_out = false;
     while count < s.max_tokens {
         // the next step is queued only if there will be a token to read from it
         let next = if count + 1 < s.max_tokens {
+            let t = Instant::now();
             let input = y.reshape(&[1, 1]).map_err(mlx_err)?;
             let nx = step(model, &input, &mut cache, s)?;
+            steps.build_ns.push(ns_since(t));
+            let t = Instant::now();
             transforms::async_eval([&nx]).map_err(mlx_err)?;
+            steps.dispatch_ns.push(ns_since(t));
             Some(nx)
         } else {
             None
         };
         in_flight = next.clone();
+        let t = Instant::now();
         let id = y.try_item_cast::<u32>().map_err(mlx_err)?;
+        steps.wait_ns.push(ns_since(t));
         let at = Instant::now();
         if count == 0 {
             prefill_ms = ms(at.duration_since(t_start));
@@ -237,5 +264,6 @@ fn run_loop(
         token_ids: out_ids,
         token_times,
         done_at,
+        steps,
     }))
 }

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 pub use config::ModelConfig;
 pub use device::DeviceInfo;
-pub use generate::{Cancel, Outcome, Sampling, TextSink, token_rate};
+pub use generate::{Cancel, Outcome, Sampling, StepTimes, TextSink, token_rate};
 pub use model::{Model, load_weights};
 pub use source::{hub_dirs, resolve as resolve_model};
 pub use tokenizer::Tokenizer;

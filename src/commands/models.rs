@@ -39,6 +39,10 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 // from when each token was read (as mlx-lm's reference times it), not from
                 // when its text completed
                 "decode_tps": engine::token_rate(&out.token_times).unwrap_or(0.0),
+                // host time per decode step, median µs: graph built, dispatched, token waited for
+                "step_build_us": median_us(&out.steps.build_ns),
+                "step_dispatch_us": median_us(&out.steps.dispatch_ns),
+                "step_wait_us": median_us(&out.steps.wait_ns),
             });
             writeln!(std::io::stdout().lock(), "{v}")?;
             Ok(ExitCode::SUCCESS)
@@ -74,6 +78,14 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The median of nanosecond durations, in µs (0 when there are none).
+#[cfg(feature = "mlx")]
+fn median_us(ns: &[u64]) -> f64 {
+    let mut v = ns.to_vec();
+    v.sort_unstable();
+    v.get(v.len() / 2).map_or(0.0, |m| *m as f64 / 1e3)
 }
 
 #[cfg(feature = "mlx")]
