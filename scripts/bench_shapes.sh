@@ -22,24 +22,30 @@ shape() { # name, make_tiny_model args...
 shape 135m --hidden 576 --layers 30 --heads 9 --kv-heads 3 --intermediate 1536
 shape 1b --hidden 2048 --layers 16 --heads 32 --kv-heads 8 --intermediate 8192
 IDS=$(python3 -c "import random; random.seed(0); print(','.join(str(random.randrange(100, 20000)) for _ in range($PT)))")
-python3 - "$BIN" "$IDS" "$MT" "$RUNS" "$M" <<'PY'
+# which shapes (default all four), e.g. SHAPES="135m-bf16 1b-q4"
+SHAPES=${SHAPES:-"135m-bf16 135m-q4 1b-bf16 1b-q4"}
+python3 - "$BIN" "$IDS" "$MT" "$RUNS" "$M" "$SHAPES" <<'PY'
 import json, statistics, subprocess, sys
-bin_, ids, mt, runs, m = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-def run(cmd):
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+bin_, ids, mt, runs, m, shapes = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6].split()
+import os
+def run(cmd, profile=False):
+    env = dict(os.environ, MLXBENCH_STEP_PROFILE="1") if profile else None
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
-print(f"| shape | native prefill tok/s | mlx-lm prefill tok/s | native decode tok/s | mlx-lm decode tok/s | decode ratio | same tokens |")
-print("|---|---:|---:|---:|---:|---:|---|")
-for name in ["135m-bf16", "135m-q4", "1b-bf16", "1b-q4"]:
+print("| shape | native prefill tok/s | mlx-lm prefill tok/s | native decode tok/s | mlx-lm decode tok/s | decode ratio | same tokens "
+      "| host build us/step native / mlx-lm | dispatch us/step | wait us/step |")
+print("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+for name in shapes:
     model = f"{m}/{name}"
     native, ref = [], []
     for i in range(runs + 1):  # the first pair warms up (kernel JIT), not counted
         n = run([bin_, "models", "generate", model, "--ids", ids, "--max-tokens", mt])
-        r = run(["python3", "tests/fixtures/mlx_lm_reference.py", model, ids, mt])
+        r = run(["python3", "tests/fixtures/mlx_lm_reference.py", model, ids, mt], profile=True)
         if i > 0:
             native.append(n); ref.append(r)
     med = lambda rs, k: statistics.median(x[k] for x in rs)
     same = all(a["token_ids"] == b["token_ids"] for a, b in zip(native, ref))
     nd, rd = med(native, "decode_tps"), med(ref, "decode_tps")
-    print(f"| {name} | {med(native, 'prefill_tps'):.0f} | {med(ref, 'prefill_tps'):.0f} | {nd:.1f} | {rd:.1f} | {nd / rd:.2f} | {same} |", flush=True)
+    steps = " | ".join(f"{med(native, k):.0f} / {med(ref, k):.0f}" for k in ("step_build_us", "step_dispatch_us", "step_wait_us"))
+    print(f"| {name} | {med(native, 'prefill_tps'):.0f} | {med(ref, 'prefill_tps'):.0f} | {nd:.1f} | {rd:.1f} | {nd / rd:.2f} | {same} | {steps} |", flush=True)
 PY

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use mlx_rs::fast::ScaledDotProductAttentionMask;
 use mlx_rs::ops::indexing::{TryIndexMutOp, TryIndexOp};
-use mlx_rs::{Array, Dtype, fast, nn, ops};
+use mlx_rs::{Array, Dtype, fast, ops};
 
 use super::config::{ModelConfig, Rope};
 
@@ -136,6 +136,43 @@ pub struct Model {
     lm_head: Option<Linear>,
     rope: Rope,
     rope_freqs: Option<Array>,
+    swiglu: Swiglu,
+}
+
+type Fused = dyn for<'a> FnMut((&'a Array, &'a Array)) -> Result<Array, mlx_rs::error::Exception>;
+
+/// SwiGLU's elementwise part, `silu(gate) * up` (silu(x) = x * sigmoid(x), as mlx-lm
+/// computes it). Compiled once per model into one fused kernel: MLX caches a compiled
+/// function's trace by its id, so one function reused costs a cache lookup per call.
+/// (mlx-rs's own `nn::silu` compiles a new function on every call: a fresh trace and
+/// fusion per layer per step, which showed as host time per decode step on the GPU.)
+/// `MLXBENCH_NO_COMPILE=1` keeps the three plain ops, for comparing the two.
+struct Swiglu(Option<std::cell::RefCell<Box<Fused>>>);
+
+fn swiglu_ops((g, u): (&Array, &Array)) -> Result<Array, mlx_rs::error::Exception> {
+    g.multiply(ops::sigmoid(g)?)?.multiply(u)
+}
+
+impl Swiglu {
+    fn new() -> Self {
+        let off = std::env::var("MLXBENCH_NO_COMPILE").is_ok_and(|v| v == "1");
+        Swiglu((!off).then(|| std::cell::RefCell::new(Box::new(mlx_rs::transforms::compile::compile(swiglu_ops, true)) as Box<Fused>)))
+    }
+
+    fn apply(&self, g: &Array, u: &Array) -> MResult<Array> {
+        match &self.0 {
+            Some(f) => {
+                let mut f = f.try_borrow_mut().map_err(|_| "the fused SwiGLU is already running".to_string())?;
+                f((g, u)).map_err(mlx_err)
+            }
+            None => swiglu_ops((g, u)).map_err(mlx_err),
+        }
+    }
+
+    /// Whether the fused (compiled) kernel is used.
+    fn compiled(&self) -> bool {
+        self.0.is_some()
+    }
 }
 
 /// Takes named tensors out of the loaded weight map.
@@ -208,7 +245,7 @@ impl Model {
             Rope::Llama3 { freqs } => Some(Array::from_slice(freqs, &[freqs.len() as i32])),
             Rope::Standard { .. } => None,
         };
-        Ok(Model { config, embed, layers, norm, lm_head, rope, rope_freqs })
+        Ok(Model { config, embed, layers, norm, lm_head, rope, rope_freqs, swiglu: Swiglu::new() })
     }
 
     /// Every weight array, for forcing MLX's lazy loads to complete.
@@ -273,8 +310,7 @@ impl Model {
             let o = o.transpose_axes(&[0, 2, 1, 3]).and_then(|o| o.reshape(&[1, l, nh * hd])).map_err(mlx_err)?;
             h = h.add(a.o.forward(&o)?).map_err(mlx_err)?;
             let x = fast::rms_norm(&h, Some(&layer.post_norm), eps).map_err(mlx_err)?;
-            let g = nn::silu(layer.gate.forward(&x)?).map_err(mlx_err)?;
-            let m = g.multiply(layer.up.forward(&x)?).map_err(mlx_err)?;
+            let m = self.swiglu.apply(&layer.gate.forward(&x)?, &layer.up.forward(&x)?)?;
             h = h.add(layer.down.forward(&m)?).map_err(mlx_err)?;
         }
         cache.offset += l;
@@ -283,6 +319,11 @@ impl Model {
             Some(head) => head.forward(&h),
             None => self.embed.forward(&h),
         }
+    }
+
+    /// Whether the model's step uses compiled (fused) kernels.
+    pub fn compiled(&self) -> bool {
+        self.swiglu.compiled()
     }
 
     pub fn dtype(&self) -> Dtype {
