@@ -252,3 +252,26 @@ fn mlx_backend_runs_cases_and_reports_bad_models_per_case() {
     assert!(err(&sc).contains("exceeds the model's context of 40"), "{}", err(&sc));
     assert!(stdout.contains("FAILED"));
 }
+
+/// The compiled (fused) step and the plain ops give the same tokens, greedy and sampled.
+#[test]
+fn compiled_and_uncompiled_steps_generate_the_same_tokens() {
+    let d = tempfile::tempdir().unwrap();
+    let m = tiny(d.path(), "compile", &["--seed", "7", "--layers", "3"]);
+    let generate = |no_compile: &str, sampled: bool| -> Value {
+        let mut cmd = mlxbench();
+        cmd.env("MLXBENCH_NO_COMPILE", no_compile).args(["models", "generate"]).arg(&m).args(["--ids", &ids(), "--max-tokens", "64"]);
+        if sampled {
+            cmd.args(["--temperature", "0.8", "--top-p", "0.9", "--seed", "5"]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap()).unwrap()
+    };
+    for sampled in [false, true] {
+        let (on, off) = (generate("0", sampled), generate("1", sampled));
+        assert_eq!((on["compiled"].as_bool(), off["compiled"].as_bool()), (Some(true), Some(false)));
+        assert_eq!(on["token_ids"], off["token_ids"], "sampled: {sampled}");
+        assert_eq!(on["token_ids"].as_array().unwrap().len(), 64);
+    }
+}

@@ -43,6 +43,8 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 "step_build_us": median_us(&out.steps.build_ns),
                 "step_dispatch_us": median_us(&out.steps.dispatch_ns),
                 "step_wait_us": median_us(&out.steps.wait_ns),
+                // fused kernels compiled (MLXBENCH_NO_COMPILE=1 turns them off)
+                "compiled": loaded.model.compiled(),
             });
             writeln!(std::io::stdout().lock(), "{v}")?;
             Ok(ExitCode::SUCCESS)
