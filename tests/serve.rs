@@ -347,3 +347,31 @@ fn models_list_names_every_model_and_why_one_does_not_run() {
     let g: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(g["token_ids"].as_array().unwrap().len(), 4, "{g}");
 }
+
+#[test]
+fn sigterm_stops_the_server_even_while_a_client_streams() {
+    let Some((_m, mut s)) = served(&[]) else { return };
+    let url = format!("{}/api/generate", s.url);
+    let body = json!({"model": "tiny", "prompt": "The", "raw": true, "options": {"num_predict": 2000, "ignore_eos": true}});
+    let client = std::thread::spawn(move || {
+        let rt = rt();
+        rt.block_on(async move {
+            let mut r = reqwest::Client::new().post(url).json(&body).send().await.unwrap();
+            while let Ok(Some(_)) = r.chunk().await {}
+        })
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    // SAFETY: kill(2) on our own child's pid
+    assert_eq!(unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) }, 0);
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(15), "serve still running 15 s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(t0.elapsed() < Duration::from_secs(10), "took {:?}", t0.elapsed());
+    client.join().unwrap();
+}

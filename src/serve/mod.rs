@@ -227,9 +227,33 @@ pub fn run(opts: Options) -> Result<()> {
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        axum::serve(listener, router(state)).with_graceful_shutdown(shutdown()).await.context("server failed")
+        // on Ctrl-C / SIGTERM: stop accepting, let running answers finish for a grace
+        // period, then exit (a client streaming a long generation must not hold the server)
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown().await;
+            let _ = stop_tx.send(true);
+        });
+        let mut graceful = stop_rx.clone();
+        let mut deadline = stop_rx;
+        let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+            let _ = graceful.wait_for(|stop| *stop).await;
+        });
+        tokio::select! {
+            r = server => r.context("server failed"),
+            _ = async move {
+                let _ = deadline.wait_for(|stop| *stop).await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                eprintln!("mlxbench serve: stopped after {} s with answers still running", SHUTDOWN_GRACE.as_secs());
+                Ok(())
+            }
+        }
     })
 }
+
+/// How long running answers may go on after Ctrl-C or SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 async fn shutdown() {
     let term = async {
