@@ -22,14 +22,15 @@ shape() { # name, make_tiny_model args...
 shape 135m --hidden 576 --layers 30 --heads 9 --kv-heads 3 --intermediate 1536
 shape 1b --hidden 2048 --layers 16 --heads 32 --kv-heads 8 --intermediate 8192
 IDS=$(python3 -c "import random; random.seed(0); print(','.join(str(random.randrange(100, 20000)) for _ in range($PT)))")
-# which shapes (default all four), e.g. SHAPES="135m-bf16 1b-q4"
+# which shapes (default all four), e.g. SHAPES="135m-bf16 1b-q4"; WARM=1 (default) runs one
+# generation in each process before the measured one, so prefill / TTFT are warm (no JIT)
 SHAPES=${SHAPES:-"135m-bf16 135m-q4 1b-bf16 1b-q4"}
-python3 - "$BIN" "$IDS" "$MT" "$RUNS" "$M" "$SHAPES" <<'PY'
+python3 - "$BIN" "$IDS" "$MT" "$RUNS" "$M" "$SHAPES" "${WARM:-1}" <<'PY'
 import json, statistics, subprocess, sys
-bin_, ids, mt, runs, m, shapes = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6].split()
+bin_, ids, mt, runs, m, shapes, warm = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6].split(), sys.argv[7]
 import os
 def run(cmd, profile=False):
-    env = dict(os.environ, MLXBENCH_STEP_PROFILE="1") if profile else None
+    env = dict(os.environ, MLXBENCH_STEP_PROFILE="1", MLXBENCH_WARMUP=warm) if profile else None
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 print("| shape | native prefill tok/s | mlx-lm prefill tok/s | native decode tok/s | mlx-lm decode tok/s | decode ratio | same tokens "
@@ -39,7 +40,7 @@ for name in shapes:
     model = f"{m}/{name}"
     native, ref = [], []
     for i in range(runs + 1):  # the first pair warms up (kernel JIT), not counted
-        n = run([bin_, "models", "generate", model, "--ids", ids, "--max-tokens", mt])
+        n = run([bin_, "models", "generate", model, "--ids", ids, "--max-tokens", mt, "--warmup", warm])
         r = run(["python3", "tests/fixtures/mlx_lm_reference.py", model, ids, mt], profile=True)
         if i > 0:
             native.append(n); ref.append(r)

@@ -116,6 +116,10 @@ pub struct GenerateArgs {
     /// Stop at end-of-sequence tokens (default: generate exactly max_tokens).
     #[arg(long)]
     pub stop_at_eos: bool,
+    /// Generations run (and discarded) first in the same process, so the one reported
+    /// is warm (kernels compiled, memory pooled).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub warmup: u32,
 }
 
 #[derive(Debug, Args)]

@@ -27,6 +27,9 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
             };
             let s =
                 Sampling { max_tokens: a.max_tokens, temperature: a.temperature, top_p: a.top_p, seed: a.seed, ignore_eos: !a.stop_at_eos };
+            for _ in 0..a.warmup {
+                loaded.generate(&ids, &s, Instant::now() + Duration::from_secs(3600), &mut |_, _, _| {})?;
+            }
             let t0 = Instant::now();
             let mut rec = StreamRecord::new(t0);
             let out = loaded.generate(&ids, &s, t0 + Duration::from_secs(3600), &mut mlx::record_into(&mut rec))?;
