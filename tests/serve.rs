@@ -261,7 +261,7 @@ name = "serve-e2e"
 prompt_cache = "warm"
 iterations = 3
 warmup = 1
-max_tokens = 64
+max_tokens = 128
 temperature = 0.0
 ignore_eos = true
 [[targets]]
@@ -294,7 +294,7 @@ messages = [{{ role = "user", content = "Benchmarks measure time to first token.
         assert_eq!(samples.len(), 3);
         for s in samples {
             assert_eq!(s["ok"], true, "{s}");
-            assert_eq!(s["output_tokens"].as_u64(), Some(64), "{s}");
+            assert_eq!(s["output_tokens"].as_u64(), Some(128), "{s}");
             assert_eq!(s["token_source"], "backend", "{s}");
             let ttft = s["ttft_ms"].as_f64().unwrap();
             let server_prefill =
