@@ -135,7 +135,7 @@ impl Loaded {
 
     /// Generates from token ids; `sink` receives each token's text as it is read.
     pub fn generate(&self, ids: &[u32], s: &Sampling, deadline: Instant, sink: TextSink<'_>) -> Result<Outcome, EngineError> {
-        generate::generate(&self.model, self.tokenizer.as_ref(), ids, s, deadline, sink, &|| false)
+        self.generate_cancellable(ids, s, deadline, sink, &|| false)
     }
 
     /// As [`Loaded::generate`], asking `cancel` after every token whether to stop there.

@@ -72,7 +72,7 @@ type Death = std::sync::Arc<Mutex<Option<String>>>;
 
 /// Runs `f`, turning a panic into an error with its message: a failing model or request
 /// reports its real reason, and the engine thread lives on.
-fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
         let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
         Err(format!("the engine panicked: {}", msg.unwrap_or_else(|| "no message".into())))

@@ -88,9 +88,10 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
 /// The median of nanosecond durations, in µs (0 when there are none).
 #[cfg(feature = "mlx")]
 fn median_us(ns: &[u64]) -> f64 {
-    let mut v = ns.to_vec();
-    v.sort_unstable();
-    v.get(v.len() / 2).map_or(0.0, |m| *m as f64 / 1e3)
+    if ns.is_empty() {
+        return 0.0;
+    }
+    crate::stats::median(&ns.iter().map(|n| *n as f64 / 1e3).collect::<Vec<_>>())
 }
 
 #[cfg(feature = "mlx")]

@@ -12,7 +12,7 @@ pub mod worker;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use axum::Router;
@@ -45,8 +45,13 @@ pub struct Options {
 pub struct State {
     pub handle: Handle,
     opts: Options,
-    catalog: RwLock<Arc<Vec<Entry>>>,
+    /// The models found, and when the folders were last read.
+    catalog: RwLock<(Instant, Arc<Vec<Entry>>)>,
 }
+
+/// Folders are read again at most this often: a scan reads each GGUF header (tens of
+/// ms), and clients poll `/api/tags` while the engine may be generating.
+const RESCAN_EVERY: Duration = Duration::from_secs(2);
 
 /// Largest request body: prompts are text, 16 MiB is far beyond any context.
 const BODY_LIMIT: usize = 16 << 20;
@@ -54,14 +59,17 @@ const BODY_LIMIT: usize = 16 << 20;
 impl State {
     /// The models found at start (or at the last rescan).
     pub fn catalog(&self) -> Arc<Vec<Entry>> {
-        self.catalog.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.catalog.read().unwrap_or_else(|e| e.into_inner()).1.clone()
     }
 
-    /// Looks the folders over again (models may have been added since).
+    /// The models now: the folders read again (models may have been added since),
+    /// unless they were read within [`RESCAN_EVERY`].
     pub fn rescan(&self) -> Arc<Vec<Entry>> {
-        let fresh = Arc::new(catalog::scan(&self.opts.models, self.opts.hub));
-        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
-        fresh
+        let mut c = self.catalog.write().unwrap_or_else(|e| e.into_inner());
+        if c.0.elapsed() >= RESCAN_EVERY {
+            *c = (Instant::now(), Arc::new(catalog::scan(&self.opts.models, self.opts.hub)));
+        }
+        c.1.clone()
     }
 
     /// The entry a request's model name means, rescanning once if it is not known yet.
@@ -98,6 +106,15 @@ pub fn digest(e: &Entry) -> String {
 /// RFC 3339 UTC with microseconds, as Ollama writes times.
 pub fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// A request body as a JSON object, or why it is not one (both APIs answer 400).
+pub fn json_object(bytes: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        Ok(_) => Err("the request body must be a JSON object".into()),
+        Err(e) => Err(format!("invalid JSON body: {e}")),
+    }
 }
 
 /// How a submitted request began.
@@ -221,7 +238,7 @@ pub fn run(opts: Options) -> Result<()> {
             let why = e.reason.as_deref().map(|r| format!(" (unsupported: {r})")).unwrap_or_default();
             println!("  {} {}{why}", e.name, e.path.display());
         }
-        let state = Arc::new(State { handle, opts, catalog: RwLock::new(found) });
+        let state = Arc::new(State { handle, opts, catalog: RwLock::new((Instant::now(), found)) });
         // every token goes out at once: Nagle's algorithm would hold small writes until
         // the client's delayed ACK (about 40 ms) and show up as time to first token
         let listener = listener.tap_io(|tcp| {

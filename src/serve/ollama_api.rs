@@ -101,11 +101,7 @@ async fn ps(Axum(state): S) -> Response {
 
 /// The body as a JSON object, or a 400 in Ollama's shape.
 fn body(bytes: &Bytes) -> Result<Map<String, Value>, Response> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(error(StatusCode::BAD_REQUEST, "the request body must be a JSON object")),
-        Err(e) => Err(error(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}"))),
-    }
+    super::json_object(bytes).map_err(|e| error(StatusCode::BAD_REQUEST, e))
 }
 
 /// The model a request names, or 400 (missing) / 404 (unknown).

@@ -130,11 +130,7 @@ async fn completions(Axum(state): S, bytes: Bytes) -> Response {
 }
 
 fn body(bytes: &Bytes) -> Result<Map<String, Value>, Response> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(bad("the request body must be a JSON object")),
-        Err(e) => Err(bad(format!("invalid JSON body: {e}"))),
-    }
+    super::json_object(bytes).map_err(bad)
 }
 
 /// Sampling from the request (OpenAI's defaults: temperature 1, top_p 1; `max_tokens`

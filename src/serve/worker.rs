@@ -20,6 +20,7 @@ use mlxbench_engine::{self as engine, Loaded, Sampling};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::stop::StopMatcher;
+use crate::backend::mlx::guarded;
 use crate::scenario::ChatMessage;
 
 /// What to generate from.
@@ -161,14 +162,6 @@ fn ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Runs `f`, turning a panic into an error with its message.
-fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
-        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
-        Err(format!("the engine panicked: {}", msg.unwrap_or_else(|| "no message".into())))
-    })
-}
-
 impl Worker {
     fn run(mut self, rx: mpsc::Receiver<Request>) {
         loop {
@@ -253,12 +246,12 @@ impl Worker {
         if self.models.contains_key(&entry.name) {
             return Ok(0);
         }
+        if !entry.supported {
+            return Err(format!("{} cannot run here: {}", entry.name, entry.reason.as_deref().unwrap_or("unsupported")));
+        }
         while self.models.len() >= self.max_loaded.max(1) {
             let Some(oldest) = self.models.iter().min_by_key(|(_, m)| m.last_used).map(|(k, _)| k.clone()) else { break };
             self.models.remove(&oldest);
-        }
-        if !entry.supported {
-            return Err(format!("{} cannot run here: {}", entry.name, entry.reason.as_deref().unwrap_or("unsupported")));
         }
         let before = engine::memory(false).active_bytes.unwrap_or(0);
         let t0 = Instant::now();
