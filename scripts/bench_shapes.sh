@@ -25,28 +25,37 @@ IDS=$(python3 -c "import random; random.seed(0); print(','.join(str(random.randr
 # which shapes (default all four), e.g. SHAPES="135m-bf16 1b-q4"; WARM=1 (default) runs one
 # generation in each process before the measured one, so prefill / TTFT are warm (no JIT)
 SHAPES=${SHAPES:-"135m-bf16 135m-q4 1b-bf16 1b-q4"}
-python3 - "$BIN" "$IDS" "$MT" "$RUNS" "$M" "$SHAPES" "${WARM:-1}" <<'PY'
+# BASE_BIN=path: an earlier mlxbench build, run in the same alternation (before/after)
+python3 - "$BIN" "$IDS" "$MT" "$RUNS" "$M" "$SHAPES" "${WARM:-1}" "${BASE_BIN:-}" <<'PY'
 import json, statistics, subprocess, sys
-bin_, ids, mt, runs, m, shapes, warm = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6].split(), sys.argv[7]
+bin_, ids, mt, runs, m, shapes, warm, base = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6].split(), sys.argv[7], sys.argv[8]
 import os
+# NATIVE_ENV="K=V ...": environment for the native runs only (e.g. MLX_MAX_OPS_PER_BUFFER)
+native_env = dict(kv.split("=", 1) for kv in os.environ.get("NATIVE_ENV", "").split())
 def run(cmd, profile=False):
-    env = dict(os.environ, MLXBENCH_STEP_PROFILE="1", MLXBENCH_WARMUP=warm) if profile else None
+    env = dict(os.environ, MLXBENCH_STEP_PROFILE="1", MLXBENCH_WARMUP=warm) if profile else dict(os.environ, **native_env)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
-print("| shape | native prefill tok/s | mlx-lm prefill tok/s | native decode tok/s | mlx-lm decode tok/s | decode ratio | same tokens "
-      "| host build us/step native / mlx-lm | dispatch us/step | wait us/step |")
-print("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+print("| shape | native prefill tok/s | mlx-lm prefill tok/s | prefill ratio | native decode tok/s | mlx-lm decode tok/s | decode ratio | same tokens "
+      "| host build us/step native / mlx-lm | dispatch us/step | wait us/step | prefill host us (build+dispatch) | prefill wait us |"
+      + (" base decode tok/s | base prefill tok/s |" if base else ""))
+print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if base else ""))
 for name in shapes:
     model = f"{m}/{name}"
-    native, ref = [], []
-    for i in range(runs + 1):  # the first pair warms up (kernel JIT), not counted
+    native, ref, old = [], [], []
+    for i in range(runs + 1):  # the first round warms up (kernel JIT), not counted
         n = run([bin_, "models", "generate", model, "--ids", ids, "--max-tokens", mt, "--warmup", warm])
         r = run(["python3", "tests/fixtures/mlx_lm_reference.py", model, ids, mt], profile=True)
+        b = run([base, "models", "generate", model, "--ids", ids, "--max-tokens", mt, "--warmup", warm]) if base else None
         if i > 0:
-            native.append(n); ref.append(r)
-    med = lambda rs, k: statistics.median(x[k] for x in rs)
+            native.append(n); ref.append(r); old.append(b)
+    med = lambda rs, k: statistics.median(x.get(k, 0.0) for x in rs)
     same = all(a["token_ids"] == b["token_ids"] for a, b in zip(native, ref))
     nd, rd = med(native, "decode_tps"), med(ref, "decode_tps")
+    npf, rpf = med(native, "prefill_tps"), med(ref, "prefill_tps")
     steps = " | ".join(f"{med(native, k):.0f} / {med(ref, k):.0f}" for k in ("step_build_us", "step_dispatch_us", "step_wait_us"))
-    print(f"| {name} | {med(native, 'prefill_tps'):.0f} | {med(ref, 'prefill_tps'):.0f} | {nd:.1f} | {rd:.1f} | {nd / rd:.2f} | {same} | {steps} |", flush=True)
+    host = lambda rs: statistics.median(x.get("prefill_build_us", 0.0) + x.get("prefill_dispatch_us", 0.0) for x in rs)
+    pre = f"{host(native):.0f} / {host(ref):.0f} | {med(native, 'prefill_wait_us'):.0f} / {med(ref, 'prefill_wait_us'):.0f}"
+    tail = f" {med(old, 'decode_tps'):.1f} | {med(old, 'prefill_tps'):.0f} |" if base else ""
+    print(f"| {name} | {npf:.0f} | {rpf:.0f} | {npf / rpf:.2f} | {nd:.1f} | {rd:.1f} | {nd / rd:.2f} | {same} | {steps} | {pre} |{tail}", flush=True)
 PY

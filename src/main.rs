@@ -4,6 +4,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // SAFETY: first thing in main, before any thread or MLX evaluation exists
+    #[cfg(feature = "mlx")]
+    unsafe {
+        mlxbench_engine::device::tune_launches()
+    };
     let code = run();
     leave(code)
 }

@@ -35,6 +35,33 @@ fn device_of(kind: mlx_sys::mlx_device_type) -> mlx_sys::mlx_device {
     unsafe { mlx_sys::mlx_device_new_type(kind, 0) }
 }
 
+/// MLX's CUDA backend records kernels into CUDA graphs and launches a graph every
+/// `MLX_MAX_OPS_PER_BUFFER` kernels (default 20); each costs the host a graph update and
+/// a launch. A small model's decode step is a few hundred kernels and host-bound, so the
+/// engine launches up to this many at once: on an H200 it raised the native engine's
+/// decode of the SmolLM2-135M shape by about 28% (README, "Native engine against mlx-lm").
+pub const CUDA_OPS_PER_GRAPH: u32 = 100;
+
+const OPS_VAR: &str = "MLX_MAX_OPS_PER_BUFFER";
+
+/// Sets `MLX_MAX_OPS_PER_BUFFER` to [`CUDA_OPS_PER_GRAPH`] when MLX has a CUDA GPU here
+/// and the environment does not already set it (a value given by the user wins).
+///
+/// # Safety
+/// Writes the environment: call before any other thread exists. MLX reads the value
+/// once, at its first GPU evaluation, so this must also come before any.
+pub unsafe fn tune_launches() {
+    if gpu_api() == "cuda" && std::env::var_os(OPS_VAR).is_none() && available(true) {
+        // SAFETY: the caller guarantees no other thread reads or writes the environment
+        unsafe { std::env::set_var(OPS_VAR, CUDA_OPS_PER_GRAPH.to_string()) };
+    }
+}
+
+/// `MLX_MAX_OPS_PER_BUFFER` as set in this process, for results to say how MLX ran.
+pub fn launch_setting() -> Option<String> {
+    std::env::var(OPS_VAR).ok().map(|v| format!("{OPS_VAR}={v}"))
+}
+
 /// Whether MLX can compute on the CPU or the GPU in this process.
 pub fn available(gpu: bool) -> bool {
     let kind = if gpu { mlx_sys::mlx_device_type__MLX_GPU } else { mlx_sys::mlx_device_type__MLX_CPU };

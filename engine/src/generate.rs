@@ -99,7 +99,13 @@ pub struct StepTimes {
     pub build_ns: Vec<u64>,
     pub dispatch_ns: Vec<u64>,
     pub wait_ns: Vec<u64>,
+    /// The prefill (every prompt token but the last): building its graph, dispatching
+    /// it, waiting for it; summed over its chunks.
+    pub prefill_ns: [u64; 3],
 }
+
+/// Prompt tokens per prefill pass, as mlx-lm's default `prefill_step_size`.
+pub const PREFILL_CHUNK: usize = 2048;
 
 fn ns_since(t: Instant) -> u64 {
     u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX)
@@ -172,10 +178,19 @@ fn run_loop(
     let t_start = Instant::now();
     let mut cache = KvCache::default();
     let n = ids.len();
-    if n > 1 {
-        let head = Array::from_slice(&ids[..n - 1], &[1, (n - 1) as i32]);
-        model.forward(&head, &mut cache)?;
+    let mut steps = StepTimes::default();
+    // the prompt but its last token, in chunks (as mlx-lm's prefill step), so a long
+    // prompt's activations stay bounded
+    for chunk in ids[..n - 1].chunks(PREFILL_CHUNK) {
+        let t = Instant::now();
+        model.forward(&Array::from_slice(chunk, &[1, chunk.len() as i32]), &mut cache)?;
+        steps.prefill_ns[0] += ns_since(t);
+        let t = Instant::now();
+        transforms::async_eval(cache.arrays()).map_err(mlx_err)?;
+        steps.prefill_ns[1] += ns_since(t);
+        let t = Instant::now();
         transforms::eval(cache.arrays()).map_err(mlx_err)?;
+        steps.prefill_ns[2] += ns_since(t);
     }
     let last = Array::from_slice(&ids[n - 1..], &[1, 1]);
     let mut y = step(model, &last, &mut cache, s)?;
@@ -194,7 +209,9 @@ fn run_loop(
     let mut in_flight: Option<Array> = Some(y.clone());
     let mut token_times = Vec::with_capacity(s.max_tokens as usize);
     let cap = (s.max_tokens as usize).min(1 << 20);
-    let mut steps = StepTimes { build_ns: Vec::with_capacity(cap), dispatch_ns: Vec::with_capacity(cap), wait_ns: Vec::with_capacity(cap) };
+    steps.build_ns.reserve(cap);
+    steps.dispatch_ns.reserve(cap);
+    steps.wait_ns.reserve(cap);
     let mut timed_out = false;
     while count < s.max_tokens {
         // the next step is queued only if there will be a token to read from it

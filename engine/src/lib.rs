@@ -12,6 +12,7 @@ mod config;
 pub mod device;
 mod generate;
 pub mod gguf;
+mod linear;
 mod model;
 mod source;
 mod tokenizer;
@@ -57,12 +58,14 @@ pub(crate) fn ms(d: std::time::Duration) -> f64 {
 }
 
 /// MLX's version and the device it computes on now, as results record it, e.g.
-/// `mlx 0.32.2 (cpu, in-process via mlx-rs 0.33.0)` or `mlx 0.32.2 (gpu: cuda NVIDIA H200, ...)`.
+/// `mlx 0.32.2 (cpu, in-process via mlx-rs 0.33.0)` or `mlx 0.32.2 (gpu: cuda NVIDIA H200,
+/// in-process via mlx-rs 0.33.0, MLX_MAX_OPS_PER_BUFFER=100)`.
 pub fn describe() -> String {
     let d = device::current();
     let on =
         if d.kind == "cpu" { "cpu".to_string() } else { format!("gpu: {}{}", d.api, d.name.map(|n| format!(" {n}")).unwrap_or_default()) };
-    format!("mlx {MLX_VERSION} ({on}, in-process via mlx-rs 0.33.0)")
+    let tuned = device::launch_setting().map(|s| format!(", {s}")).unwrap_or_default();
+    format!("mlx {MLX_VERSION} ({on}, in-process via mlx-rs 0.33.0{tuned})")
 }
 
 /// Runs a tiny computation to show the linked MLX library works.

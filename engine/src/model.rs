@@ -11,6 +11,7 @@ use mlx_rs::ops::indexing::{TryIndexMutOp, TryIndexOp};
 use mlx_rs::{Array, Dtype, fast, ops};
 
 use super::config::{ModelConfig, Rope};
+use super::linear::{Group, Linear, Weights};
 
 pub type MResult<T> = Result<T, String>;
 
@@ -18,60 +19,30 @@ pub fn mlx_err(e: impl std::fmt::Display) -> String {
     format!("mlx: {e}")
 }
 
-/// A linear map: dense `x @ W^T (+ b)` or MLX affine-quantized.
-pub enum Linear {
-    Dense { w: Array, b: Option<Array> },
-    Quant { w: Array, scales: Array, biases: Array, b: Option<Array>, group_size: i32, bits: i32 },
-}
-
-impl Linear {
-    pub fn forward(&self, x: &Array) -> MResult<Array> {
-        let (y, b) = match self {
-            Linear::Dense { w, b } => (x.matmul(w.t()).map_err(mlx_err)?, b),
-            Linear::Quant { w, scales, biases, b, group_size, bits } => {
-                (ops::quantized_matmul(x, w, scales, Some(biases), true, *group_size, *bits).map_err(mlx_err)?, b)
-            }
-        };
-        match b {
-            Some(b) => y.add(b).map_err(mlx_err),
-            None => Ok(y),
-        }
-    }
-
-    /// Rows of an embedding table (dequantized when quantized).
-    pub fn rows(&self, ids: &Array) -> MResult<Array> {
-        match self {
-            Linear::Dense { w, .. } => w.take_axis(ids, 0).map_err(mlx_err),
-            Linear::Quant { w, scales, biases, group_size, bits, .. } => {
-                let w = w.take_axis(ids, 0).map_err(mlx_err)?;
-                let s = scales.take_axis(ids, 0).map_err(mlx_err)?;
-                let b = biases.take_axis(ids, 0).map_err(mlx_err)?;
-                ops::dequantize(&w, &s, &b, *group_size, *bits).map_err(mlx_err)
-            }
-        }
-    }
-
-    fn arrays(&self) -> Vec<&Array> {
-        match self {
-            Linear::Dense { w, b } => std::iter::once(w).chain(b.iter()).collect(),
-            Linear::Quant { w, scales, biases, b, .. } => [w, scales, biases].into_iter().chain(b.iter()).collect(),
-        }
-    }
-}
-
 struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    /// q, k and v
+    qkv: Group,
     o: Linear,
     q_norm: Option<Array>,
     k_norm: Option<Array>,
 }
 
+impl Layer {
+    fn arrays(&self) -> Vec<&Array> {
+        let mut v = self.attn.qkv.arrays();
+        v.extend(self.attn.o.arrays());
+        v.extend(self.gate_up.arrays());
+        v.extend(self.down.arrays());
+        v.extend([&self.input_norm, &self.post_norm]);
+        v.extend(self.attn.q_norm.iter().chain(self.attn.k_norm.iter()));
+        v
+    }
+}
+
 struct Layer {
     attn: Attention,
-    gate: Linear,
-    up: Linear,
+    /// gate and up
+    gate_up: Group,
     down: Linear,
     input_norm: Array,
     post_norm: Array,
@@ -154,9 +125,8 @@ fn swiglu_ops((g, u): (&Array, &Array)) -> Result<Array, mlx_rs::error::Exceptio
 }
 
 impl Swiglu {
-    fn new() -> Self {
-        let off = std::env::var("MLXBENCH_NO_COMPILE").is_ok_and(|v| v == "1");
-        Swiglu((!off).then(|| std::cell::RefCell::new(Box::new(mlx_rs::transforms::compile::compile(swiglu_ops, true)) as Box<Fused>)))
+    fn new(on: bool) -> Self {
+        Swiglu(on.then(|| std::cell::RefCell::new(Box::new(mlx_rs::transforms::compile::compile(swiglu_ops, true)) as Box<Fused>)))
     }
 
     fn apply(&self, g: &Array, u: &Array) -> MResult<Array> {
@@ -175,53 +145,35 @@ impl Swiglu {
     }
 }
 
-/// Takes named tensors out of the loaded weight map.
-struct Weights {
-    map: HashMap<String, Array>,
-}
-
-impl Weights {
-    fn take(&mut self, name: &str) -> MResult<Array> {
-        self.map.remove(name).ok_or_else(|| format!("weights: tensor {name} is missing"))
-    }
-
-    fn linear(&mut self, config: &ModelConfig, path: &str) -> MResult<Linear> {
-        let w = self.take(&format!("{path}.weight"))?;
-        let b = self.map.remove(&format!("{path}.bias"));
-        match self.map.remove(&format!("{path}.scales")) {
-            None => Ok(Linear::Dense { w, b }),
-            Some(scales) => {
-                let biases = self.take(&format!("{path}.biases"))?;
-                let (group_size, bits) = config
-                    .quantization_for(path)
-                    .ok_or_else(|| format!("weights: {path} is quantized but config.json has no `quantization`"))?;
-                if ![2, 3, 4, 5, 6, 8].contains(&bits) || ![32, 64, 128].contains(&group_size) {
-                    return Err(format!("unsupported quantization of {path}: {bits} bits, group size {group_size}"));
-                }
-                Ok(Linear::Quant { w, scales, biases, b, group_size, bits })
-            }
-        }
-    }
+/// `MLXBENCH_NO_COMPILE=1`: the plain step (uncompiled SwiGLU, one matmul per
+/// projection), for comparing with the optimised one.
+fn plain_step() -> bool {
+    std::env::var("MLXBENCH_NO_COMPILE").is_ok_and(|v| v == "1")
 }
 
 impl Model {
     /// Builds the model from a weight map (names as in Hugging Face / mlx-lm checkpoints).
+    /// Stacked projections are materialised layer by layer, so loading holds at most one
+    /// layer's weights twice.
     pub fn from_weights(config: ModelConfig, map: HashMap<String, Array>) -> MResult<Self> {
+        let plain = plain_step();
         let mut w = Weights { map };
         let embed = w.linear(&config, "model.embed_tokens")?;
-        let rows = match &embed {
-            Linear::Dense { w, .. } | Linear::Quant { w, .. } => w.shape().first().copied().unwrap_or(0),
-        };
+        let rows = embed.out_rows();
         if rows != config.vocab_size {
             return Err(format!("embedding has {rows} rows but config.json says vocab_size {}", config.vocab_size));
         }
+        let (hd, nh, nkv) = (config.head_dim(), config.n_heads(), config.n_kv_heads());
         let mut layers = Vec::new();
         for i in 0..config.num_hidden_layers {
             let p = format!("model.layers.{i}");
+            let mut proj =
+                |names: &[&str]| -> MResult<Vec<Linear>> { names.iter().map(|n| w.linear(&config, &format!("{p}.{n}"))).collect() };
+            let qkv = proj(&["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"])?;
+            let gate_up = proj(&["mlp.gate_proj", "mlp.up_proj"])?;
+            let inter = gate_up[0].out_rows();
             let attn = Attention {
-                q: w.linear(&config, &format!("{p}.self_attn.q_proj"))?,
-                k: w.linear(&config, &format!("{p}.self_attn.k_proj"))?,
-                v: w.linear(&config, &format!("{p}.self_attn.v_proj"))?,
+                qkv: Group::new(qkv, vec![nh * hd, nkv * hd, nkv * hd], !plain)?,
                 o: w.linear(&config, &format!("{p}.self_attn.o_proj"))?,
                 q_norm: w.map.remove(&format!("{p}.self_attn.q_norm.weight")),
                 k_norm: w.map.remove(&format!("{p}.self_attn.k_norm.weight")),
@@ -229,14 +181,17 @@ impl Model {
             if config.model_type == "qwen3" && (attn.q_norm.is_none() || attn.k_norm.is_none()) {
                 return Err(format!("weights: qwen3 layer {i} lacks q_norm/k_norm"));
             }
-            layers.push(Layer {
+            let layer = Layer {
                 attn,
-                gate: w.linear(&config, &format!("{p}.mlp.gate_proj"))?,
-                up: w.linear(&config, &format!("{p}.mlp.up_proj"))?,
+                gate_up: Group::new(gate_up, vec![inter, inter], !plain)?,
                 down: w.linear(&config, &format!("{p}.mlp.down_proj"))?,
                 input_norm: w.take(&format!("{p}.input_layernorm.weight"))?,
                 post_norm: w.take(&format!("{p}.post_attention_layernorm.weight"))?,
-            });
+            };
+            if layer.attn.qkv.stacked() || layer.gate_up.stacked() {
+                mlx_rs::transforms::eval(layer.arrays()).map_err(|e| format!("materialising layer {i}: {e}"))?;
+            }
+            layers.push(layer);
         }
         let norm = w.take("model.norm.weight")?;
         let lm_head = if config.tied() { None } else { Some(w.linear(&config, "lm_head")?) };
@@ -245,18 +200,14 @@ impl Model {
             Rope::Llama3 { freqs } => Some(Array::from_slice(freqs, &[freqs.len() as i32])),
             Rope::Standard { .. } => None,
         };
-        Ok(Model { config, embed, layers, norm, lm_head, rope, rope_freqs, swiglu: Swiglu::new() })
+        Ok(Model { config, embed, layers, norm, lm_head, rope, rope_freqs, swiglu: Swiglu::new(!plain) })
     }
 
     /// Every weight array, for forcing MLX's lazy loads to complete.
     pub fn arrays(&self) -> Vec<&Array> {
         let mut v = self.embed.arrays();
         for l in &self.layers {
-            for lin in [&l.attn.q, &l.attn.k, &l.attn.v, &l.attn.o, &l.gate, &l.up, &l.down] {
-                v.extend(lin.arrays());
-            }
-            v.extend([&l.input_norm, &l.post_norm]);
-            v.extend(l.attn.q_norm.iter().chain(l.attn.k_norm.iter()));
+            v.extend(l.arrays());
         }
         v.push(&self.norm);
         if let Some(h) = &self.lm_head {
@@ -277,6 +228,32 @@ impl Model {
         }
     }
 
+    /// Queries, keys and values `[1, heads, L, head_dim]`, RoPE applied. With stacked
+    /// projections and no q/k norms, q and k are neighbouring heads of one product and
+    /// take one RoPE kernel (each head is rotated on its own, so the values are the same).
+    fn qkv(&self, a: &Attention, x: &Array, offset: i32) -> MResult<(Array, Array, Array)> {
+        let c = &self.config;
+        let (nh, nkv, hd) = (c.n_heads(), c.n_kv_heads(), c.head_dim());
+        // [1, L, heads, head_dim] -> [1, heads, L, head_dim]
+        let heads = |t: Array| t.transpose_axes(&[0, 2, 1, 3]).map_err(mlx_err);
+        let part = |t: &Array, r: std::ops::Range<i32>| t.try_index((.., r, .., ..)).map_err(mlx_err);
+        if a.q_norm.is_none()
+            && let Some(y) = a.qkv.joint(x, hd)?
+        {
+            let qk = self.rope(&heads(y.try_index((.., .., 0..nh + nkv, ..)).map_err(mlx_err)?)?, offset)?;
+            let v = heads(y.try_index((.., .., nh + nkv.., ..)).map_err(mlx_err)?)?;
+            return Ok((part(&qk, 0..nh)?, part(&qk, nh..nh + nkv)?, v));
+        }
+        let mut it = a.qkv.forward(x, hd)?.into_iter().map(heads);
+        let mut next = || it.next().ok_or_else(|| "attention: q, k, v expected".to_string())?;
+        let (mut q, mut k, v) = (next()?, next()?, next()?);
+        if let (Some(qn), Some(kn)) = (&a.q_norm, &a.k_norm) {
+            q = fast::rms_norm(&q, Some(qn), c.rms_norm_eps).map_err(mlx_err)?;
+            k = fast::rms_norm(&k, Some(kn), c.rms_norm_eps).map_err(mlx_err)?;
+        }
+        Ok((self.rope(&q, offset)?, self.rope(&k, offset)?, v))
+    }
+
     /// Logits `[1, L, vocab]` for token ids `[1, L]`, appending to the cache.
     pub fn forward(&self, ids: &Array, cache: &mut KvCache) -> MResult<Array> {
         let c = &self.config;
@@ -286,31 +263,23 @@ impl Model {
             cache.layers = (0..self.layers.len()).map(|_| None).collect();
         }
         let eps = c.rms_norm_eps;
-        let (nh, nkv, hd) = (c.n_heads(), c.n_kv_heads(), c.head_dim());
+        let (nh, hd) = (c.n_heads(), c.head_dim());
         let scale = (hd as f32).powf(-0.5);
         let offset = cache.offset;
         for (i, layer) in self.layers.iter().enumerate() {
             let x = fast::rms_norm(&h, Some(&layer.input_norm), eps).map_err(mlx_err)?;
             let a = &layer.attn;
-            let heads = |t: Array, n: i32| -> MResult<Array> {
-                t.reshape(&[1, l, n, -1]).and_then(|t| t.transpose_axes(&[0, 2, 1, 3])).map_err(mlx_err)
-            };
-            let mut q = heads(a.q.forward(&x)?, nh)?;
-            let mut k = heads(a.k.forward(&x)?, nkv)?;
-            let v = heads(a.v.forward(&x)?, nkv)?;
-            if let (Some(qn), Some(kn)) = (&a.q_norm, &a.k_norm) {
-                q = fast::rms_norm(&q, Some(qn), eps).map_err(mlx_err)?;
-                k = fast::rms_norm(&k, Some(kn), eps).map_err(mlx_err)?;
-            }
-            let q = self.rope(&q, offset)?;
-            let k = self.rope(&k, offset)?;
+            let (q, k, v) = self.qkv(a, &x, offset)?;
             let (k, v) = cache.update(i, k, v)?;
             let mask = (l > 1).then_some(ScaledDotProductAttentionMask::Causal);
             let o = fast::scaled_dot_product_attention(&q, &k, &v, scale, mask, None).map_err(mlx_err)?;
             let o = o.transpose_axes(&[0, 2, 1, 3]).and_then(|o| o.reshape(&[1, l, nh * hd])).map_err(mlx_err)?;
             h = h.add(a.o.forward(&o)?).map_err(mlx_err)?;
             let x = fast::rms_norm(&h, Some(&layer.post_norm), eps).map_err(mlx_err)?;
-            let m = self.swiglu.apply(&layer.gate.forward(&x)?, &layer.up.forward(&x)?)?;
+            // gate and up as [1, L, 1, intermediate]; SwiGLU's output is contiguous
+            let gu = layer.gate_up.forward(&x, layer.gate_up.width(0))?;
+            let (g, u) = gu.first().zip(gu.get(1)).ok_or_else(|| "mlp: gate and up expected".to_string())?;
+            let m = self.swiglu.apply(g, u)?.reshape(&[1, l, -1]).map_err(mlx_err)?;
             h = h.add(layer.down.forward(&m)?).map_err(mlx_err)?;
         }
         cache.offset += l;
@@ -324,6 +293,11 @@ impl Model {
     /// Whether the model's step uses compiled (fused) kernels.
     pub fn compiled(&self) -> bool {
         self.swiglu.compiled()
+    }
+
+    /// Whether q/k/v and gate/up run as stacked matmuls (one kernel each).
+    pub fn stacked(&self) -> bool {
+        self.layers.iter().any(|l| l.attn.qkv.stacked() || l.gate_up.stacked())
     }
 
     pub fn dtype(&self) -> Dtype {

@@ -46,8 +46,13 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
                 "step_build_us": median_us(&out.steps.build_ns),
                 "step_dispatch_us": median_us(&out.steps.dispatch_ns),
                 "step_wait_us": median_us(&out.steps.wait_ns),
-                // fused kernels compiled (MLXBENCH_NO_COMPILE=1 turns them off)
+                // the prefill's host time to build and dispatch its graph, and its wait, µs
+                "prefill_build_us": out.steps.prefill_ns[0] as f64 / 1e3,
+                "prefill_dispatch_us": out.steps.prefill_ns[1] as f64 / 1e3,
+                "prefill_wait_us": out.steps.prefill_ns[2] as f64 / 1e3,
+                // fused kernels compiled, projections stacked (MLXBENCH_NO_COMPILE=1: neither)
                 "compiled": loaded.model.compiled(),
+                "stacked": loaded.model.stacked(),
             });
             writeln!(std::io::stdout().lock(), "{v}")?;
             Ok(ExitCode::SUCCESS)

@@ -1,0 +1,214 @@
+//! Linear maps and the weights they are read from: dense or MLX affine-quantized
+//! projections, and groups of projections of the same input stacked into one matmul.
+//!
+//! Both are about host work per decode step. On an accelerator a small model's step is
+//! bound by how many operations the host records and launches, not by the device
+//! (`docs/engine.md`, "Host work per step"): a dense weight is kept already transposed
+//! (an evaluated view, so the step's graph has no transpose node per projection), and
+//! q/k/v and gate/up are one matmul each over weights whose rows were concatenated at
+//! load (one kernel where there were three and two), split afterwards by views.
+
+use std::collections::HashMap;
+
+use mlx_rs::ops::indexing::TryIndexOp;
+use mlx_rs::{Array, ops};
+
+use super::config::ModelConfig;
+use super::model::{MResult, mlx_err};
+
+/// A linear map: dense `x @ W^T (+ b)` or MLX affine-quantized.
+pub enum Linear {
+    /// `w` `[out, in]` as stored (embedding rows read it), `wt` its transposed view.
+    Dense {
+        w: Array,
+        wt: Array,
+        b: Option<Array>,
+    },
+    Quant {
+        w: Array,
+        scales: Array,
+        biases: Array,
+        b: Option<Array>,
+        group_size: i32,
+        bits: i32,
+    },
+}
+
+impl Linear {
+    fn dense(w: Array, b: Option<Array>) -> MResult<Linear> {
+        let wt = w.t();
+        Ok(Linear::Dense { w, wt, b })
+    }
+
+    pub fn forward(&self, x: &Array) -> MResult<Array> {
+        let (y, b) = match self {
+            Linear::Dense { wt, b, .. } => (x.matmul(wt).map_err(mlx_err)?, b),
+            Linear::Quant { w, scales, biases, b, group_size, bits } => {
+                (ops::quantized_matmul(x, w, scales, Some(biases), true, *group_size, *bits).map_err(mlx_err)?, b)
+            }
+        };
+        match b {
+            Some(b) => y.add(b).map_err(mlx_err),
+            None => Ok(y),
+        }
+    }
+
+    /// Rows of an embedding table (dequantized when quantized).
+    pub fn rows(&self, ids: &Array) -> MResult<Array> {
+        match self {
+            Linear::Dense { w, .. } => w.take_axis(ids, 0).map_err(mlx_err),
+            Linear::Quant { w, scales, biases, group_size, bits, .. } => {
+                let w = w.take_axis(ids, 0).map_err(mlx_err)?;
+                let s = scales.take_axis(ids, 0).map_err(mlx_err)?;
+                let b = biases.take_axis(ids, 0).map_err(mlx_err)?;
+                ops::dequantize(&w, &s, &b, *group_size, *bits).map_err(mlx_err)
+            }
+        }
+    }
+
+    /// Output rows (the embedding's vocabulary size).
+    pub fn out_rows(&self) -> i32 {
+        match self {
+            Linear::Dense { w, .. } | Linear::Quant { w, .. } => w.shape().first().copied().unwrap_or(0),
+        }
+    }
+
+    pub fn arrays(&self) -> Vec<&Array> {
+        match self {
+            Linear::Dense { w, wt, b } => [w, wt].into_iter().chain(b.iter()).collect(),
+            Linear::Quant { w, scales, biases, b, .. } => [w, scales, biases].into_iter().chain(b.iter()).collect(),
+        }
+    }
+
+    /// One linear map whose output is the outputs of `parts`, in order: their rows
+    /// concatenated. `None` when they cannot be (dense and quantized mixed, different
+    /// quantization, dtypes, or biases on some only). Each output row is the same dot
+    /// product over the same input as before, so the values do not change.
+    fn stack(parts: &[Linear]) -> MResult<Option<Linear>> {
+        let cat = |v: Vec<&Array>| ops::concatenate(&v, 0).map_err(mlx_err);
+        let same_dtype = |v: &[&Array]| v.windows(2).all(|w| w[0].dtype() == w[1].dtype());
+        let biases: Vec<&Array> = parts
+            .iter()
+            .filter_map(|p| match p {
+                Linear::Dense { b, .. } | Linear::Quant { b, .. } => b.as_ref(),
+            })
+            .collect();
+        if !biases.is_empty() && (biases.len() != parts.len() || !same_dtype(&biases)) {
+            return Ok(None);
+        }
+        let b = if biases.is_empty() { None } else { Some(cat(biases)?) };
+        let dense: Vec<&Array> = parts.iter().filter_map(|p| if let Linear::Dense { w, .. } = p { Some(w) } else { None }).collect();
+        if dense.len() == parts.len() {
+            return if same_dtype(&dense) { Ok(Some(Linear::dense(cat(dense)?, b)?)) } else { Ok(None) };
+        }
+        let mut quant = Vec::new();
+        for p in parts {
+            match p {
+                Linear::Quant { w, scales, biases, group_size, bits, .. } => quant.push((w, scales, biases, *group_size, *bits)),
+                Linear::Dense { .. } => return Ok(None),
+            }
+        }
+        let (_, _, _, group_size, bits) = quant[0];
+        let scales: Vec<&Array> = quant.iter().map(|q| q.1).collect();
+        let qb: Vec<&Array> = quant.iter().map(|q| q.2).collect();
+        if quant.iter().any(|q| (q.3, q.4) != (group_size, bits)) || !same_dtype(&scales) || !same_dtype(&qb) {
+            return Ok(None);
+        }
+        let w = cat(quant.iter().map(|q| q.0).collect())?;
+        Ok(Some(Linear::Quant { w, scales: cat(scales)?, biases: cat(qb)?, b, group_size, bits }))
+    }
+}
+
+/// Projections of one input: stacked into one matmul when their weights allow it, else
+/// one matmul each (also under `MLXBENCH_NO_COMPILE=1`, the plain step).
+pub enum Group {
+    /// The stacked map and each part's output width.
+    Stacked(Linear, Vec<i32>),
+    Each(Vec<Linear>, Vec<i32>),
+}
+
+impl Group {
+    pub fn new(parts: Vec<Linear>, widths: Vec<i32>, stack: bool) -> MResult<Group> {
+        if stack && let Some(s) = Linear::stack(&parts)? {
+            return Ok(Group::Stacked(s, widths));
+        }
+        Ok(Group::Each(parts, widths))
+    }
+
+    /// Output width of part `i`.
+    pub fn width(&self, i: usize) -> i32 {
+        match self {
+            Group::Stacked(_, w) | Group::Each(_, w) => w.get(i).copied().unwrap_or(0),
+        }
+    }
+
+    /// Each projection of `x` `[1, L, in]`, shaped `[1, L, width / unit, unit]`. Stacked,
+    /// the parts are slices of one product along its third axis: views, not copies.
+    pub fn forward(&self, x: &Array, unit: i32) -> MResult<Vec<Array>> {
+        let l = x.dim(1);
+        match self {
+            Group::Each(parts, _) => parts.iter().map(|p| p.forward(x)?.reshape(&[1, l, -1, unit]).map_err(mlx_err)).collect(),
+            Group::Stacked(_, widths) => {
+                let y = self.joint(x, unit)?.ok_or_else(|| "stacked projection expected".to_string())?;
+                let mut at = 0;
+                widths
+                    .iter()
+                    .map(|w| {
+                        let n = w / unit;
+                        at += n;
+                        y.try_index((.., .., at - n..at, ..)).map_err(mlx_err)
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Stacked: the whole product `[1, L, total / unit, unit]`, for a caller that treats
+    /// neighbouring parts as one (one RoPE over q and k); `None` when kept apart.
+    pub fn joint(&self, x: &Array, unit: i32) -> MResult<Option<Array>> {
+        match self {
+            Group::Stacked(p, _) => Ok(Some(p.forward(x)?.reshape(&[1, x.dim(1), -1, unit]).map_err(mlx_err)?)),
+            Group::Each(..) => Ok(None),
+        }
+    }
+
+    pub fn stacked(&self) -> bool {
+        matches!(self, Group::Stacked(..))
+    }
+
+    pub fn arrays(&self) -> Vec<&Array> {
+        match self {
+            Group::Stacked(p, _) => p.arrays(),
+            Group::Each(parts, _) => parts.iter().flat_map(Linear::arrays).collect(),
+        }
+    }
+}
+
+/// Takes named tensors out of the loaded weight map.
+pub struct Weights {
+    pub map: HashMap<String, Array>,
+}
+
+impl Weights {
+    pub fn take(&mut self, name: &str) -> MResult<Array> {
+        self.map.remove(name).ok_or_else(|| format!("weights: tensor {name} is missing"))
+    }
+
+    pub fn linear(&mut self, config: &ModelConfig, path: &str) -> MResult<Linear> {
+        let w = self.take(&format!("{path}.weight"))?;
+        let b = self.map.remove(&format!("{path}.bias"));
+        match self.map.remove(&format!("{path}.scales")) {
+            None => Linear::dense(w, b),
+            Some(scales) => {
+                let biases = self.take(&format!("{path}.biases"))?;
+                let (group_size, bits) = config
+                    .quantization_for(path)
+                    .ok_or_else(|| format!("weights: {path} is quantized but config.json has no `quantization`"))?;
+                if ![2, 3, 4, 5, 6, 8].contains(&bits) || ![32, 64, 128].contains(&group_size) {
+                    return Err(format!("unsupported quantization of {path}: {bits} bits, group size {group_size}"));
+                }
+                Ok(Linear::Quant { w, scales, biases, b, group_size, bits })
+            }
+        }
+    }
+}
