@@ -19,12 +19,13 @@ shape() { # name, make_tiny_model args...
   [ -f "$M/$name-bf16/config.json" ] || python3 -m mlx_lm convert --hf-path "$M/$name-f32" --mlx-path "$M/$name-bf16" --dtype bfloat16 >/dev/null
   [ -f "$M/$name-q4/config.json" ] || python3 -m mlx_lm convert --hf-path "$M/$name-f32" --mlx-path "$M/$name-q4" -q --q-group-size 64 --q-bits 4 >/dev/null
 }
-shape 135m --hidden 576 --layers 30 --heads 9 --kv-heads 3 --intermediate 1536
-shape 1b --hidden 2048 --layers 16 --heads 32 --kv-heads 8 --intermediate 8192
-IDS=$(python3 -c "import random; random.seed(0); print(','.join(str(random.randrange(100, 20000)) for _ in range($PT)))")
 # which shapes (default all four), e.g. SHAPES="135m-bf16 1b-q4"; WARM=1 (default) runs one
 # generation in each process before the measured one, so prefill / TTFT are warm (no JIT)
 SHAPES=${SHAPES:-"135m-bf16 135m-q4 1b-bf16 1b-q4"}
+wanted() { [[ " $SHAPES " == *" $1-"* ]]; }
+if wanted 135m; then shape 135m --hidden 576 --layers 30 --heads 9 --kv-heads 3 --intermediate 1536; fi
+if wanted 1b; then shape 1b --hidden 2048 --layers 16 --heads 32 --kv-heads 8 --intermediate 8192; fi
+IDS=$(python3 -c "import random; random.seed(0); print(','.join(str(random.randrange(100, 20000)) for _ in range($PT)))")
 # BASE_BIN=path: an earlier mlxbench build, run in the same alternation (before/after)
 python3 - "$BIN" "$IDS" "$MT" "$RUNS" "$M" "$SHAPES" "${WARM:-1}" "${BASE_BIN:-}" <<'PY'
 import json, statistics, subprocess, sys
@@ -37,9 +38,9 @@ def run(cmd, profile=False):
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 print("| shape | native prefill tok/s | mlx-lm prefill tok/s | prefill ratio | native decode tok/s | mlx-lm decode tok/s | decode ratio | same tokens "
-      "| host build us/step native / mlx-lm | dispatch us/step | wait us/step | prefill host us (build+dispatch) | prefill wait us |"
+      "| host build us/step native / mlx-lm | dispatch us/step | wait us/step | mean build+dispatch+wait us | prefill host us (build+dispatch) | prefill wait us |"
       + (" base decode tok/s | base prefill tok/s |" if base else ""))
-print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if base else ""))
+print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if base else ""))
 for name in shapes:
     model = f"{m}/{name}"
     native, ref, old = [], [], []
@@ -54,6 +55,8 @@ for name in shapes:
     nd, rd = med(native, "decode_tps"), med(ref, "decode_tps")
     npf, rpf = med(native, "prefill_tps"), med(ref, "prefill_tps")
     steps = " | ".join(f"{med(native, k):.0f} / {med(ref, k):.0f}" for k in ("step_build_us", "step_dispatch_us", "step_wait_us"))
+    total = lambda rs: statistics.median(sum(x.get("step_mean_us", [0.0])) for x in rs)
+    steps += f" | {total(native):.0f} / {total(ref):.0f}"
     host = lambda rs: statistics.median(x.get("prefill_build_us", 0.0) + x.get("prefill_dispatch_us", 0.0) for x in rs)
     pre = f"{host(native):.0f} / {host(ref):.0f} | {med(native, 'prefill_wait_us'):.0f} / {med(ref, 'prefill_wait_us'):.0f}"
     tail = f" {med(old, 'decode_tps'):.1f} | {med(old, 'prefill_tps'):.0f} |" if base else ""

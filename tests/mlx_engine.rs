@@ -253,7 +253,8 @@ fn mlx_backend_runs_cases_and_reports_bad_models_per_case() {
     assert!(stdout.contains("FAILED"));
 }
 
-/// The compiled (fused) step and the plain ops give the same tokens, greedy and sampled.
+/// The optimised step (compiled SwiGLU, stacked q/k/v and gate/up matmuls, one RoPE over
+/// q and k) and the plain ops give the same tokens, greedy and sampled.
 #[test]
 fn compiled_and_uncompiled_steps_generate_the_same_tokens() {
     let d = tempfile::tempdir().unwrap();
@@ -271,7 +272,39 @@ fn compiled_and_uncompiled_steps_generate_the_same_tokens() {
     for sampled in [false, true] {
         let (on, off) = (generate("0", sampled), generate("1", sampled));
         assert_eq!((on["compiled"].as_bool(), off["compiled"].as_bool()), (Some(true), Some(false)));
+        assert_eq!((on["stacked"].as_bool(), off["stacked"].as_bool()), (Some(true), Some(false)));
         assert_eq!(on["token_ids"], off["token_ids"], "sampled: {sampled}");
         assert_eq!(on["token_ids"].as_array().unwrap().len(), 64);
     }
+}
+
+/// A prompt longer than one prefill chunk (2048 tokens) is prefilled in chunks and
+/// still generates mlx-lm's tokens (mlx-lm chunks at the same size).
+#[test]
+fn long_prompt_prefills_in_chunks_and_matches_mlx_lm() {
+    let d = tempfile::tempdir().unwrap();
+    let m = tiny(d.path(), "long", &["--seed", "11"]);
+    let cfg = m.join("config.json");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("\"max_position_embeddings\": 2048", "\"max_position_embeddings\": 8192");
+    std::fs::write(&cfg, text).unwrap();
+    let ids = (0..2300).map(|i| ((i * 53) % 500 + 3).to_string()).collect::<Vec<_>>().join(",");
+    let out = mlxbench().args(["models", "generate"]).arg(&m).args(["--ids", &ids, "--max-tokens", "16"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ours = token_ids(&String::from_utf8_lossy(&out.stdout));
+    let theirs = token_ids(&python(&[&fixtures().join("mlx_lm_reference.py").display().to_string(), &m.display().to_string(), &ids, "16"]));
+    assert_eq!(ours.len(), 16);
+    assert_eq!(ours, theirs);
+}
+
+/// MLX's launch batching, when set, is part of how a number was made: `info` (and every
+/// result's backend version) names it.
+#[test]
+fn launch_batching_setting_is_recorded() {
+    let out = mlxbench().env("MLX_MAX_OPS_PER_BUFFER", "37").arg("info").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("in-process via mlx-rs 0.33.0, MLX_MAX_OPS_PER_BUFFER=37)"), "{text}");
+    let out = mlxbench().env_remove("MLX_MAX_OPS_PER_BUFFER").arg("info").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // this machine's MLX has no CUDA GPU, so the engine leaves MLX's default alone
+    assert!(text.contains("in-process via mlx-rs 0.33.0)") && !text.contains("MLX_MAX_OPS_PER_BUFFER"), "{text}");
 }

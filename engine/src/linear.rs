@@ -212,3 +212,61 @@ impl Weights {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rand(shape: &[i32], key: u64) -> Array {
+        let k = mlx_rs::random::key(key).unwrap();
+        mlx_rs::random::normal::<f32>(shape, None, None, &k).unwrap()
+    }
+
+    fn same(a: &Array, b: &Array) -> bool {
+        a.shape() == b.shape() && a.eq_values(b).unwrap()
+    }
+
+    fn quant(w: &Array) -> Linear {
+        let (w, scales, biases) = ops::quantize(w, 64, 4).unwrap();
+        Linear::Quant { w, scales, biases, b: None, group_size: 64, bits: 4 }
+    }
+
+    /// Stacked projections give exactly the values of separate ones (dense with biases,
+    /// and quantized), as views of the right widths.
+    #[test]
+    fn stacked_projections_equal_separate_ones() {
+        let x = rand(&[1, 3, 128], 1);
+        let dense = |i: u64, out: i32| Linear::dense(rand(&[out, 128], 10 + i), Some(rand(&[out], 20 + i))).unwrap();
+        let widths = vec![64, 32, 32];
+        let make = |stack: bool| Group::new(vec![dense(0, 64), dense(1, 32), dense(2, 32)], widths.clone(), stack).unwrap();
+        let (s, e) = (make(true), make(false));
+        assert!(s.stacked() && !e.stacked());
+        let (a, b) = (s.forward(&x, 16).unwrap(), e.forward(&x, 16).unwrap());
+        assert_eq!(a.len(), 3);
+        for (a, b) in a.iter().zip(&b) {
+            assert!(same(a, b), "{:?} vs {:?}", a.shape(), b.shape());
+        }
+        assert_eq!(a[1].shape(), &[1, 3, 2, 16]);
+        let ws = [rand(&[256, 128], 30), rand(&[256, 128], 31)];
+        let q = |stack: bool| Group::new(ws.iter().map(quant).collect(), vec![256, 256], stack).unwrap();
+        let (s, e) = (q(true), q(false));
+        assert!(s.stacked());
+        for (a, b) in s.forward(&x, 256).unwrap().iter().zip(&e.forward(&x, 256).unwrap()) {
+            assert!(same(a, b));
+        }
+    }
+
+    /// Projections that cannot share one matmul stay apart: dense beside quantized,
+    /// different quantization, a bias on one only.
+    #[test]
+    fn mixed_projections_are_not_stacked() {
+        let w = rand(&[64, 128], 3);
+        let dense = |b: Option<Array>| Linear::dense(w.clone(), b).unwrap();
+        assert!(!Group::new(vec![dense(None), quant(&w)], vec![64, 64], true).unwrap().stacked());
+        assert!(!Group::new(vec![dense(Some(rand(&[64], 4))), dense(None)], vec![64, 64], true).unwrap().stacked());
+        let (qw, scales, biases) = ops::quantize(&w, 32, 8).unwrap();
+        let q8 = Linear::Quant { w: qw, scales, biases, b: None, group_size: 32, bits: 8 };
+        assert!(!Group::new(vec![quant(&w), q8], vec![64, 64], true).unwrap().stacked());
+        assert!(Group::new(vec![dense(None), dense(None)], vec![64, 64], true).unwrap().stacked());
+    }
+}

@@ -10,53 +10,13 @@ use crate::cli::ModelsCommand;
 #[cfg(feature = "mlx")]
 pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
     use std::io::Write;
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
-    use mlxbench_engine::{self as engine, Sampling, gguf};
+    use mlxbench_engine::{self as engine, gguf};
 
-    use crate::backend::mlx;
-    use crate::measure::metrics::StreamRecord;
     match cmd {
         ModelsCommand::List { models, json } => list(&model_dirs(models), json),
-        ModelsCommand::Generate(a) => {
-            let dir = engine::resolve_model(&a.model, std::path::Path::new(".")).map_err(anyhow::Error::msg)?;
-            let loaded = engine::load(&dir)?;
-            let ids = match &a.prompt {
-                Some(p) => loaded.encode_text(p)?,
-                None => a.ids.clone(),
-            };
-            let s =
-                Sampling { max_tokens: a.max_tokens, temperature: a.temperature, top_p: a.top_p, seed: a.seed, ignore_eos: !a.stop_at_eos };
-            for _ in 0..a.warmup {
-                loaded.generate(&ids, &s, Instant::now() + Duration::from_secs(3600), &mut |_, _, _| {})?;
-            }
-            let t0 = Instant::now();
-            let mut rec = StreamRecord::new(t0);
-            let out = loaded.generate(&ids, &s, t0 + Duration::from_secs(3600), &mut mlx::record_into(&mut rec))?;
-            let v = serde_json::json!({
-                "prompt_ids": ids,
-                "token_ids": out.token_ids,
-                "text": rec.text,
-                "prefill_ms": out.prefill_ms,
-                "prefill_tps": if out.prefill_ms > 0.0 { out.prompt_tokens as f64 / (out.prefill_ms / 1e3) } else { 0.0 },
-                // from when each token was read (as mlx-lm's reference times it), not from
-                // when its text completed
-                "decode_tps": engine::token_rate(&out.token_times).unwrap_or(0.0),
-                // host time per decode step, median µs: graph built, dispatched, token waited for
-                "step_build_us": median_us(&out.steps.build_ns),
-                "step_dispatch_us": median_us(&out.steps.dispatch_ns),
-                "step_wait_us": median_us(&out.steps.wait_ns),
-                // the prefill's host time to build and dispatch its graph, and its wait, µs
-                "prefill_build_us": out.steps.prefill_ns[0] as f64 / 1e3,
-                "prefill_dispatch_us": out.steps.prefill_ns[1] as f64 / 1e3,
-                "prefill_wait_us": out.steps.prefill_ns[2] as f64 / 1e3,
-                // fused kernels compiled, projections stacked (MLXBENCH_NO_COMPILE=1: neither)
-                "compiled": loaded.model.compiled(),
-                "stacked": loaded.model.stacked(),
-            });
-            writeln!(std::io::stdout().lock(), "{v}")?;
-            Ok(ExitCode::SUCCESS)
-        }
+        ModelsCommand::Generate(a) => generate(&a),
         ModelsCommand::Convert { gguf, out } => {
             let t0 = Instant::now();
             let g = gguf::Gguf::open(&gguf).map_err(anyhow::Error::msg)?;
@@ -92,6 +52,66 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
 
 /// The median of nanosecond durations, in µs (0 when there are none).
 #[cfg(feature = "mlx")]
+/// `models generate`: one generation (after `--warmup` ones) as JSON: ids, text, rates
+/// and where each decode step's host time went.
+#[cfg(feature = "mlx")]
+fn generate(a: &crate::cli::GenerateArgs) -> Result<ExitCode> {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    use mlxbench_engine::{self as engine, Sampling};
+
+    use crate::backend::mlx;
+    use crate::measure::metrics::StreamRecord;
+    let dir = engine::resolve_model(&a.model, std::path::Path::new(".")).map_err(anyhow::Error::msg)?;
+    let loaded = engine::load(&dir)?;
+    let ids = match &a.prompt {
+        Some(p) => loaded.encode_text(p)?,
+        None => a.ids.clone(),
+    };
+    let s = Sampling { max_tokens: a.max_tokens, temperature: a.temperature, top_p: a.top_p, seed: a.seed, ignore_eos: !a.stop_at_eos };
+    for _ in 0..a.warmup {
+        loaded.generate(&ids, &s, Instant::now() + Duration::from_secs(3600), &mut |_, _, _| {})?;
+    }
+    let t0 = Instant::now();
+    let mut rec = StreamRecord::new(t0);
+    let out = loaded.generate(&ids, &s, t0 + Duration::from_secs(3600), &mut mlx::record_into(&mut rec))?;
+    let phases = [&out.steps.build_ns[..], &out.steps.dispatch_ns[..], &out.steps.wait_ns[..]];
+    let v = serde_json::json!({
+        "prompt_ids": ids,
+        "token_ids": out.token_ids,
+        "text": rec.text,
+        "prefill_ms": out.prefill_ms,
+        "prefill_tps": if out.prefill_ms > 0.0 { out.prompt_tokens as f64 / (out.prefill_ms / 1e3) } else { 0.0 },
+        // from when each token was read (as mlx-lm's reference times it), not from
+        // when its text completed
+        "decode_tps": engine::token_rate(&out.token_times).unwrap_or(0.0),
+        // host time per decode step, median µs: graph built, dispatched, token waited for
+        "step_build_us": median_us(&out.steps.build_ns),
+        "step_dispatch_us": median_us(&out.steps.dispatch_ns),
+        "step_wait_us": median_us(&out.steps.wait_ns),
+        // means and maxima of the same three: a few slow steps hide from medians
+        "step_mean_us": phases.map(mean_us),
+        "step_max_us": phases.map(|v| v.iter().max().map_or(0.0, |n| *n as f64 / 1e3)),
+        // the prefill's host time to build and dispatch its graph, and its wait, µs
+        "prefill_build_us": out.steps.prefill_ns[0] as f64 / 1e3,
+        "prefill_dispatch_us": out.steps.prefill_ns[1] as f64 / 1e3,
+        "prefill_wait_us": out.steps.prefill_ns[2] as f64 / 1e3,
+        // fused kernels compiled, projections stacked (MLXBENCH_NO_COMPILE=1: neither)
+        "compiled": loaded.model.compiled(),
+        "stacked": loaded.model.stacked(),
+    });
+    writeln!(std::io::stdout().lock(), "{v}")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn mean_us(ns: &[u64]) -> f64 {
+    if ns.is_empty() {
+        return 0.0;
+    }
+    ns.iter().map(|n| *n as f64 / 1e3).sum::<f64>() / ns.len() as f64
+}
+
 fn median_us(ns: &[u64]) -> f64 {
     if ns.is_empty() {
         return 0.0;
