@@ -27,6 +27,15 @@ struct Attention {
     k_norm: Option<Array>,
 }
 
+struct Layer {
+    attn: Attention,
+    /// gate and up
+    gate_up: Group,
+    down: Linear,
+    input_norm: Array,
+    post_norm: Array,
+}
+
 impl Layer {
     fn arrays(&self) -> Vec<&Array> {
         let mut v = self.attn.qkv.arrays();
@@ -37,15 +46,6 @@ impl Layer {
         v.extend(self.attn.q_norm.iter().chain(self.attn.k_norm.iter()));
         v
     }
-}
-
-struct Layer {
-    attn: Attention,
-    /// gate and up
-    gate_up: Group,
-    down: Linear,
-    input_norm: Array,
-    post_norm: Array,
 }
 
 /// Keys and values of every layer so far, in buffers grown 256 positions at a time and

@@ -64,7 +64,9 @@ fn generate(a: &crate::cli::GenerateArgs) -> Result<ExitCode> {
     use crate::backend::mlx;
     use crate::measure::metrics::StreamRecord;
     let dir = engine::resolve_model(&a.model, std::path::Path::new(".")).map_err(anyhow::Error::msg)?;
+    let t_load = Instant::now();
     let loaded = engine::load(&dir)?;
+    let load_ms = t_load.elapsed().as_secs_f64() * 1e3;
     let ids = match &a.prompt {
         Some(p) => loaded.encode_text(p)?,
         None => a.ids.clone(),
@@ -79,6 +81,8 @@ fn generate(a: &crate::cli::GenerateArgs) -> Result<ExitCode> {
     let phases = [&out.steps.build_ns[..], &out.steps.dispatch_ns[..], &out.steps.wait_ns[..]];
     let v = serde_json::json!({
         "prompt_ids": ids,
+        // config + weights read and materialised + tokenizer (the engine's load)
+        "load_ms": load_ms,
         "token_ids": out.token_ids,
         "text": rec.text,
         "prefill_ms": out.prefill_ms,
