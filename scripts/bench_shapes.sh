@@ -4,8 +4,17 @@
 # alternating runs, median of RUNS: prefill and decode tok/s and their ratios. Decode is
 # timed from token reads on both sides. Needs mlx, mlx-lm (and numpy, safetensors,
 # tokenizers) for python3; makes its models under target/shapes once. Made for the GPU
-# machine (MLX's CUDA library); runs anywhere MLX does.
+# machine (MLX's CUDA library); runs anywhere MLX does. The 4-bit shapes are quantized
+# from the float32 model, so their scales and activations are float32 (4-bit checkpoints
+# made from bf16 weights carry bf16 ones).
+# Columns: prefill and decode tok/s and ratios, whether both generated the same tokens,
+# host us per decode step (medians of build / dispatch / wait; the sum of their means,
+# which a few slow steps move), and the prefill's host time and wait.
 #   scripts/bench_shapes.sh [RUNS] [PROMPT_TOKENS] [MAX_TOKENS]
+#   SHAPES="135m-bf16 1b-q4"   some shapes only (only those are made)
+#   BASE_BIN=path              also run an earlier build, in the same alternation
+#   NATIVE_ENV="K=V ..."       environment for the native runs only
+#   MLXBENCH_BIN=path          the build to measure (default target/release/mlxbench)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
