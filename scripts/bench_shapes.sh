@@ -5,8 +5,9 @@
 # timed from token reads on both sides. Needs mlx, mlx-lm (and numpy, safetensors,
 # tokenizers) for python3; makes its models under target/shapes once. Made for the GPU
 # machine (MLX's CUDA library); runs anywhere MLX does. The 4-bit shapes are quantized
-# from the float32 model, so their scales and activations are float32 (4-bit checkpoints
-# made from bf16 weights carry bf16 ones).
+# from the float32 model, so their scales and activations are float32; `135m-q4b` and
+# `1b-q4b` (asked for by name in SHAPES) carry bf16 ones, as 4-bit checkpoints made from
+# bf16 weights do.
 # Columns: prefill and decode tok/s and ratios, whether both generated the same tokens,
 # host us per decode step (medians of build / dispatch / wait; the sum of their means,
 # which a few slow steps move), and the prefill's host time and wait.
@@ -27,6 +28,10 @@ shape() { # name, make_tiny_model args...
   [ -f "$M/$name-f32/model.safetensors" ] || python3 tests/fixtures/make_tiny_model.py "$M/$name-f32" --vocab 49152 --tied "$@" >/dev/null
   [ -f "$M/$name-bf16/config.json" ] || python3 -m mlx_lm convert --hf-path "$M/$name-f32" --mlx-path "$M/$name-bf16" --dtype bfloat16 >/dev/null
   [ -f "$M/$name-q4/config.json" ] || python3 -m mlx_lm convert --hf-path "$M/$name-f32" --mlx-path "$M/$name-q4" -q --q-group-size 64 --q-bits 4 >/dev/null
+  # q4b: 4-bit with bf16 scales and activations, as 4-bit checkpoints made from bf16 weights
+  if [[ " $SHAPES " == *" $name-q4b "* && ! -f "$M/$name-q4b/config.json" ]]; then
+    python3 -m mlx_lm convert --hf-path "$M/$name-f32" --mlx-path "$M/$name-q4b" --dtype bfloat16 -q --q-group-size 64 --q-bits 4 >/dev/null
+  fi
 }
 # which shapes (default all four), e.g. SHAPES="135m-bf16 1b-q4"; WARM=1 (default) runs one
 # generation in each process before the measured one, so prefill / TTFT are warm (no JIT)

@@ -305,6 +305,11 @@ fn launch_batching_setting_is_recorded() {
     assert!(text.contains("in-process via mlx-rs 0.33.0, MLX_MAX_OPS_PER_BUFFER=37)"), "{text}");
     let out = mlxbench().env_remove("MLX_MAX_OPS_PER_BUFFER").arg("info").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    // this machine's MLX has no CUDA GPU, so the engine leaves MLX's default alone
-    assert!(text.contains("in-process via mlx-rs 0.33.0)") && !text.contains("MLX_MAX_OPS_PER_BUFFER"), "{text}");
+    if text.contains("(gpu: cuda") {
+        // unset, the engine batches 100 kernels per CUDA graph
+        assert!(text.contains("in-process via mlx-rs 0.33.0, MLX_MAX_OPS_PER_BUFFER=100)"), "{text}");
+    } else {
+        // no CUDA GPU (CPU here, or Metal): MLX's own default stays
+        assert!(text.contains("in-process via mlx-rs 0.33.0)") && !text.contains("MLX_MAX_OPS_PER_BUFFER"), "{text}");
+    }
 }
