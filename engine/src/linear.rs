@@ -85,6 +85,9 @@ impl Linear {
     /// quantization, dtypes, or biases on some only). Each output row is the same dot
     /// product over the same input as before, so the values do not change.
     fn stack(parts: &[Linear]) -> MResult<Option<Linear>> {
+        if parts.len() < 2 {
+            return Ok(None);
+        }
         let cat = |v: Vec<&Array>| ops::concatenate(&v, 0).map_err(mlx_err);
         let same_dtype = |v: &[&Array]| v.windows(2).all(|w| w[0].dtype() == w[1].dtype());
         let biases: Vec<&Array> = parts
@@ -128,7 +131,13 @@ pub enum Group {
 }
 
 impl Group {
+    /// `widths`: each part's output rows as the config implies them; weights of other
+    /// sizes are an error here rather than wrong slices later.
     pub fn new(parts: Vec<Linear>, widths: Vec<i32>, stack: bool) -> MResult<Group> {
+        let rows: Vec<i32> = parts.iter().map(Linear::out_rows).collect();
+        if rows != widths {
+            return Err(format!("weights: projections have {rows:?} output rows where config.json implies {widths:?}"));
+        }
         if stack && let Some(s) = Linear::stack(&parts)? {
             return Ok(Group::Stacked(s, widths));
         }
@@ -268,5 +277,7 @@ mod tests {
         let q8 = Linear::Quant { w: qw, scales, biases, b: None, group_size: 32, bits: 8 };
         assert!(!Group::new(vec![quant(&w), q8], vec![64, 64], true).unwrap().stacked());
         assert!(Group::new(vec![dense(None), dense(None)], vec![64, 64], true).unwrap().stacked());
+        let e = Group::new(vec![dense(None), dense(None)], vec![64, 32], true).err().unwrap();
+        assert!(e.contains("[64, 64] output rows where config.json implies [64, 32]"), "{e}");
     }
 }
