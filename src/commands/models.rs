@@ -1,5 +1,6 @@
 //! `mlxbench models ...`: direct access to the in-process MLX engine.
 
+#[cfg(feature = "mlx")]
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -50,8 +51,6 @@ pub fn run(cmd: ModelsCommand) -> Result<ExitCode> {
     }
 }
 
-/// The median of nanosecond durations, in µs (0 when there are none).
-#[cfg(feature = "mlx")]
 /// `models generate`: one generation (after `--warmup` ones) as JSON: ids, text, rates
 /// and where each decode step's host time went.
 #[cfg(feature = "mlx")]
@@ -109,6 +108,8 @@ fn generate(a: &crate::cli::GenerateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The mean of nanosecond durations, in µs (0 when there are none).
+#[cfg(feature = "mlx")]
 fn mean_us(ns: &[u64]) -> f64 {
     if ns.is_empty() {
         return 0.0;
@@ -116,6 +117,8 @@ fn mean_us(ns: &[u64]) -> f64 {
     ns.iter().map(|n| *n as f64 / 1e3).sum::<f64>() / ns.len() as f64
 }
 
+/// The median of nanosecond durations, in µs (0 when there are none).
+#[cfg(feature = "mlx")]
 fn median_us(ns: &[u64]) -> f64 {
     if ns.is_empty() {
         return 0.0;
