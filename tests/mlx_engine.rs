@@ -296,14 +296,17 @@ fn long_prompt_prefills_in_chunks_and_matches_mlx_lm() {
     assert_eq!(ours, theirs);
 }
 
-/// MLX's launch batching, when set, is part of how a number was made: `info` (and every
-/// result's backend version) names it.
+/// MLX's launch batching, when set, and the plain step are part of how a number was
+/// made: `info` (and every result's backend version) names them.
 #[test]
 fn launch_batching_setting_is_recorded() {
     let out = mlxbench().env("MLX_MAX_OPS_PER_BUFFER", "37").arg("info").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("in-process via mlx-rs 0.33.0, MLX_MAX_OPS_PER_BUFFER=37)"), "{text}");
-    let out = mlxbench().env_remove("MLX_MAX_OPS_PER_BUFFER").arg("info").output().unwrap();
+    let out = mlxbench().env("MLX_MAX_OPS_PER_BUFFER", "37").env("MLXBENCH_NO_COMPILE", "1").arg("info").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("MLX_MAX_OPS_PER_BUFFER=37, plain step: MLXBENCH_NO_COMPILE=1)"), "{text}");
+    let out = mlxbench().env_remove("MLX_MAX_OPS_PER_BUFFER").env_remove("MLXBENCH_NO_COMPILE").arg("info").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     if text.contains("(gpu: cuda") {
         // unset, the engine batches 100 kernels per CUDA graph

@@ -65,7 +65,8 @@ pub fn describe() -> String {
     let on =
         if d.kind == "cpu" { "cpu".to_string() } else { format!("gpu: {}{}", d.api, d.name.map(|n| format!(" {n}")).unwrap_or_default()) };
     let tuned = device::launch_setting().map(|s| format!(", {s}")).unwrap_or_default();
-    format!("mlx {MLX_VERSION} ({on}, in-process via mlx-rs 0.33.0{tuned})")
+    let plain = if model::plain_step() { ", plain step: MLXBENCH_NO_COMPILE=1" } else { "" };
+    format!("mlx {MLX_VERSION} ({on}, in-process via mlx-rs 0.33.0{tuned}{plain})")
 }
 
 /// Runs a tiny computation to show the linked MLX library works.

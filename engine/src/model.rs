@@ -147,7 +147,7 @@ impl Swiglu {
 
 /// `MLXBENCH_NO_COMPILE=1`: the plain step (uncompiled SwiGLU, one matmul per
 /// projection), for comparing with the optimised one.
-fn plain_step() -> bool {
+pub(crate) fn plain_step() -> bool {
     std::env::var("MLXBENCH_NO_COMPILE").is_ok_and(|v| v == "1")
 }
 
