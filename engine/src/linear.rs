@@ -124,10 +124,15 @@ impl Linear {
 
 /// Projections of one input: stacked into one matmul when their weights allow it, else
 /// one matmul each (also under `MLXBENCH_NO_COMPILE=1`, the plain step).
-pub enum Group {
-    /// The stacked map and each part's output width.
-    Stacked(Linear, Vec<i32>),
-    Each(Vec<Linear>, Vec<i32>),
+pub struct Group {
+    /// Each part's output width.
+    widths: Vec<i32>,
+    maps: Maps,
+}
+
+enum Maps {
+    Stacked(Linear),
+    Each(Vec<Linear>),
 }
 
 impl Group {
@@ -138,29 +143,27 @@ impl Group {
         if rows != widths {
             return Err(format!("weights: projections have {rows:?} output rows where config.json implies {widths:?}"));
         }
-        if stack && let Some(s) = Linear::stack(&parts)? {
-            return Ok(Group::Stacked(s, widths));
-        }
-        Ok(Group::Each(parts, widths))
+        let maps = match stack.then(|| Linear::stack(&parts)).transpose()?.flatten() {
+            Some(s) => Maps::Stacked(s),
+            None => Maps::Each(parts),
+        };
+        Ok(Group { widths, maps })
     }
 
     /// Output width of part `i`.
     pub fn width(&self, i: usize) -> i32 {
-        match self {
-            Group::Stacked(_, w) | Group::Each(_, w) => w.get(i).copied().unwrap_or(0),
-        }
+        self.widths.get(i).copied().unwrap_or(0)
     }
 
     /// Each projection of `x` `[1, L, in]`, shaped `[1, L, width / unit, unit]`. Stacked,
     /// the parts are slices of one product along its third axis: views, not copies.
     pub fn forward(&self, x: &Array, unit: i32) -> MResult<Vec<Array>> {
-        let l = x.dim(1);
-        match self {
-            Group::Each(parts, _) => parts.iter().map(|p| p.forward(x)?.reshape(&[1, l, -1, unit]).map_err(mlx_err)).collect(),
-            Group::Stacked(_, widths) => {
-                let y = self.joint(x, unit)?.ok_or_else(|| "stacked projection expected".to_string())?;
+        match &self.maps {
+            Maps::Each(parts) => parts.iter().map(|p| product(p, x, unit)).collect(),
+            Maps::Stacked(p) => {
+                let y = product(p, x, unit)?;
                 let mut at = 0;
-                widths
+                self.widths
                     .iter()
                     .map(|w| {
                         let n = w / unit;
@@ -175,22 +178,27 @@ impl Group {
     /// Stacked: the whole product `[1, L, total / unit, unit]`, for a caller that treats
     /// neighbouring parts as one (one RoPE over q and k); `None` when kept apart.
     pub fn joint(&self, x: &Array, unit: i32) -> MResult<Option<Array>> {
-        match self {
-            Group::Stacked(p, _) => Ok(Some(p.forward(x)?.reshape(&[1, x.dim(1), -1, unit]).map_err(mlx_err)?)),
-            Group::Each(..) => Ok(None),
+        match &self.maps {
+            Maps::Stacked(p) => product(p, x, unit).map(Some),
+            Maps::Each(_) => Ok(None),
         }
     }
 
     pub fn stacked(&self) -> bool {
-        matches!(self, Group::Stacked(..))
+        matches!(self.maps, Maps::Stacked(_))
     }
 
     pub fn arrays(&self) -> Vec<&Array> {
-        match self {
-            Group::Stacked(p, _) => p.arrays(),
-            Group::Each(parts, _) => parts.iter().flat_map(Linear::arrays).collect(),
+        match &self.maps {
+            Maps::Stacked(p) => p.arrays(),
+            Maps::Each(parts) => parts.iter().flat_map(Linear::arrays).collect(),
         }
     }
+}
+
+/// `p(x)` for `x` `[1, L, in]`, viewed as `[1, L, out / unit, unit]`.
+fn product(p: &Linear, x: &Array, unit: i32) -> MResult<Array> {
+    p.forward(x)?.reshape(&[1, x.dim(1), -1, unit]).map_err(mlx_err)
 }
 
 /// Takes named tensors out of the loaded weight map.

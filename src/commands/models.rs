@@ -77,7 +77,11 @@ fn generate(a: &crate::cli::GenerateArgs) -> Result<ExitCode> {
     let t0 = Instant::now();
     let mut rec = StreamRecord::new(t0);
     let out = loaded.generate(&ids, &s, t0 + Duration::from_secs(3600), &mut mlx::record_into(&mut rec))?;
-    let phases = [&out.steps.build_ns[..], &out.steps.dispatch_ns[..], &out.steps.wait_ns[..]];
+    // host time per decode step, µs: graph built, dispatched, token waited for
+    let phases = [&out.steps.build_ns, &out.steps.dispatch_ns, &out.steps.wait_ns]
+        .map(|ns| crate::stats::summarize(&ns.iter().map(|n| *n as f64 / 1e3).collect::<Vec<_>>()));
+    let per_phase = |f: fn(&crate::stats::Summary) -> f64| phases.each_ref().map(|s| s.as_ref().map_or(0.0, f));
+    let [build, dispatch, wait] = per_phase(|s| s.median);
     let v = serde_json::json!({
         "prompt_ids": ids,
         // config + weights read and materialised + tokenizer (the engine's load)
@@ -89,13 +93,13 @@ fn generate(a: &crate::cli::GenerateArgs) -> Result<ExitCode> {
         // from when each token was read (as mlx-lm's reference times it), not from
         // when its text completed
         "decode_tps": engine::token_rate(&out.token_times).unwrap_or(0.0),
-        // host time per decode step, median µs: graph built, dispatched, token waited for
-        "step_build_us": median_us(&out.steps.build_ns),
-        "step_dispatch_us": median_us(&out.steps.dispatch_ns),
-        "step_wait_us": median_us(&out.steps.wait_ns),
+        // medians per decode step
+        "step_build_us": build,
+        "step_dispatch_us": dispatch,
+        "step_wait_us": wait,
         // means and maxima of the same three: a few slow steps hide from medians
-        "step_mean_us": phases.map(mean_us),
-        "step_max_us": phases.map(|v| v.iter().max().map_or(0.0, |n| *n as f64 / 1e3)),
+        "step_mean_us": per_phase(|s| s.mean),
+        "step_max_us": per_phase(|s| s.max),
         // the prefill's host time to build and dispatch its graph, and its wait, µs
         "prefill_build_us": out.steps.prefill_ns[0] as f64 / 1e3,
         "prefill_dispatch_us": out.steps.prefill_ns[1] as f64 / 1e3,
@@ -106,24 +110,6 @@ fn generate(a: &crate::cli::GenerateArgs) -> Result<ExitCode> {
     });
     writeln!(std::io::stdout().lock(), "{v}")?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The mean of nanosecond durations, in µs (0 when there are none).
-#[cfg(feature = "mlx")]
-fn mean_us(ns: &[u64]) -> f64 {
-    if ns.is_empty() {
-        return 0.0;
-    }
-    ns.iter().map(|n| *n as f64 / 1e3).sum::<f64>() / ns.len() as f64
-}
-
-/// The median of nanosecond durations, in µs (0 when there are none).
-#[cfg(feature = "mlx")]
-fn median_us(ns: &[u64]) -> f64 {
-    if ns.is_empty() {
-        return 0.0;
-    }
-    crate::stats::median(&ns.iter().map(|n| *n as f64 / 1e3).collect::<Vec<_>>())
 }
 
 #[cfg(feature = "mlx")]
