@@ -213,6 +213,7 @@ fn run_loop(
     steps.dispatch_ns.reserve(cap);
     steps.wait_ns.reserve(cap);
     let mut timed_out = false;
+    let dot = crate::raw::step_dot_path();
     while count < s.max_tokens {
         // the next step is queued only if there will be a token to read from it
         let next = if count + 1 < s.max_tokens {
@@ -220,6 +221,11 @@ fn run_loop(
             let input = y.reshape(&[1, 1]).map_err(mlx_err)?;
             let nx = step(model, &input, &mut cache, s)?;
             steps.build_ns.push(ns_since(t));
+            if count == 1
+                && let Some(path) = &dot
+            {
+                crate::raw::write_dot(path, &[&nx])?;
+            }
             let t = Instant::now();
             transforms::async_eval([&nx]).map_err(mlx_err)?;
             steps.dispatch_ns.push(ns_since(t));

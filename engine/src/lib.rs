@@ -14,6 +14,7 @@ mod generate;
 pub mod gguf;
 mod linear;
 mod model;
+mod raw;
 mod source;
 mod tokenizer;
 

@@ -150,11 +150,6 @@ impl Group {
         Ok(Group { widths, maps })
     }
 
-    /// Output width of part `i`.
-    pub fn width(&self, i: usize) -> i32 {
-        self.widths.get(i).copied().unwrap_or(0)
-    }
-
     /// Each projection of `x` `[1, L, in]`, shaped `[1, L, width / unit, unit]`. Stacked,
     /// the parts are slices of one product along its third axis: views, not copies.
     pub fn forward(&self, x: &Array, unit: i32) -> MResult<Vec<Array>> {
@@ -169,6 +164,25 @@ impl Group {
                         let n = w / unit;
                         at += n;
                         y.try_index((.., .., at - n..at, ..)).map_err(mlx_err)
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Each projection of `x` `[1, L, in]` as `[1, L, width]`. Stacked, the parts are
+    /// slices of one product along its last axis: views, and no reshape nodes.
+    pub fn split(&self, x: &Array) -> MResult<Vec<Array>> {
+        match &self.maps {
+            Maps::Each(parts) => parts.iter().map(|p| p.forward(x)).collect(),
+            Maps::Stacked(p) => {
+                let y = p.forward(x)?;
+                let mut at = 0;
+                self.widths
+                    .iter()
+                    .map(|w| {
+                        at += w;
+                        y.try_index((.., .., at - w..at)).map_err(mlx_err)
                     })
                     .collect()
             }

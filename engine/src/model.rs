@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use mlx_rs::fast::ScaledDotProductAttentionMask;
-use mlx_rs::ops::indexing::{TryIndexMutOp, TryIndexOp};
-use mlx_rs::{Array, Dtype, fast, ops};
+use mlx_rs::ops::indexing::TryIndexOp;
+use mlx_rs::{Array, Dtype, Stream, fast, ops};
 
 use super::config::{ModelConfig, Rope};
 use super::linear::{Group, Linear, Weights};
@@ -65,7 +65,7 @@ impl KvCache {
 
     /// Stores `k`, `v` `[1, heads, L, dim]` at the current offset of layer `i`; returns
     /// the keys and values of every position so far. The caller advances `offset`.
-    fn update(&mut self, i: usize, k: Array, v: Array) -> MResult<(Array, Array)> {
+    fn update(&mut self, i: usize, k: Array, v: Array, stream: &Stream) -> MResult<(Array, Array)> {
         let prev = self.offset;
         let l = k.dim(2);
         let grow = |buf: Option<&Array>, new: &Array| -> MResult<Array> {
@@ -80,7 +80,7 @@ impl KvCache {
                 }
             }
         };
-        let (mut kb, mut vb) = match self.layers[i].take() {
+        let (kb, vb) = match self.layers[i].take() {
             Some((kb, vb)) if prev + l <= kb.dim(2) => (kb, vb),
             old => {
                 let (ok, ov) = match &old {
@@ -90,8 +90,12 @@ impl KvCache {
                 (grow(ok, &k)?, grow(ov, &v)?)
             }
         };
-        kb.try_index_mut((.., .., prev..prev + l, ..), &k).map_err(mlx_err)?;
-        vb.try_index_mut((.., .., prev..prev + l, ..), &v).map_err(mlx_err)?;
+        // one SliceUpdate node each (mlx-rs's indexed assignment adds two reshapes)
+        let sh = k.shape();
+        let (starts, ends) = ([0, 0, prev, 0], [sh[0], sh[1], prev + l, sh[3]]);
+        let kb = crate::raw::slice_update(&kb, &k, &starts, &ends, stream)?;
+        let sh = v.shape();
+        let vb = crate::raw::slice_update(&vb, &v, &starts, &[sh[0], sh[1], prev + l, sh[3]], stream)?;
         let keys = kb.try_index((.., .., 0..prev + l, ..)).map_err(mlx_err)?;
         let values = vb.try_index((.., .., 0..prev + l, ..)).map_err(mlx_err)?;
         self.layers[i] = Some((kb, vb));
@@ -240,9 +244,10 @@ impl Model {
         if a.q_norm.is_none()
             && let Some(y) = a.qkv.joint(x, hd)?
         {
-            let qk = self.rope(&heads(y.try_index((.., .., 0..nh + nkv, ..)).map_err(mlx_err)?)?, offset)?;
-            let v = heads(y.try_index((.., .., nh + nkv.., ..)).map_err(mlx_err)?)?;
-            return Ok((part(&qk, 0..nh)?, part(&qk, nh..nh + nkv)?, v));
+            // one transpose of all heads, then views of it
+            let y = heads(y)?;
+            let qk = self.rope(&part(&y, 0..nh + nkv)?, offset)?;
+            return Ok((part(&qk, 0..nh)?, part(&qk, nh..nh + nkv)?, part(&y, nh + nkv..nh + 2 * nkv)?));
         }
         let mut it = a.qkv.forward(x, hd)?.into_iter().map(heads);
         let mut next = || it.next().ok_or_else(|| "attention: q, k, v expected".to_string())?;
@@ -266,20 +271,21 @@ impl Model {
         let (nh, hd) = (c.n_heads(), c.head_dim());
         let scale = (hd as f32).powf(-0.5);
         let offset = cache.offset;
+        let stream = Stream::new();
         for (i, layer) in self.layers.iter().enumerate() {
             let x = fast::rms_norm(&h, Some(&layer.input_norm), eps).map_err(mlx_err)?;
             let a = &layer.attn;
             let (q, k, v) = self.qkv(a, &x, offset)?;
-            let (k, v) = cache.update(i, k, v)?;
+            let (k, v) = cache.update(i, k, v, &stream)?;
             let mask = (l > 1).then_some(ScaledDotProductAttentionMask::Causal);
             let o = fast::scaled_dot_product_attention(&q, &k, &v, scale, mask, None).map_err(mlx_err)?;
             let o = o.transpose_axes(&[0, 2, 1, 3]).and_then(|o| o.reshape(&[1, l, nh * hd])).map_err(mlx_err)?;
             h = h.add(a.o.forward(&o)?).map_err(mlx_err)?;
             let x = fast::rms_norm(&h, Some(&layer.post_norm), eps).map_err(mlx_err)?;
-            // gate and up as [1, L, 1, intermediate]; SwiGLU's output is contiguous
-            let gu = layer.gate_up.forward(&x, layer.gate_up.width(0))?;
+            // gate and up `[1, L, intermediate]` (stacked: views of one product)
+            let gu = layer.gate_up.split(&x)?;
             let (g, u) = gu.first().zip(gu.get(1)).ok_or_else(|| "mlp: gate and up expected".to_string())?;
-            let m = self.swiglu.apply(g, u)?.reshape(&[1, l, -1]).map_err(mlx_err)?;
+            let m = self.swiglu.apply(g, u)?;
             h = h.add(layer.down.forward(&m)?).map_err(mlx_err)?;
         }
         cache.offset += l;

@@ -1,0 +1,85 @@
+//! mlx-c calls that mlx-rs does not offer in the form the engine needs.
+//!
+//! - `slice_update`: MLX's slice update as one graph node. mlx-rs's indexed assignment
+//!   (`try_index_mut`) adds two reshapes of the update around it, and every node of a
+//!   decode step costs the host time when the step is dispatched.
+//! - `write_dot`: a development aid, the graph of one decode step written as Graphviz DOT
+//!   (`MLXBENCH_STEP_DOT=FILE`), to count the operations MLX will run for a step and
+//!   compare them with mlx-lm's (`mx.export_to_dot`). The file is written before the
+//!   step is dispatched, so it shows what the step asks of MLX, not what ran.
+
+use std::ffi::CString;
+
+use mlx_rs::{Array, Stream};
+
+use crate::model::MResult;
+
+/// `buf` with `upd` written over `buf[starts[i]..ends[i]]` on every axis (unit strides);
+/// `upd` has exactly that slice's shape. One SliceUpdate node in the graph.
+pub fn slice_update(buf: &Array, upd: &Array, starts: &[i32], ends: &[i32], stream: &Stream) -> MResult<Array> {
+    let strides = vec![1; starts.len()];
+    if ends.len() != starts.len() {
+        return Err("slice update: starts and ends differ in length".into());
+    }
+    // SAFETY: handles owned by the arrays and stream borrowed for the call; the slices
+    // outlive it; the result handle is owned by the returned Array (or freed on error)
+    unsafe {
+        let mut res = mlx_sys::mlx_array_new();
+        let rc = mlx_sys::mlx_slice_update(
+            &mut res,
+            buf.as_ptr(),
+            upd.as_ptr(),
+            starts.as_ptr(),
+            starts.len(),
+            ends.as_ptr(),
+            ends.len(),
+            strides.as_ptr(),
+            strides.len(),
+            stream.as_ptr(),
+        );
+        if rc != 0 {
+            mlx_sys::mlx_array_free(res);
+            // MLX left its message with mlx-rs's error handler: drain it (an invalid
+            // reshape fails and takes it) so the next error reports itself
+            let _ = Array::from_int(0).reshape(&[2]);
+            return Err(format!("MLX slice update failed: {:?} into {:?} at {starts:?}..{ends:?}", upd.shape(), buf.shape()));
+        }
+        Ok(Array::from_ptr(res))
+    }
+}
+
+unsafe extern "C" {
+    fn fopen(path: *const std::os::raw::c_char, mode: *const std::os::raw::c_char) -> *mut mlx_sys::FILE;
+    fn fclose(f: *mut mlx_sys::FILE) -> std::os::raw::c_int;
+}
+
+/// The file `MLXBENCH_STEP_DOT` names, if set.
+pub fn step_dot_path() -> Option<String> {
+    std::env::var("MLXBENCH_STEP_DOT").ok().filter(|p| !p.is_empty())
+}
+
+/// Writes the graph that computes `outputs` to `path` as DOT.
+pub fn write_dot(path: &str, outputs: &[&Array]) -> Result<(), String> {
+    let cpath = CString::new(path).map_err(|_| format!("{path}: a NUL in the path"))?;
+    // SAFETY: a FILE opened here, closed below; the vector and namer are freed below; the
+    // arrays outlive the call
+    unsafe {
+        let f = fopen(cpath.as_ptr(), c"w".as_ptr());
+        if f.is_null() {
+            return Err(format!("cannot write {path}"));
+        }
+        let vec = mlx_sys::mlx_vector_array_new();
+        for a in outputs {
+            mlx_sys::mlx_vector_array_append_value(vec, a.as_ptr());
+        }
+        let namer = mlx_sys::mlx_node_namer_new();
+        let rc = mlx_sys::mlx_export_to_dot(f, namer, vec);
+        mlx_sys::mlx_node_namer_free(namer);
+        mlx_sys::mlx_vector_array_free(vec);
+        fclose(f);
+        if rc != 0 {
+            return Err(format!("MLX could not write the step's graph to {path}"));
+        }
+    }
+    Ok(())
+}
