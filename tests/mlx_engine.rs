@@ -316,3 +316,50 @@ fn launch_batching_setting_is_recorded() {
         assert!(text.contains("in-process via mlx-rs 0.33.0)") && !text.contains("MLX_MAX_OPS_PER_BUFFER"), "{text}");
     }
 }
+
+/// Operations per label in a graph written by `MLXBENCH_STEP_DOT` (MLX's DOT export).
+fn graph_ops(dot: &Path) -> std::collections::HashMap<String, usize> {
+    let text = std::fs::read_to_string(dot).unwrap_or_else(|e| panic!("{}: {e}", dot.display()));
+    let mut ops = std::collections::HashMap::new();
+    for part in text.split("label =\"").skip(1) {
+        let label = part.split('"').next().unwrap_or_default().to_string();
+        *ops.entry(label).or_insert(0) += 1;
+    }
+    ops
+}
+
+/// Host time per decode step grows with the nodes of the step's graph: ours asks MLX
+/// for fewer operations than mlx-lm's on the same model (both graphs written by
+/// `MLXBENCH_STEP_DOT` at the second decode step), with one SliceUpdate per key and
+/// value write and no more reshapes than mlx-lm's.
+#[test]
+fn decode_step_graph_is_smaller_than_mlx_lm() {
+    let d = tempfile::tempdir().unwrap();
+    let m = tiny(d.path(), "graph", &["--seed", "3", "--layers", "3"]);
+    let (ours, theirs) = (d.path().join("ours.dot"), d.path().join("theirs.dot"));
+    let out = mlxbench()
+        .env("MLXBENCH_STEP_DOT", &ours)
+        .args(["models", "generate"])
+        .arg(&m)
+        .args(["--ids", &ids(), "--max-tokens", "4"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reference = fixtures().join("mlx_lm_reference.py");
+    let out = Command::new(common::python())
+        .env("MLXBENCH_STEP_PROFILE", "1")
+        .env("MLXBENCH_STEP_DOT", &theirs)
+        .arg(&reference)
+        .arg(&m)
+        .args([&ids(), "4"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (a, b) = (graph_ops(&ours), graph_ops(&theirs));
+    let n = |g: &std::collections::HashMap<String, usize>, k: &str| g.get(k).copied().unwrap_or(0);
+    let total = |g: &std::collections::HashMap<String, usize>| g.values().sum::<usize>();
+    assert_eq!((n(&a, "SliceUpdate"), n(&b, "SliceUpdate")), (6, 6), "ours {a:?}\ntheirs {b:?}");
+    assert!(n(&a, "Reshape") <= n(&b, "Reshape"), "reshapes: ours {a:?}\ntheirs {b:?}");
+    assert!(n(&a, "Matmul") < n(&b, "Matmul"), "matmuls: ours {a:?}\ntheirs {b:?}");
+    assert!(total(&a) < total(&b), "nodes: ours {} vs mlx-lm {}\nours {a:?}\ntheirs {b:?}", total(&a), total(&b));
+}
