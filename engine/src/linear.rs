@@ -150,6 +150,19 @@ impl Group {
         Ok(Group { widths, maps })
     }
 
+    /// Each part's range along the stacked product's split axis, in `unit`s.
+    fn ranges(&self, unit: i32) -> Vec<std::ops::Range<i32>> {
+        let mut at = 0;
+        self.widths
+            .iter()
+            .map(|w| {
+                let n = w / unit;
+                at += n;
+                at - n..at
+            })
+            .collect()
+    }
+
     /// Each projection of `x` `[1, L, in]`, shaped `[1, L, width / unit, unit]`. Stacked,
     /// the parts are slices of one product along its third axis: views, not copies.
     pub fn forward(&self, x: &Array, unit: i32) -> MResult<Vec<Array>> {
@@ -157,15 +170,7 @@ impl Group {
             Maps::Each(parts) => parts.iter().map(|p| product(p, x, unit)).collect(),
             Maps::Stacked(p) => {
                 let y = product(p, x, unit)?;
-                let mut at = 0;
-                self.widths
-                    .iter()
-                    .map(|w| {
-                        let n = w / unit;
-                        at += n;
-                        y.try_index((.., .., at - n..at, ..)).map_err(mlx_err)
-                    })
-                    .collect()
+                self.ranges(unit).into_iter().map(|r| y.try_index((.., .., r, ..)).map_err(mlx_err)).collect()
             }
         }
     }
@@ -177,14 +182,7 @@ impl Group {
             Maps::Each(parts) => parts.iter().map(|p| p.forward(x)).collect(),
             Maps::Stacked(p) => {
                 let y = p.forward(x)?;
-                let mut at = 0;
-                self.widths
-                    .iter()
-                    .map(|w| {
-                        at += w;
-                        y.try_index((.., .., at - w..at)).map_err(mlx_err)
-                    })
-                    .collect()
+                self.ranges(1).into_iter().map(|r| y.try_index((.., .., r)).map_err(mlx_err)).collect()
             }
         }
     }
@@ -278,6 +276,12 @@ mod tests {
             assert!(same(a, b), "{:?} vs {:?}", a.shape(), b.shape());
         }
         assert_eq!(a[1].shape(), &[1, 3, 2, 16]);
+        // split along the last axis: the same values, shaped [1, L, width]
+        let (a, b) = (s.split(&x).unwrap(), e.split(&x).unwrap());
+        assert_eq!(a.iter().map(|a| a.shape().to_vec()).collect::<Vec<_>>(), vec![vec![1, 3, 64], vec![1, 3, 32], vec![1, 3, 32]]);
+        for (a, b) in a.iter().zip(&b) {
+            assert!(same(a, b));
+        }
         let ws = [rand(&[256, 128], 30), rand(&[256, 128], 31)];
         let q = |stack: bool| Group::new(ws.iter().map(quant).collect(), vec![256, 256], stack).unwrap();
         let (s, e) = (q(true), q(false));
