@@ -1,4 +1,4 @@
-//! Generation: prefill in one pass (all prompt tokens but the last, as mlx-lm does), then
+//! Generation: prefill (all prompt tokens but the last, as mlx-lm does, in chunks), then
 //! one token per step, with the next step's graph built and queued (`async_eval`) before
 //! the current token is read, so graph construction overlaps computation. Every token is
 //! timestamped the moment its value is available.
@@ -117,8 +117,8 @@ fn ns_since(t: Instant) -> u64 {
 /// never produced any (special tokens, a cut-off character).
 pub type TextSink<'a> = &'a mut dyn FnMut(Instant, &str, u32);
 
-/// Asked after every token: `true` stops the generation there (finish reason
-/// `"cancelled"`), e.g. when the client that wanted the tokens has gone.
+/// Asked after every token and between prefill chunks: `true` stops the generation there
+/// (finish reason `"cancelled"`), e.g. when the client that wanted the tokens has gone.
 pub type Cancel<'a> = &'a dyn Fn() -> bool;
 
 /// Generates from prompt ids, handing each token's text to `sink` the moment its value
@@ -161,6 +161,46 @@ pub fn check(model: &Model, prompt: &[u32], max_tokens: u32) -> Result<(), Engin
     Ok(())
 }
 
+enum Prefill {
+    Done,
+    Cancelled,
+    TimedOut,
+}
+
+/// Runs `ids` through the model into `cache` in chunks of [`PREFILL_CHUNK`] (as mlx-lm's
+/// prefill step), so a long prompt's activations stay bounded. Between chunks it asks
+/// `cancel` and the deadline whether to go on, so a long prompt whose client left does
+/// not hold the engine to its end.
+fn prefill(
+    model: &Model,
+    ids: &[i32],
+    cache: &mut KvCache,
+    steps: &mut StepTimes,
+    deadline: Instant,
+    cancel: Cancel<'_>,
+) -> MResult<Prefill> {
+    for (i, chunk) in ids.chunks(PREFILL_CHUNK).enumerate() {
+        if i > 0 {
+            if cancel() {
+                return Ok(Prefill::Cancelled);
+            }
+            if Instant::now() > deadline {
+                return Ok(Prefill::TimedOut);
+            }
+        }
+        let t = Instant::now();
+        model.forward(&Array::from_slice(chunk, &[1, chunk.len() as i32]), cache)?;
+        steps.prefill_ns[0] += ns_since(t);
+        let t = Instant::now();
+        transforms::async_eval(cache.arrays()).map_err(mlx_err)?;
+        steps.prefill_ns[1] += ns_since(t);
+        let t = Instant::now();
+        transforms::eval(cache.arrays()).map_err(mlx_err)?;
+        steps.prefill_ns[2] += ns_since(t);
+    }
+    Ok(Prefill::Done)
+}
+
 /// The loop itself: `Ok(Err(tokens))` when the deadline passed after `tokens` tokens.
 /// Long, and kept whole: its body is one decode step with its bookkeeping, so the order
 /// of queueing the next step, reading this token and stamping it stays in one place.
@@ -179,18 +219,22 @@ fn run_loop(
     let mut cache = KvCache::default();
     let n = ids.len();
     let mut steps = StepTimes::default();
-    // the prompt but its last token, in chunks (as mlx-lm's prefill step), so a long
-    // prompt's activations stay bounded
-    for chunk in ids[..n - 1].chunks(PREFILL_CHUNK) {
-        let t = Instant::now();
-        model.forward(&Array::from_slice(chunk, &[1, chunk.len() as i32]), &mut cache)?;
-        steps.prefill_ns[0] += ns_since(t);
-        let t = Instant::now();
-        transforms::async_eval(cache.arrays()).map_err(mlx_err)?;
-        steps.prefill_ns[1] += ns_since(t);
-        let t = Instant::now();
-        transforms::eval(cache.arrays()).map_err(mlx_err)?;
-        steps.prefill_ns[2] += ns_since(t);
+    match prefill(model, &ids[..n - 1], &mut cache, &mut steps, deadline, cancel)? {
+        Prefill::Done => {}
+        Prefill::TimedOut => return Ok(Err(0)),
+        Prefill::Cancelled => {
+            let done_at = Instant::now();
+            return Ok(Ok(Outcome {
+                prompt_tokens: n as u64,
+                output_tokens: 0,
+                prefill_ms: ms(done_at.duration_since(t_start)),
+                finish_reason: "cancelled",
+                token_ids: Vec::new(),
+                token_times: Vec::new(),
+                done_at,
+                steps,
+            }));
+        }
     }
     let last = Array::from_slice(&ids[n - 1..], &[1, 1]);
     let mut y = step(model, &last, &mut cache, s)?;
@@ -289,4 +333,80 @@ fn run_loop(
         done_at,
         steps,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::ModelConfig;
+
+    /// A one-layer random Llama (hidden 32, vocab 64, context 8192), built in memory.
+    fn tiny_model() -> Model {
+        let config = ModelConfig::parse(
+            r#"{"model_type":"llama","hidden_size":32,"num_hidden_layers":1,"num_attention_heads":4,
+                "num_key_value_heads":2,"intermediate_size":64,"vocab_size":64,
+                "max_position_embeddings":8192,"tie_word_embeddings":true}"#,
+        )
+        .unwrap();
+        let key = mlx_rs::random::key(1).unwrap();
+        let rand = |shape: &[i32]| mlx_rs::random::normal::<f32>(shape, None, Some(0.1), &key).unwrap();
+        let mut w = HashMap::new();
+        w.insert("model.embed_tokens.weight".to_string(), rand(&[64, 32]));
+        w.insert("model.norm.weight".to_string(), Array::ones::<f32>(&[32]).unwrap());
+        let p = "model.layers.0";
+        for (name, shape) in [
+            ("self_attn.q_proj", [32, 32]),
+            ("self_attn.k_proj", [16, 32]),
+            ("self_attn.v_proj", [16, 32]),
+            ("self_attn.o_proj", [32, 32]),
+            ("mlp.gate_proj", [64, 32]),
+            ("mlp.up_proj", [64, 32]),
+            ("mlp.down_proj", [32, 64]),
+        ] {
+            w.insert(format!("{p}.{name}.weight"), rand(&shape));
+        }
+        for norm in ["input_layernorm", "post_attention_layernorm"] {
+            w.insert(format!("{p}.{norm}.weight"), Array::ones::<f32>(&[32]).unwrap());
+        }
+        Model::from_weights(config, w).unwrap()
+    }
+
+    fn run(model: &Model, prompt: &[u32], deadline: Instant, cancel: Cancel<'_>) -> Result<Outcome, EngineError> {
+        let s = Sampling { max_tokens: 4, temperature: 0.0, top_p: None, seed: 0, ignore_eos: true };
+        generate(model, None, prompt, &s, deadline, &mut |_, _, _| {}, cancel)
+    }
+
+    /// A prompt of three prefill chunks is cancelled after its first chunk, not after
+    /// its whole prefill, and a passed deadline stops it there too; a prompt of one
+    /// chunk is never asked before its first token.
+    #[test]
+    fn long_prefill_stops_between_chunks() {
+        let model = tiny_model();
+        let long: Vec<u32> = (0..(2 * PREFILL_CHUNK as u32 + 100)).map(|i| i % 60 + 1).collect();
+        let asked = Cell::new(0);
+        let far = Instant::now() + Duration::from_secs(600);
+        let out = run(&model, &long, far, &|| {
+            asked.set(asked.get() + 1);
+            true
+        })
+        .unwrap();
+        assert_eq!((out.finish_reason, out.output_tokens, asked.get()), ("cancelled", 0, 1));
+        assert_eq!(out.prompt_tokens, long.len() as u64);
+        match run(&model, &long, Instant::now(), &|| false) {
+            Err(EngineError::TimedOut { tokens: 0 }) => {}
+            other => panic!("expected a timeout before the first token: {other:?}"),
+        }
+        let asked = Cell::new(0);
+        let out = run(&model, &long[..100], far, &|| {
+            asked.set(asked.get() + 1);
+            false
+        })
+        .unwrap();
+        // asked once per token read (4), never during the single-chunk prefill
+        assert_eq!((out.finish_reason, out.output_tokens, asked.get()), ("length", 4, 4));
+    }
 }

@@ -143,7 +143,8 @@ impl Loaded {
         self.generate_cancellable(ids, s, deadline, sink, &|| false)
     }
 
-    /// As [`Loaded::generate`], asking `cancel` after every token whether to stop there.
+    /// As [`Loaded::generate`], asking `cancel` after every token (and between prefill
+    /// chunks) whether to stop there.
     pub fn generate_cancellable(
         &self,
         ids: &[u32],
