@@ -16,6 +16,8 @@ mod linear;
 mod model;
 mod raw;
 mod source;
+#[cfg(test)]
+mod testmodel;
 mod tokenizer;
 
 use std::path::Path;
