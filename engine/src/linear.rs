@@ -151,16 +151,12 @@ impl Group {
     }
 
     /// Each part's range along the stacked product's split axis, in `unit`s.
-    fn ranges(&self, unit: i32) -> Vec<std::ops::Range<i32>> {
-        let mut at = 0;
-        self.widths
-            .iter()
-            .map(|w| {
-                let n = w / unit;
-                at += n;
-                at - n..at
-            })
-            .collect()
+    fn ranges(&self, unit: i32) -> impl Iterator<Item = std::ops::Range<i32>> + '_ {
+        self.widths.iter().scan(0, move |at, w| {
+            let start = *at;
+            *at += w / unit;
+            Some(start..*at)
+        })
     }
 
     /// Each projection of `x` `[1, L, in]`, shaped `[1, L, width / unit, unit]`. Stacked,
@@ -170,7 +166,7 @@ impl Group {
             Maps::Each(parts) => parts.iter().map(|p| product(p, x, unit)).collect(),
             Maps::Stacked(p) => {
                 let y = product(p, x, unit)?;
-                self.ranges(unit).into_iter().map(|r| y.try_index((.., .., r, ..)).map_err(mlx_err)).collect()
+                self.ranges(unit).map(|r| y.try_index((.., .., r, ..)).map_err(mlx_err)).collect()
             }
         }
     }
@@ -182,7 +178,7 @@ impl Group {
             Maps::Each(parts) => parts.iter().map(|p| p.forward(x)).collect(),
             Maps::Stacked(p) => {
                 let y = p.forward(x)?;
-                self.ranges(1).into_iter().map(|r| y.try_index((.., .., r)).map_err(mlx_err)).collect()
+                self.ranges(1).map(|r| y.try_index((.., .., r)).map_err(mlx_err)).collect()
             }
         }
     }

@@ -91,11 +91,11 @@ impl KvCache {
             }
         };
         // one SliceUpdate node each (mlx-rs's indexed assignment adds two reshapes)
-        let sh = k.shape();
-        let (starts, ends) = ([0, 0, prev, 0], [sh[0], sh[1], prev + l, sh[3]]);
-        let kb = crate::raw::slice_update(&kb, &k, &starts, &ends, stream)?;
-        let sh = v.shape();
-        let vb = crate::raw::slice_update(&vb, &v, &starts, &[sh[0], sh[1], prev + l, sh[3]], stream)?;
+        let write = |buf: &Array, new: &Array| {
+            let s = new.shape();
+            crate::raw::slice_update(buf, new, &[0, 0, prev, 0], &[s[0], s[1], prev + l, s[3]], stream)
+        };
+        let (kb, vb) = (write(&kb, &k)?, write(&vb, &v)?);
         let keys = kb.try_index((.., .., 0..prev + l, ..)).map_err(mlx_err)?;
         let values = vb.try_index((.., .., 0..prev + l, ..)).map_err(mlx_err)?;
         self.layers[i] = Some((kb, vb));

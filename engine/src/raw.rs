@@ -17,10 +17,12 @@ use crate::model::MResult;
 /// `buf` with `upd` written over `buf[starts[i]..ends[i]]` on every axis (unit strides);
 /// `upd` has exactly that slice's shape. One SliceUpdate node in the graph.
 pub fn slice_update(buf: &Array, upd: &Array, starts: &[i32], ends: &[i32], stream: &Stream) -> MResult<Array> {
-    let strides = vec![1; starts.len()];
-    if ends.len() != starts.len() {
-        return Err("slice update: starts and ends differ in length".into());
+    // unit strides, without an allocation per call (two per layer per decode step)
+    const ONES: [i32; 8] = [1; 8];
+    if ends.len() != starts.len() || starts.len() > ONES.len() {
+        return Err(format!("slice update: {} starts and {} ends (at most {} axes)", starts.len(), ends.len(), ONES.len()));
     }
+    let strides = &ONES[..starts.len()];
     // SAFETY: handles owned by the arrays and stream borrowed for the call; the slices
     // outlive it; the result handle is owned by the returned Array (or freed on error)
     unsafe {
@@ -39,13 +41,18 @@ pub fn slice_update(buf: &Array, upd: &Array, starts: &[i32], ends: &[i32], stre
         );
         if rc != 0 {
             mlx_sys::mlx_array_free(res);
-            // MLX left its message with mlx-rs's error handler: drain it (an invalid
-            // reshape fails and takes it) so the next error reports itself
-            let _ = Array::from_int(0).reshape(&[2]);
+            drain_mlx_error();
             return Err(format!("MLX slice update failed: {:?} into {:?} at {starts:?}..{ends:?}", upd.shape(), buf.shape()));
         }
         Ok(Array::from_ptr(res))
     }
+}
+
+/// After a direct mlx-c call failed, MLX's message sits with mlx-rs's error handler:
+/// drain it (a deliberately invalid reshape fails and takes it), so a later error is
+/// reported as itself.
+pub fn drain_mlx_error() {
+    let _ = Array::from_int(0).reshape(&[2]);
 }
 
 unsafe extern "C" {

@@ -25,9 +25,7 @@ impl Drop for Keys {
 /// for quantized ones), by GGUF name. The caller has checked types and sizes.
 pub fn load(path: &Path) -> Result<HashMap<String, Array>, String> {
     let failed = |what: &str| {
-        // MLX left its message with mlx-rs's error handler; drain it so a later error
-        // is reported as itself (a deliberately invalid reshape fails and takes it)
-        let _ = Array::from_int(0).reshape(&[2]);
+        crate::raw::drain_mlx_error();
         format!("{}: MLX's GGUF loader failed ({what})", path.display())
     };
     // any fallible mlx-rs call installs mlx-rs's error handler (MLX's default exits)
