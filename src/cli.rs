@@ -59,6 +59,11 @@ pub struct ServeArgs {
     /// (Ollama's syntax: 300, 5m, 1h; negative = forever; 0 = unload at once).
     #[arg(long, default_value = "5m")]
     pub keep_alive: String,
+    /// Tokens a request may generate when it sets no limit (Ollama's `num_predict`,
+    /// OpenAI chat's `max_tokens`), as `PARAMETER num_predict` in an Ollama Modelfile;
+    /// default: until the end of turn or the context is full, as Ollama does.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub num_predict: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]

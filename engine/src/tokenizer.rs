@@ -1,6 +1,7 @@
 //! Tokenizer (`tokenizer.json` through the `tokenizers` crate), chat templates from
 //! `tokenizer_config.json` rendered with minijinja (+ Python string methods), and an
-//! incremental detokenizer that never splits a multi-byte character.
+//! incremental detokenizer that never splits a multi-byte character and never emits a
+//! special token's text.
 
 use std::path::Path;
 
@@ -70,6 +71,10 @@ impl Tokenizer {
 
     /// Renders the chat template with a generation prompt; `None` without a template.
     pub fn render_chat<M: serde::Serialize>(&self, messages: &[M]) -> Result<Option<String>, String> {
+        self.render(messages, true)
+    }
+
+    fn render<M: serde::Serialize>(&self, messages: &[M], add_generation_prompt: bool) -> Result<Option<String>, String> {
         let Some(tpl) = &self.chat_template else { return Ok(None) };
         let mut env = minijinja::Environment::new();
         minijinja_contrib::add_to_environment(&mut env);
@@ -81,15 +86,55 @@ impl Tokenizer {
         let t = env.get_template("chat").map_err(|e| format!("chat template: {e}"))?;
         let ctx = minijinja::context! {
             messages => messages,
-            add_generation_prompt => true,
+            add_generation_prompt => add_generation_prompt,
             bos_token => self.bos.clone().unwrap_or_default(),
             eos_token => self.eos.clone().unwrap_or_default(),
         };
         t.render(ctx).map(Some).map_err(|e| format!("chat template: {e}"))
     }
 
+    /// Text of `ids` with special tokens (BOS, end of turn, other control tokens) as
+    /// they are written in the vocabulary.
     pub fn decode(&self, ids: &[u32]) -> String {
         self.inner.decode(ids, false).unwrap_or_default()
+    }
+
+    /// Text of `ids` as a reader sees it: special tokens are markup, not text, so they
+    /// decode to nothing (as Ollama and mlx-lm's server never send an end-of-turn token's
+    /// text).
+    pub fn decode_text(&self, ids: &[u32]) -> String {
+        self.inner.decode(ids, true).unwrap_or_default()
+    }
+
+    /// The special tokens the chat template writes right after an assistant's message
+    /// (`<|im_end|>`, `<|eot_id|>`, `<end_of_turn>`...): a model that writes one has ended
+    /// its turn, whether or not the checkpoint lists it as an end-of-sequence token. Found
+    /// by rendering a two-message conversation and reading what follows the answer; empty
+    /// without a template, or when the template writes no special token there.
+    pub fn turn_end_ids(&self) -> Vec<u32> {
+        const ANSWER: &str = "MLXBENCH-ANSWER-PROBE";
+        let probe = [serde_json::json!({"role": "user", "content": "Hi"}), serde_json::json!({"role": "assistant", "content": ANSWER})];
+        let Ok(Some(text)) = self.render(&probe, false) else { return Vec::new() };
+        let Some(at) = text.find(ANSWER) else { return Vec::new() };
+        let after = text[at + ANSWER.len()..].trim_start();
+        let mut specials: Vec<(u32, String)> = self
+            .inner
+            .get_added_tokens_decoder()
+            .into_iter()
+            .filter(|(_, t)| t.special && !t.content.is_empty())
+            .map(|(id, t)| (id, t.content))
+            .collect();
+        // the longest first, so `<|end|>` never shadows `<|endoftext|>`
+        specials.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+        specials.into_iter().find(|(_, c)| after.starts_with(c.as_str())).map(|(id, _)| vec![id]).unwrap_or_default()
+    }
+
+    /// Stops generation at the template's end of turn too ([`Tokenizer::turn_end_ids`]),
+    /// as a chat server does; returns the ids added to `eos_ids`.
+    pub fn stop_at_turn_end(&mut self) -> Vec<u32> {
+        let added: Vec<u32> = self.turn_end_ids().into_iter().filter(|id| !self.eos_ids.contains(id)).collect();
+        self.eos_ids.extend(&added);
+        added
     }
 }
 
@@ -105,8 +150,8 @@ impl Detokenizer {
     /// Adds a token; returns the new complete text (possibly empty).
     pub fn push(&mut self, tok: &Tokenizer, id: u32) -> String {
         self.ids.push(id);
-        let before = tok.decode(&self.ids[self.prefix..self.read]);
-        let now = tok.decode(&self.ids[self.prefix..]);
+        let before = tok.decode_text(&self.ids[self.prefix..self.read]);
+        let now = tok.decode_text(&self.ids[self.prefix..]);
         if now.len() > before.len() && !now.ends_with('\u{FFFD}') && now.starts_with(&before) {
             let delta = now[before.len()..].to_string();
             self.prefix = self.read;
@@ -120,5 +165,54 @@ impl Detokenizer {
         } else {
             String::new()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+
+    /// A word-level tokenizer with ChatML's special tokens, its eos `<|endoftext|>`.
+    fn chatml() -> Tokenizer {
+        let special = |id: u32, c: &str| serde_json::json!({"id": id, "content": c, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true});
+        let json = serde_json::json!({
+            "version": "1.0", "truncation": null, "padding": null,
+            "added_tokens": [special(3, "<|endoftext|>"), special(4, "<|im_start|>"), special(5, "<|im_end|>")],
+            "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null, "decoder": null,
+            "model": {"type": "WordLevel", "vocab": {"<unk>": 0, "red": 1, "blue": 2, "<|endoftext|>": 3, "<|im_start|>": 4, "<|im_end|>": 5}, "unk_token": "<unk>"}
+        });
+        let inner: tokenizers::Tokenizer = json.to_string().parse().unwrap();
+        let cfg = serde_json::json!({"chat_template": TEMPLATE, "eos_token": "<|endoftext|>"});
+        Tokenizer::from_parts(inner, &cfg, None, &[])
+    }
+
+    #[test]
+    fn special_tokens_are_not_text() {
+        let t = chatml();
+        assert_eq!(t.decode(&[1, 5]), "red <|im_end|>");
+        assert_eq!(t.decode_text(&[1, 5]), "red");
+        let mut d = Detokenizer::default();
+        let pieces: Vec<String> = [4, 1, 2, 5, 3].iter().map(|&id| d.push(&t, id)).collect();
+        assert_eq!(pieces.concat().trim(), "red blue", "{pieces:?}");
+        assert!(pieces[0].is_empty() && pieces[3].is_empty() && pieces[4].is_empty(), "{pieces:?}");
+    }
+
+    #[test]
+    fn the_templates_end_of_turn_is_found_and_stops_a_server() {
+        let mut t = chatml();
+        assert_eq!(t.eos_ids, [3]);
+        assert_eq!(t.turn_end_ids(), [5]);
+        assert_eq!(t.stop_at_turn_end(), [5]);
+        assert_eq!(t.eos_ids, [3, 5]);
+        // once is enough: asking again adds nothing
+        assert!(t.stop_at_turn_end().is_empty());
+        // no template, or one that writes no special token after the answer: nothing
+        let mut plain = chatml();
+        plain.chat_template = None;
+        assert!(plain.turn_end_ids().is_empty());
+        plain.chat_template = Some("{% for m in messages %}{{ m['content'] }}\n{% endfor %}".into());
+        assert!(plain.turn_end_ids().is_empty());
     }
 }

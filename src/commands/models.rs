@@ -186,6 +186,7 @@ pub fn serve(a: crate::cli::ServeArgs) -> Result<ExitCode> {
         queue: a.queue as usize,
         max_loaded: a.max_loaded as usize,
         keep_alive,
+        num_predict: a.num_predict,
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -39,6 +39,8 @@ pub struct Options {
     pub max_loaded: usize,
     /// Keep-alive when a request names none.
     pub keep_alive: KeepAlive,
+    /// Token limit of a request that sets none (else: until the context is full).
+    pub num_predict: Option<u32>,
 }
 
 /// What every handler shares.
@@ -90,6 +92,10 @@ impl State {
 
     pub fn default_keep_alive(&self) -> KeepAlive {
         self.opts.keep_alive
+    }
+
+    pub fn default_num_predict(&self) -> Option<u32> {
+        self.opts.num_predict
     }
 }
 

@@ -1,7 +1,9 @@
 //! Ollama's native API over the engine: `/api/generate` and `/api/chat` (NDJSON streams
 //! by default, one object with `"stream": false`), `/api/tags`, `/api/show`, `/api/ps`,
-//! `/api/version`, `/api/pull` (never downloads), `GET`/`HEAD /`. Errors are
-//! `{"error": "..."}` with Ollama's status codes.
+//! `/api/version`, `/api/pull` (never downloads), `GET`/`HEAD /`; `/api/delete`, `copy`,
+//! `create`, `blobs`, `push` and `embed` answer 501 saying what to do instead. Errors are
+//! `{"error": "..."}` with Ollama's status codes. Request fields are read as Ollama's Go
+//! structs read them: `model` or its alias `name`, and absent, `null` and `""` alike.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -12,12 +14,12 @@ use axum::body::{Body, Bytes};
 use axum::extract::State as Axum;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use mlxbench_engine::Sampling;
 use mlxbench_engine::catalog::Entry;
 use serde_json::{Map, Value, json};
 
-use super::params::Fields;
+use super::params::{self, Fields};
 use super::worker::{Event, Failure, Input, Request, Resident, Stats};
 use super::{Start, State, channel, collect, digest, parse_keep_alive, rfc3339, start};
 use crate::scenario::ChatMessage;
@@ -34,6 +36,25 @@ pub fn routes() -> Router<Arc<State>> {
         .route("/api/pull", post(pull))
         .route("/api/generate", post(generate))
         .route("/api/chat", post(chat))
+        .route("/api/delete", delete(|| refusal("delete models: remove the model's file or directory to remove it")))
+        .route("/api/copy", post(|| refusal("copy models: copy or link the model's file under the new name")))
+        .route("/api/create", post(|| refusal(CREATE)))
+        // `ollama create` with `FROM ./file` asks whether the file's blob exists and uploads
+        // it when not: "it exists" skips a pointless upload of gigabytes, and the create
+        // that follows is refused with the reason (a refused upload would show the user
+        // only a broken pipe)
+        .route("/api/blobs/{digest}", post(|| refusal(CREATE)).head(|| async { StatusCode::OK }))
+        .route("/api/push", post(|| refusal("push models to a registry")))
+        .route("/api/embed", post(|| refusal("compute embeddings")))
+        .route("/api/embeddings", post(|| refusal("compute embeddings")))
+}
+
+const CREATE: &str =
+    "create models: put a model directory or .gguf file into a model folder (--models) and it is served under its file's name";
+
+/// 501 for what Ollama's model store does and a folder of model files does not.
+async fn refusal(what: &'static str) -> Response {
+    error(StatusCode::NOT_IMPLEMENTED, format!("mlxbench serve does not {what} (it serves the model files in its folders as they are)"))
 }
 
 /// `{"error": msg}` with `status`.
@@ -104,9 +125,19 @@ fn body(bytes: &Bytes) -> Result<Map<String, Value>, Response> {
     super::json_object(bytes).map_err(|e| error(StatusCode::BAD_REQUEST, e))
 }
 
-/// The model a request names, or 400 (missing) / 404 (unknown).
+/// The request body's fields, read as Ollama reads them (absent, `null` and `""` alike).
+fn fields(b: &Map<String, Value>) -> Fields<'_> {
+    Fields { map: b, prefix: "" }
+}
+
+fn bad(msg: String) -> Response {
+    error(StatusCode::BAD_REQUEST, msg)
+}
+
+/// The model a request names (`model`, else its older alias `name`, as Ollama's CLI
+/// still sends it), or 400 (missing) / 404 (unknown).
 fn model(state: &State, b: &Map<String, Value>) -> Result<Entry, Response> {
-    let name = b.get("model").or_else(|| b.get("name")).and_then(Value::as_str).filter(|s| !s.trim().is_empty());
+    let name = fields(b).first_text(&["model", "name"]).map_err(bad)?;
     let Some(name) = name else { return Err(error(StatusCode::BAD_REQUEST, "model is required")) };
     let e = state.lookup(name).ok_or_else(|| {
         error(
@@ -155,9 +186,13 @@ async fn pull(Axum(state): S, bytes: Bytes) -> Response {
         Ok(b) => b,
         Err(r) => return r,
     };
+    let streaming = match fields(&b).flag("stream", true) {
+        Ok(s) => s,
+        Err(e) => return bad(e),
+    };
     match model(&state, &b) {
         Err(r) => r,
-        Ok(_) if b.get("stream").and_then(Value::as_bool) == Some(false) => axum::Json(json!({"status": "success"})).into_response(),
+        Ok(_) if !streaming => axum::Json(json!({"status": "success"})).into_response(),
         Ok(_) => ndjson(Body::from("{\"status\":\"success\"}\n")),
     }
 }
@@ -167,9 +202,10 @@ fn ndjson(b: Body) -> Response {
 }
 
 /// Sampling from Ollama's `options` (its defaults: temperature 0.8, top_p 0.9, a random
-/// seed, `num_predict` -1 = until the context is full), plus stop sequences. `ignore_eos`
-/// is mlxbench's own option (generate exactly `num_predict` tokens).
-fn sampling(o: Option<&Value>) -> Result<(Sampling, bool, Vec<String>), String> {
+/// seed, `num_predict` -1 = until the context is full, or `default_predict` when the
+/// server was given one), plus stop sequences. `ignore_eos` is mlxbench's own option
+/// (generate exactly `num_predict` tokens).
+fn sampling(o: Option<&Value>, default_predict: Option<u32>) -> Result<(Sampling, bool, Vec<String>), String> {
     let empty = Map::new();
     let o = match o {
         None | Some(Value::Null) => &empty,
@@ -179,7 +215,7 @@ fn sampling(o: Option<&Value>) -> Result<(Sampling, bool, Vec<String>), String> 
     let f = Fields { map: o, prefix: "options." };
     let temperature = f.ranged("temperature", 0.8, 0.0, 100.0, false)?;
     let top_p = f.ranged("top_p", 0.9, 0.0, 1.0, true)?;
-    let predict = f.num("num_predict")?.unwrap_or(-1.0);
+    let predict = f.num("num_predict")?.unwrap_or(default_predict.map_or(-1.0, f64::from));
     if predict < -2.0 || predict.fract() != 0.0 {
         return Err(format!("options.num_predict {predict} must be a whole number >= -2"));
     }
@@ -219,14 +255,25 @@ async fn generate(Axum(state): S, bytes: Bytes) -> Response {
     if let Err(r) = refuse(&b, &["format", "images", "template", "suffix", "context"]) {
         return r;
     }
-    let prompt = b.get("prompt").and_then(Value::as_str).unwrap_or("").to_string();
-    let raw = b.get("raw").and_then(Value::as_bool).unwrap_or(false);
-    let input = if prompt.is_empty() {
-        Input::Nothing
-    } else if raw {
-        Input::Raw(prompt)
-    } else {
-        Input::Prompt { system: b.get("system").and_then(Value::as_str).map(str::to_string), prompt }
+    let f = fields(&b);
+    let read = || -> Result<Input, String> {
+        // a prompt of blanks is still a prompt; absent, null and "" only load the model
+        let prompt = match b.get("prompt") {
+            Some(Value::String(p)) if !p.is_empty() => p.clone(),
+            _ => f.text("prompt")?.unwrap_or_default().to_string(),
+        };
+        let (raw, system) = (f.flag("raw", false)?, f.text("system")?.map(str::to_string));
+        Ok(if prompt.is_empty() {
+            Input::Nothing
+        } else if raw {
+            Input::Raw(prompt)
+        } else {
+            Input::Prompt { system, prompt }
+        })
+    };
+    let input = match read() {
+        Ok(i) => i,
+        Err(e) => return bad(e),
     };
     answer(&state, &b, input, Api::Generate).await
 }
@@ -239,18 +286,38 @@ async fn chat(Axum(state): S, bytes: Bytes) -> Response {
     if let Err(r) = refuse(&b, &["format", "tools"]) {
         return r;
     }
-    let mut msgs = Vec::new();
-    for m in b.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
-        if m.get("images").is_some_and(|i| i.as_array().is_some_and(|a| !a.is_empty())) {
-            return error(StatusCode::BAD_REQUEST, "\"images\" is not supported by mlxbench serve");
-        }
-        let (Some(role), Some(content)) = (m.get("role").and_then(Value::as_str), m.get("content").and_then(Value::as_str)) else {
-            return error(StatusCode::BAD_REQUEST, format!("each message needs a string role and content: {m}"));
-        };
-        msgs.push(ChatMessage { role: role.into(), content: content.into() });
-    }
+    let msgs = match messages(&b) {
+        Ok(m) => m,
+        Err(e) => return bad(e),
+    };
     let input = if msgs.is_empty() { Input::Nothing } else { Input::Chat(msgs) };
     answer(&state, &b, input, Api::Chat).await
+}
+
+/// `messages` as Ollama reads them: absent or `null` is none; each needs a role, and a
+/// message's `content` absent or `null` is empty text.
+fn messages(b: &Map<String, Value>) -> Result<Vec<ChatMessage>, String> {
+    let list = match b.get("messages") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(a)) => a,
+        Some(v) => return Err(format!("messages must be an array, not {}", params::kind(v))),
+    };
+    let mut msgs = Vec::with_capacity(list.len());
+    for (i, m) in list.iter().enumerate() {
+        let Value::Object(m) = m else { return Err(format!("messages[{i}] must be an object, not {}", params::kind(m))) };
+        if m.get("images").is_some_and(|i| i.as_array().is_some_and(|a| !a.is_empty())) {
+            return Err("\"images\" is not supported by mlxbench serve".into());
+        }
+        let f = Fields { map: m, prefix: "messages[]." };
+        let Some(role) = f.text("role")? else { return Err(format!("messages[{i}] needs a role")) };
+        let content = match m.get("content") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(c)) => c.clone(),
+            Some(v) => return Err(format!("messages[{i}].content must be a string, not {}", params::kind(v))),
+        };
+        msgs.push(ChatMessage { role: role.into(), content });
+    }
+    Ok(msgs)
 }
 
 /// One piece of an answer in the API's shape (`done: false`).
@@ -302,11 +369,14 @@ async fn answer(state: &State, b: &Map<String, Value>, input: Input, api: Api) -
         },
         None => state.default_keep_alive(),
     };
-    let (sampling, fill_context, stop) = match sampling(b.get("options")) {
+    let (sampling, fill_context, stop) = match sampling(b.get("options"), state.default_num_predict()) {
         Ok(s) => s,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    let streaming = b.get("stream").and_then(Value::as_bool).unwrap_or(true);
+    let streaming = match fields(b).flag("stream", true) {
+        Ok(s) => s,
+        Err(e) => return bad(e),
+    };
     let name = entry.name.clone();
     let (tx, rx) = channel();
     let req = Request { entry, input, sampling, fill_context, stop, keep_alive, received, events: tx };

@@ -134,9 +134,10 @@ fn body(bytes: &Bytes) -> Result<Map<String, Value>, Response> {
 }
 
 /// Sampling from the request (OpenAI's defaults: temperature 1, top_p 1; `max_tokens`
-/// 16 for completions, the rest of the context for chat), stop sequences, and whether
+/// 16 for completions, for chat the server's `--num-predict` or else the rest of the
+/// context), stop sequences, and whether
 /// `max_tokens` was left open. `ignore_eos` is vLLM's and llama.cpp's extension.
-fn sampling(b: &Map<String, Value>, api: Api) -> Result<(Sampling, bool, Vec<String>), String> {
+fn sampling(b: &Map<String, Value>, api: Api, default_max: Option<u32>) -> Result<(Sampling, bool, Vec<String>), String> {
     for f in ["tools", "functions", "logprobs", "response_format"] {
         let set = b.get(f).is_some_and(|v| !v.is_null() && v != &json!(false) && v.get("type") != Some(&json!("text")));
         if set {
@@ -156,7 +157,7 @@ fn sampling(b: &Map<String, Value>, api: Api) -> Result<(Sampling, bool, Vec<Str
     let (max_tokens, fill) = match (max, api) {
         (Some(m), _) => (m.min(1e6) as u32, false),
         (None, Api::Completion) => (16, false),
-        (None, Api::Chat) => (u32::MAX, true),
+        (None, Api::Chat) => default_max.map_or((u32::MAX, true), |m| (m, false)),
     };
     let (seed, stop, ignore_eos) = (f.seed()?, f.stop()?, f.ignore_eos());
     Ok((Sampling { max_tokens, temperature, top_p: Some(top_p), seed, ignore_eos }, fill, stop))
@@ -276,7 +277,7 @@ async fn answer(state: &State, b: &Map<String, Value>, input: Input, api: Api) -
         Some(e) => return bad(format!("model `{}` cannot run on this engine: {}", e.name, e.reason.unwrap_or_default())),
         None => return not_found(state, name),
     };
-    let (sampling, fill_context, stop) = match sampling(b, api) {
+    let (sampling, fill_context, stop) = match sampling(b, api, state.default_num_predict()) {
         Ok(s) => s,
         Err(e) => return bad(e),
     };

@@ -1,6 +1,8 @@
-//! Sampling fields both APIs read the same way from a JSON object (Ollama's `options`,
-//! an OpenAI request body): numbers that must be finite, a seed (a fresh one when
-//! absent, as both servers do), stop sequences as a string or a list, `ignore_eos`.
+//! Fields both APIs read the same way from a JSON object (a request body, Ollama's
+//! `options`): strings and flags where absent, `null` and (for strings) `""` all mean
+//! "not given", as Ollama's Go structs read them; numbers that must be finite, a seed (a
+//! fresh one when absent, as both servers do), stop sequences as a string or a list,
+//! `ignore_eos`.
 
 use std::time::SystemTime;
 
@@ -12,7 +14,48 @@ pub struct Fields<'a> {
     pub prefix: &'static str,
 }
 
-impl Fields<'_> {
+/// A JSON value's kind, for errors (never the value itself: it may be megabytes).
+pub fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl<'a> Fields<'a> {
+    /// A string that says something: absent, `null`, `""` and blanks are `None`; any
+    /// other kind of value is an error naming the field.
+    pub fn text(&self, k: &str) -> Result<Option<&'a str>, String> {
+        match self.map.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str()).filter(|s| !s.trim().is_empty())),
+            Some(v) => Err(format!("{}{k} must be a string, not {}", self.prefix, kind(v))),
+        }
+    }
+
+    /// The first of `keys` that says something (Ollama's `model` and its older alias `name`).
+    pub fn first_text(&self, keys: &[&str]) -> Result<Option<&'a str>, String> {
+        for k in keys {
+            if let Some(v) = self.text(k)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A boolean, `default` when absent or `null`.
+    pub fn flag(&self, k: &str, default: bool) -> Result<bool, String> {
+        match self.map.get(k) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(v) => Err(format!("{}{k} must be true or false, not {}", self.prefix, kind(v))),
+        }
+    }
+
     /// A finite number, if present and not null.
     pub fn num(&self, k: &str) -> Result<Option<f64>, String> {
         match self.map.get(k).filter(|v| !v.is_null()) {

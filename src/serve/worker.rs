@@ -3,8 +3,8 @@
 //! back to the HTTP handler that asked. The thread owns every MLX array; handlers never
 //! touch the engine.
 //!
-//! Per request the durations follow Ollama's meanings: `load` is this request's model
-//! load (zero when resident), `prompt_eval` the prefill up to the first token's read,
+//! Per request the durations follow Ollama's meanings: `load` is the time to make the
+//! model ready (its load, or microseconds when it is resident), `prompt_eval` the prefill up to the first token's read,
 //! `eval` from the first token's read to the last one's (so `(eval_count - 1) / eval`
 //! is the decode rate), and `total` from when the request arrived to the end, queue
 //! wait included.
@@ -241,10 +241,12 @@ impl Worker {
         self.publish();
     }
 
-    /// Loads the model unless resident; the load's duration in ns (0 when resident).
+    /// Loads the model unless resident; how long making it ready took, in ns (as
+    /// Ollama's `load_duration`: a load, or the moment it takes to find it resident).
     fn ensure_loaded(&mut self, entry: &Entry) -> Result<u64, String> {
+        let t0 = Instant::now();
         if self.models.contains_key(&entry.name) {
-            return Ok(0);
+            return Ok(ns(t0.elapsed()).max(1));
         }
         if !entry.supported {
             return Err(format!("{} cannot run here: {}", entry.name, entry.reason.as_deref().unwrap_or("unsupported")));
@@ -254,9 +256,12 @@ impl Worker {
             self.models.remove(&oldest);
         }
         let before = engine::memory(false).active_bytes.unwrap_or(0);
-        let t0 = Instant::now();
-        let loaded = guarded(|| engine::load(&entry.path).map_err(|e| e.to_string()))
+        let mut loaded = guarded(|| engine::load(&entry.path).map_err(|e| e.to_string()))
             .map_err(|e| format!("cannot load {} ({}): {e}", entry.name, entry.path.display()))?;
+        // a chat server ends the answer where the template ends the assistant's turn
+        if let Some(t) = loaded.tokenizer.as_mut() {
+            t.stop_at_turn_end();
+        }
         let load_ns = ns(t0.elapsed());
         let after = engine::memory(false).active_bytes.unwrap_or(0);
         let resident = Resident {

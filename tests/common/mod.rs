@@ -6,6 +6,7 @@
 mod fake;
 pub mod raw;
 mod script;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 
