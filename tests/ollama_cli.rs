@@ -205,7 +205,7 @@ fn started(models: &Path) -> (Server, Recorder) {
 #[test]
 fn the_real_ollama_cli_drives_mlxbench_serve() {
     let Some((mut cli, models)) = set_up() else { return };
-    let (_server, rec) = started(models.path());
+    let (server, rec) = started(models.path());
     cli.host = format!("127.0.0.1:{}", rec.port);
 
     let (list, _) = cli.ok(&["list"], None);
@@ -260,6 +260,15 @@ fn the_real_ollama_cli_drives_mlxbench_serve() {
     // running to the limit would mean the end of turn is not seen
     assert!(turn_ends >= 1, "no reply ended at the end of turn: {:?}", rec.finals());
 
+    // greedy, both APIs: the same reply, ended by <|im_end|> (the GGUF's end of
+    // sequence), whose text is not in it
+    let greedy = greedy_replies(&server.url);
+    for (api, text, reason, tokens) in &greedy {
+        plain(text);
+        assert!(reason == "stop" && *tokens < 64, "{api}: {reason} after {tokens} tokens: {text:?}");
+    }
+    assert_eq!(greedy[0].1, greedy[1].1, "the two APIs answered differently");
+
     let (ps, _) = cli.ok(&["ps"], None);
     assert!(ps.contains(MODEL) && ps.contains("CPU"), "{ps}");
     cli.ok(&["stop", MODEL], None);
@@ -277,6 +286,35 @@ fn the_real_ollama_cli_drives_mlxbench_serve() {
     }
     let (list, _) = cli.ok(&["list"], None);
     assert!(list.contains(MODEL) && !list.contains("copy") && !list.contains("mine"), "{list}");
+}
+
+/// One greedy answer through each API (Ollama's with the CLI's `"model": ""` and the
+/// name in `name`): `(api, text, finish reason, tokens)`.
+fn greedy_replies(url: &str) -> Vec<(&'static str, String, String, u64)> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let c = reqwest::Client::new();
+        let post = |path: &str, body: Value| {
+            let req = c.post(format!("{url}{path}")).json(&body);
+            async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+        };
+        let prompt = "Name three colors.";
+        let o = post(
+            "/api/generate",
+            serde_json::json!({"model": "", "name": MODEL, "prompt": prompt, "stream": false, "options": {"temperature": 0, "num_predict": 64}}),
+        )
+        .await;
+        let a = post(
+            "/v1/chat/completions",
+            serde_json::json!({"model": MODEL, "messages": [{"role": "user", "content": prompt}], "temperature": 0, "max_tokens": 64}),
+        )
+        .await;
+        let s = |v: &Value| v.as_str().unwrap_or_else(|| panic!("not a string: {o} {a}")).to_string();
+        vec![
+            ("ollama", s(&o["response"]), s(&o["done_reason"]), o["eval_count"].as_u64().unwrap_or(0)),
+            ("openai", s(&a["choices"][0]["message"]["content"]), s(&a["choices"][0]["finish_reason"]), a["usage"]["completion_tokens"].as_u64().unwrap_or(0)),
+        ]
+    })
 }
 
 #[test]

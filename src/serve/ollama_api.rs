@@ -39,11 +39,10 @@ pub fn routes() -> Router<Arc<State>> {
         .route("/api/delete", delete(|| refusal("delete models: remove the model's file or directory to remove it")))
         .route("/api/copy", post(|| refusal("copy models: copy or link the model's file under the new name")))
         .route("/api/create", post(|| refusal(CREATE)))
-        // `ollama create` with `FROM ./file` asks whether the file's blob exists and uploads
-        // it when not: "it exists" skips a pointless upload of gigabytes, and the create
-        // that follows is refused with the reason (a refused upload would show the user
-        // only a broken pipe)
-        .route("/api/blobs/{digest}", post(|| refusal(CREATE)).head(|| async { StatusCode::OK }))
+        // `ollama create` with `FROM ./file` uploads the file first: refused, but only once
+        // the upload is read (to nowhere), since a client still writing would see a broken
+        // pipe instead of the reason
+        .route("/api/blobs/{digest}", post(drain_then_refuse).head(|| async { StatusCode::NOT_FOUND }))
         .route("/api/push", post(|| refusal("push models to a registry")))
         .route("/api/embed", post(|| refusal("compute embeddings")))
         .route("/api/embeddings", post(|| refusal("compute embeddings")))
@@ -51,6 +50,14 @@ pub fn routes() -> Router<Arc<State>> {
 
 const CREATE: &str =
     "create models: put a model directory or .gguf file into a model folder (--models) and it is served under its file's name";
+
+/// Reads an upload to its end, keeping nothing, then refuses it as `/api/create` would.
+async fn drain_then_refuse(body: Body) -> Response {
+    use futures_util::StreamExt;
+    let mut frames = body.into_data_stream();
+    while let Some(Ok(_)) = frames.next().await {}
+    refusal(CREATE).await
+}
 
 /// 501 for what Ollama's model store does and a folder of model files does not.
 async fn refusal(what: &'static str) -> Response {
