@@ -202,6 +202,34 @@ fn started(models: &Path) -> (Server, Recorder) {
     (server, Recorder::start(upstream))
 }
 
+/// The CLI's `--verbose` block against the server's final object of the last request:
+/// durations to the nanosecond, counts exactly, rates to the printed digits.
+fn verbose_block_is_the_servers(err: &str, rec: &Recorder) {
+    let last = rec.finals().pop().expect("the server sent no final object");
+    let field = |k: &str| last[k].as_f64().unwrap_or_else(|| panic!("no {k} in {last}"));
+    for (label, key) in [
+        ("total duration", "total_duration"),
+        ("load duration", "load_duration"),
+        ("prompt eval duration", "prompt_eval_duration"),
+        ("eval duration", "eval_duration"),
+    ] {
+        let shown = verbose_line(err, label);
+        let ns = go_duration_ns(&shown).unwrap_or_else(|| panic!("{label}: {shown:?} is not a Go duration"));
+        // Go prints durations whole; allow rounding of the last printed digit
+        assert!((ns - field(key)).abs() <= field(key) * 1e-6 + 1.0, "{label}: CLI {shown} vs server {} ns", field(key));
+    }
+    assert_eq!(number(&verbose_line(err, "prompt eval count")), field("prompt_eval_count"), "{err}");
+    assert_eq!(number(&verbose_line(err, "eval count")), field("eval_count"), "{err}");
+    for (label, count, dur) in
+        [("prompt eval rate", "prompt_eval_count", "prompt_eval_duration"), ("eval rate", "eval_count", "eval_duration")]
+    {
+        let rate = number(&verbose_line(err, label));
+        let server = field(count) / (field(dur) / 1e9);
+        assert!((rate - server).abs() <= 0.006 + server * 1e-9, "{label}: CLI {rate} vs server {server:.4}");
+    }
+    assert!(field("load_duration") > 0.0 && field("prompt_eval_count") > 10.0, "{last}");
+}
+
 #[test]
 fn the_real_ollama_cli_drives_mlxbench_serve() {
     let Some((mut cli, models)) = set_up() else { return };
@@ -233,29 +261,7 @@ fn the_real_ollama_cli_drives_mlxbench_serve() {
     let (answer, err) = cli.ok(&["run", "--verbose", MODEL, "Name three fruits."], None);
     plain(&answer);
     turn_ends += usize::from(ended_by_turn_end(&rec));
-    let last = rec.finals().pop().expect("the server sent no final object");
-    let field = |k: &str| last[k].as_f64().unwrap_or_else(|| panic!("no {k} in {last}"));
-    for (label, key) in [
-        ("total duration", "total_duration"),
-        ("load duration", "load_duration"),
-        ("prompt eval duration", "prompt_eval_duration"),
-        ("eval duration", "eval_duration"),
-    ] {
-        let shown = verbose_line(&err, label);
-        let ns = go_duration_ns(&shown).unwrap_or_else(|| panic!("{label}: {shown:?} is not a Go duration"));
-        // Go prints durations whole; allow rounding of the last printed digit
-        assert!((ns - field(key)).abs() <= field(key) * 1e-6 + 1.0, "{label}: CLI {shown} vs server {} ns", field(key));
-    }
-    assert_eq!(number(&verbose_line(&err, "prompt eval count")), field("prompt_eval_count"), "{err}");
-    assert_eq!(number(&verbose_line(&err, "eval count")), field("eval_count"), "{err}");
-    for (label, count, dur) in
-        [("prompt eval rate", "prompt_eval_count", "prompt_eval_duration"), ("eval rate", "eval_count", "eval_duration")]
-    {
-        let rate = number(&verbose_line(&err, label));
-        let server = field(count) / (field(dur) / 1e9);
-        assert!((rate - server).abs() <= 0.006 + server * 1e-9, "{label}: CLI {rate} vs server {server:.4}");
-    }
-    assert!(field("load_duration") > 0.0 && field("prompt_eval_count") > 10.0, "{last}");
+    verbose_block_is_the_servers(&err, &rec);
     // sampled at Ollama's default temperature, most answers end at <|im_end|>; all three
     // running to the limit would mean the end of turn is not seen
     assert!(turn_ends >= 1, "no reply ended at the end of turn: {:?}", rec.finals());

@@ -4,6 +4,7 @@
 //! and the worker's events back into its own stream or object and its own error shape.
 
 pub mod ollama_api;
+pub mod ollama_models;
 pub mod openai_api;
 pub mod params;
 pub mod stop;
