@@ -28,7 +28,7 @@ pub enum Command {
     Info(InfoArgs),
     /// Turn result files into Markdown, HTML, CSV and SVG/PNG charts.
     Report(ReportArgs),
-    /// Compare a candidate run with a baseline: verdict per metric, exit 1 on regression.
+    /// Compare a candidate run with a baseline: verdict per metric, exit 4 on regression.
     Compare(CompareArgs),
     /// Work with models of the in-process mlx backend.
     #[command(subcommand)]

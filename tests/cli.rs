@@ -202,3 +202,12 @@ fn mlx_engine_tests_skipped_built_without_the_mlx_feature() {
     let mlx = v["backends"].as_array().unwrap().iter().find(|b| b["name"] == "mlx").unwrap().clone();
     assert_eq!(mlx["reachable"], false, "{mlx}");
 }
+
+/// `compare --help`, README's exit-code table and the code say the same regression code.
+#[test]
+fn the_regression_exit_code_is_the_same_in_help_readme_and_code() {
+    let code = mlxbench::exit::REGRESSION;
+    mlxbench().args(["--help"]).assert().success().stdout(contains(format!("exit {code} on regression")));
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(readme.contains(&format!("| `{code}` | `compare` found a regression |")), "README's exit-code table disagrees");
+}

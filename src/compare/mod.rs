@@ -174,35 +174,44 @@ pub fn compare_runs(base: &RunResult, cand: &RunResult, base_name: &str, cand_na
                 .push(format!("the {side} is an interrupted run (complete: false): only its {} finished case(s) count", run.cases.len()));
         }
     }
-    // match by key through a map: linear in the number of cases
-    let base_keys: Vec<String> = base.cases.iter().map(CaseResult::key).collect();
-    let mut cand_by_key: std::collections::HashMap<String, &CaseResult> = std::collections::HashMap::with_capacity(cand.cases.len());
-    for c in &cand.cases {
-        cand_by_key.entry(c.key()).or_insert(c);
-    }
+    // match by identity through an index: linear in the number of cases
+    let (base_ix, cand_ix) = (base.index(), cand.index());
     let mut pairs = Vec::new();
-    for (bc, key) in base.cases.iter().zip(&base_keys) {
-        match cand_by_key.get(key) {
-            Some(cc) => pairs.push((bc, *cc)),
-            None => out.unmatched.push(format!("{key} (baseline only)")),
+    for bc in &base.cases {
+        match cand_ix.get(&bc.identity()) {
+            Some(cc) => pairs.push((bc, cc)),
+            None => out.unmatched.push(format!("{} (baseline only)", bc.key())),
         }
     }
     // the bootstrap dominates on large runs: spread the pairs over the cores
     out.results = crate::stats::par_map(&pairs, |(b, c)| compare_case(b, c, opts)).into_iter().flatten().collect();
-    let base_set: std::collections::HashSet<&String> = base_keys.iter().collect();
     for cc in &cand.cases {
-        let key = cc.key();
-        if !base_set.contains(&key) {
-            out.unmatched.push(format!("{key} (candidate only)"));
+        if base_ix.get(&cc.identity()).is_none() {
+            out.unmatched.push(format!("{} (candidate only)", cc.key()));
         }
     }
     out
 }
 
-/// All requested metrics of one matched pair of cases.
+/// All requested metrics of one matched pair of cases. A case that succeeded in the
+/// baseline and never in the candidate is broken: a regression of every metric the
+/// baseline measured, not "too few samples".
 pub fn compare_case(b: &CaseResult, c: &CaseResult, opts: &Options) -> Vec<MetricComparison> {
     let label = b.full_label();
-    opts.metrics.iter().map(|m| compare_values(&label, *m, &b.values(*m), &c.values(*m), opts)).collect()
+    let broken = b.ok_count() > 0 && c.ok_count() == 0;
+    let why = c.failure_note().unwrap_or_else(|| "no request ran".into());
+    opts.metrics
+        .iter()
+        .map(|m| {
+            let (bv, cv) = (b.values(*m), c.values(*m));
+            let mut r = compare_values(&label, *m, &bv, &cv, opts);
+            if broken && !bv.is_empty() {
+                r.verdict = Verdict::Regressed;
+                r.reason = format!("broken: no request of the candidate succeeded ({why})");
+            }
+            r
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -229,6 +238,41 @@ mod tests {
             }
         }
         assert!(unchanged >= 19, "only {unchanged}/20 unchanged");
+    }
+
+    #[test]
+    fn a_case_that_only_fails_in_the_candidate_is_broken_not_inconclusive() {
+        let case = |oks: &[bool]| -> CaseResult {
+            let samples: Vec<serde_json::Value> = oks
+                .iter()
+                .enumerate()
+                .map(|(i, ok)| {
+                    if *ok {
+                        serde_json::json!({"iteration": i, "stream": 0, "ok": true, "start_offset_ms": 0.0, "ttft_ms": 100.0 + i as f64, "e2e_ms": 500.0, "decode_tps": 50.0 + i as f64})
+                    } else {
+                        serde_json::json!({"iteration": i, "stream": 0, "ok": false, "error": "connection refused", "start_offset_ms": 0.0})
+                    }
+                })
+                .collect();
+            serde_json::from_value(serde_json::json!({
+                "target": "t", "backend": "ollama", "model": "m", "workload": "w",
+                "params": {"max_tokens": 8, "concurrency": 1, "temperature": 0.0, "seed": 1, "ignore_eos": true,
+                           "warmup": 0, "iterations": 5, "timeout_s": 1.0, "cooldown_s": 0.0, "api": "chat"},
+                "samples": samples, "summary": {}, "warnings": []
+            }))
+            .unwrap()
+        };
+        let opts = Options::default();
+        let r = compare_case(&case(&[true; 5]), &case(&[false; 5]), &opts);
+        let decode = r.iter().find(|m| m.metric == Metric::DecodeTps).unwrap();
+        assert_eq!(decode.verdict, Verdict::Regressed, "{decode:?}");
+        assert!(decode.reason.contains("broken") && decode.reason.contains("connection refused"), "{}", decode.reason);
+        // one success left is not broken: too few samples stays inconclusive
+        let r = compare_case(&case(&[true; 5]), &case(&[true, false, false, false, false]), &opts);
+        assert!(r.iter().all(|m| m.verdict == Verdict::Inconclusive), "{r:?}");
+        // failing on both sides is nothing new
+        let r = compare_case(&case(&[false; 5]), &case(&[false; 5]), &opts);
+        assert!(r.iter().all(|m| m.verdict != Verdict::Regressed), "{r:?}");
     }
 
     #[test]

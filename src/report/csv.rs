@@ -1,4 +1,6 @@
-//! CSV: one row per case of the newest run of each machine, medians with 95% intervals.
+//! CSV: one row per case of the newest run of each machine, medians with the 95%
+//! interval of the median (`*_median_ci95_low/high`; the result file's `ci95_*` is the
+//! interval of the mean, a different quantity, hence the different name).
 
 use std::io::Write;
 
@@ -27,7 +29,7 @@ pub fn render<W: Write>(w: &mut W, r: &Report) -> std::io::Result<()> {
     .map(|s| s.to_string())
     .collect();
     for m in METRICS {
-        header.extend([format!("{m}_median"), format!("{m}_ci95_low"), format!("{m}_ci95_high")]);
+        header.extend([format!("{m}_median"), format!("{m}_median_ci95_low"), format!("{m}_median_ci95_high")]);
     }
     header.extend(["load_cold_ms", "load_warm_ms", "peak_memory_bytes", "error"].map(String::from));
     writeln!(w, "{}", header.join(","))?;

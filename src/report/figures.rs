@@ -262,10 +262,10 @@ pub fn timeline(c: &CaseResult) -> Chart {
 }
 
 fn hardware(machines: &[RunResult], figs: &mut Vec<Figure>) {
-    let mut keys: Vec<(String, String)> =
+    let mut keys: Vec<(crate::results::Identity, String)> =
         super::machine_cases(machines).into_iter().map(|(k, l)| (k, l.replacen(" / ", "\n", 1))).collect();
     let capped = cap(&mut keys, group_cap(machines.len()), "cases");
-    let indexes: Vec<_> = machines.iter().map(RunResult::cases_by_key).collect();
+    let indexes: Vec<_> = machines.iter().map(RunResult::index).collect();
     for metric in &BAR_METRICS[..2] {
         let (metric, title, unit) = (*metric, metric.title(), metric.unit());
         let values: Vec<Vec<Option<Bar>>> = indexes
@@ -304,8 +304,8 @@ pub type TrendPoints = Vec<(String, Vec<(usize, f64, Verdict)>)>;
 /// previous run. Linear in cases (runs are indexed by key), spread over the cores.
 pub fn trend_points(r: &Report, metric: Metric) -> TrendPoints {
     let opts = compare::Options { metrics: vec![metric], ..Default::default() };
-    let keys = unique(r.history.iter().flat_map(|(_, run)| run.cases.iter().map(|c| (c.key(), c.full_label()))));
-    let indexes: Vec<_> = r.history.iter().map(|(_, run)| run.cases_by_key()).collect();
+    let keys = unique(r.history.iter().flat_map(|(_, run)| run.cases.iter().map(|c| (c.identity(), c.full_label()))));
+    let indexes: Vec<_> = r.history.iter().map(|(_, run)| run.index()).collect();
     let per_case = crate::stats::par_map(&keys, |(key, label)| {
         let mut pts = Vec::new();
         let mut prev: Option<Vec<f64>> = None;

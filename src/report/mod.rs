@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::metric::Metric;
-use crate::results::{CaseResult, RunResult, load_result, result_paths};
+use crate::results::{CaseResult, Identity, RunResult, load_result, result_paths};
 use crate::stats::{median, significance::median_ci95};
 
 pub use hardware::{Roofline, roofline};
@@ -53,15 +53,15 @@ pub fn median_with_ci(c: &CaseResult, metric: Metric) -> Option<(f64, f64, f64)>
     Some((median(&v), lo, hi))
 }
 
-/// Cases across machines, first appearance first: (key, "target / case").
-pub fn machine_cases(machines: &[RunResult]) -> Vec<(String, String)> {
+/// Cases across machines, first appearance first: (identity, "target / case").
+pub fn machine_cases(machines: &[RunResult]) -> Vec<(Identity, String)> {
     let mut seen = std::collections::HashSet::new();
-    let mut v: Vec<(String, String)> = Vec::new();
+    let mut v: Vec<(Identity, String)> = Vec::new();
     for m in machines {
         for c in &m.cases {
-            let key = c.key();
-            if seen.insert(key.clone()) {
-                v.push((key, c.full_label()));
+            let id = c.identity();
+            if seen.insert(id.clone()) {
+                v.push((id, c.full_label()));
             }
         }
     }

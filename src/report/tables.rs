@@ -44,10 +44,10 @@ pub fn cases(run: &RunResult) -> Grid {
 /// One metric across machines: a row per case, a column per machine.
 pub fn machines(r: &Report, metric: Metric) -> Grid {
     let mut g = Grid::new(std::iter::once("Case".to_string()).chain(r.machines.iter().map(RunResult::machine)), 1);
-    let indexes: Vec<_> = r.machines.iter().map(RunResult::cases_by_key).collect();
-    for (key, label) in machine_cases(&r.machines) {
+    let indexes: Vec<_> = r.machines.iter().map(RunResult::index).collect();
+    for (id, label) in machine_cases(&r.machines) {
         let mut row = vec![label];
-        row.extend(indexes.iter().map(|ix| ix.get(&key).map(|c| cell(c, metric)).unwrap_or_else(|| "-".into())));
+        row.extend(indexes.iter().map(|ix| ix.get(&id).map(|c| cell(c, metric)).unwrap_or_else(|| "-".into())));
         g.push(row);
     }
     g

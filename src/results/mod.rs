@@ -2,6 +2,7 @@
 //! field names; what a backend cannot measure is absent rather than zero. Case identity
 //! and labels live here, as methods, so every output names a case the same way.
 
+mod identity;
 mod load;
 mod store;
 
@@ -15,6 +16,7 @@ pub use crate::measure::metrics::Sample;
 use crate::metric::Metric;
 pub use crate::scenario::{Api, BackendKind, Params, PromptCache};
 pub use crate::stats::Summary;
+pub use identity::{CaseIndex, Identity};
 pub use load::{LoadError, load_result, result_paths};
 pub use store::{ResultStore, slug as slug_for_file, write_json_atomic};
 
@@ -230,15 +232,6 @@ impl CaseResult {
         self.summary_of(metric).map(|s| s.median)
     }
 
-    /// Identity of a case across runs: target, workload and the parameters that change
-    /// what is measured (not warmup/iterations/timeouts). `compare` and the report's
-    /// machine and trend sections match cases on it.
-    pub fn key(&self) -> String {
-        let p = &self.params;
-        let pt = p.prompt_tokens.map(|n| n.to_string()).unwrap_or_default();
-        format!("{} / {} mt={} pt={pt} c={} {:?}", self.target, self.workload, p.max_tokens, p.concurrency, p.api)
-    }
-
     /// The case without its target: workload and the parameters that vary, e.g.
     /// `short mt=128 c=4`.
     pub fn label(&self) -> String {
@@ -267,13 +260,9 @@ impl CaseResult {
 }
 
 impl RunResult {
-    /// Cases by [`CaseResult::key`] (the first of duplicates): matching runs stays linear.
-    pub fn cases_by_key(&self) -> std::collections::HashMap<String, &CaseResult> {
-        let mut m = std::collections::HashMap::with_capacity(self.cases.len());
-        for c in &self.cases {
-            m.entry(c.key()).or_insert(c);
-        }
-        m
+    /// Its cases by identity ([`CaseIndex`]).
+    pub fn index(&self) -> CaseIndex<'_> {
+        CaseIndex::new(&self.cases)
     }
 
     pub fn has_failures(&self) -> bool {
