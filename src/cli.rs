@@ -172,7 +172,8 @@ pub struct ReportArgs {
     /// Output folder.
     #[arg(long, short, default_value = "reports")]
     pub out: PathBuf,
-    /// Comma-separated formats.
+    /// Comma-separated formats (gab: github-action-benchmark's gab-bigger.json and
+    /// gab-smaller.json; bmf: Bencher's bmf.json).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "md,html,svg,png,csv")]
     pub format: Vec<Format>,
     /// Case whose requests the timeline chart shows (substring of "target / case"); default: the first with tokens.

@@ -61,6 +61,9 @@ impl Metric {
     /// What `compare` decides on when no `--metric` is given.
     pub const COMPARED_BY_DEFAULT: [Metric; 4] = [Metric::DecodeTps, Metric::TtftMs, Metric::PrefillTps, Metric::E2eMs];
 
+    /// What the CSV and the dashboard formats (github-action-benchmark, Bencher) export.
+    pub const EXPORTED: [Metric; 5] = [Metric::TtftMs, Metric::DecodeTps, Metric::PrefillTps, Metric::E2eMs, Metric::AggregateOutputTps];
+
     /// Per-request metrics whose outliers are worth a warning on single-stream cases.
     pub const OUTLIER_CHECKED: [Metric; 3] = [Metric::TtftMs, Metric::E2eMs, Metric::DecodeTps];
 

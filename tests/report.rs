@@ -235,3 +235,47 @@ fn report_without_usable_files_fails_clearly() {
         .code(2)
         .stderr(contains("invalid value 'pdf' for '--format").and(contains("html")));
 }
+
+/// `--format gab,bmf`: the fields github-action-benchmark's custom formats and Bencher's
+/// Metric Format document, from the fixtures' two machines.
+#[test]
+fn dashboard_formats_hold_the_documented_fields() {
+    let (out, stdout, _) = report("gab,bmf");
+    assert!(stdout.contains("gab-bigger.json") && stdout.contains("bmf.json"), "{stdout}");
+    let json = |name: &str| -> serde_json::Value { serde_json::from_str(&read(out.path(), name)).unwrap() };
+    let mut names = std::collections::HashSet::new();
+    for (file, units) in [("gab-bigger.json", ["tokens/s"]), ("gab-smaller.json", ["ms"])] {
+        let entries = json(file);
+        let entries = entries.as_array().unwrap_or_else(|| panic!("{file} is not an array"));
+        assert!(!entries.is_empty(), "{file} is empty");
+        for e in entries {
+            let name = e["name"].as_str().unwrap();
+            assert!(names.insert(name.to_string()), "{name} twice");
+            // scenario/target/case/metric @ machine (two machines in the fixtures)
+            let (path, machine) = name.split_once(" @ ").unwrap_or_else(|| panic!("{name} names no machine"));
+            assert!(path.starts_with("fixture-scenario/") && path.split('/').count() >= 4, "{name}");
+            assert!(units.contains(&e["unit"].as_str().unwrap()), "{file}: {e}");
+            let value = e["value"].as_f64().unwrap();
+            let half: f64 = e["range"].as_str().unwrap().strip_prefix("± ").unwrap().parse().unwrap();
+            assert!(value > 0.0 && half >= 0.0 && half < value * 10.0, "{e}");
+            let extra = e["extra"].as_str().unwrap();
+            assert!(extra.contains(&format!("machine: {machine}")) && extra.contains("n = "), "{e}");
+        }
+    }
+    assert!(names.iter().any(|n| n.contains("/decode_tps @")) && names.iter().any(|n| n.contains("/ttft_ms @")));
+    let bmf = json("bmf.json");
+    let benches = bmf.as_object().unwrap();
+    assert!(benches.len() >= 2);
+    for (bench, measures) in benches {
+        for (measure, m) in measures.as_object().unwrap() {
+            let (v, lo, hi) = (m["value"].as_f64().unwrap(), m["lower_value"].as_f64().unwrap(), m["upper_value"].as_f64().unwrap());
+            assert!(lo <= v && v <= hi, "{bench} {measure}: {m}");
+            assert!(names.contains(&bench.replacen(" @ ", &format!("/{measure} @ "), 1)), "{bench}/{measure} not in gab");
+        }
+    }
+    // the same input gives the same files
+    let (again, _, _) = report("gab,bmf");
+    for f in ["gab-bigger.json", "gab-smaller.json", "bmf.json"] {
+        assert_eq!(read(out.path(), f), read(again.path(), f), "{f} differs between two runs");
+    }
+}

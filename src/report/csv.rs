@@ -8,7 +8,7 @@ use super::{Report, median_with_ci};
 use crate::fmt::csv_field as field;
 use crate::metric::Metric;
 
-const METRICS: [Metric; 5] = [Metric::TtftMs, Metric::DecodeTps, Metric::PrefillTps, Metric::E2eMs, Metric::AggregateOutputTps];
+const METRICS: [Metric; 5] = Metric::EXPORTED;
 
 pub fn render<W: Write>(w: &mut W, r: &Report) -> std::io::Result<()> {
     let mut header: Vec<String> = [

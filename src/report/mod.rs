@@ -8,6 +8,7 @@
 
 pub mod charts;
 mod csv;
+mod dashboard;
 mod figures;
 mod hardware;
 mod html;
@@ -37,10 +38,14 @@ pub enum Format {
     Png,
     /// One row per case.
     Csv,
+    /// github-action-benchmark's custom formats: gab-bigger.json, gab-smaller.json.
+    Gab,
+    /// Bencher Metric Format: bmf.json.
+    Bmf,
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [Format::Md, Format::Html, Format::Svg, Format::Png, Format::Csv];
+    pub const ALL: [Format; 7] = [Format::Md, Format::Html, Format::Svg, Format::Png, Format::Csv, Format::Gab, Format::Bmf];
 }
 
 /// Median and its 95% interval of a metric over a case's successful requests.
@@ -237,6 +242,20 @@ pub fn write(report: &Report, out: &Path, formats: &[Format]) -> Result<Vec<Path
                 written.push(p);
             }
         }
+    }
+    let mut dashboards: Vec<(&str, serde_json::Value)> = Vec::new();
+    if want(Format::Gab) {
+        dashboards.push(("gab-bigger.json", dashboard::gab(report, true)));
+        dashboards.push(("gab-smaller.json", dashboard::gab(report, false)));
+    }
+    if want(Format::Bmf) {
+        dashboards.push(("bmf.json", dashboard::bmf(report)));
+    }
+    for (name, value) in dashboards {
+        let p = out.join(name);
+        let text = serde_json::to_string_pretty(&value).context("dashboard JSON")?;
+        std::fs::write(&p, text + "\n").with_context(|| format!("cannot write {}", p.display()))?;
+        written.push(p);
     }
     if want(Format::Html) {
         let p = out.join(format!("{stem}.html"));
