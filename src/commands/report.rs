@@ -12,7 +12,21 @@ use crate::report;
 use crate::results::{RunResult, load_result, result_paths, write_json_atomic};
 
 pub fn report(args: ReportArgs) -> Result<ExitCode> {
-    let r = report::build(&args.inputs, args.timeline.as_deref())?;
+    let (runs, notes) = report::load_runs(&args.inputs)?;
+    let first = &runs[0].1.scenario.name;
+    if runs.iter().any(|(_, r)| &r.scenario.name != first) {
+        // several scenarios: one site over all of them
+        for n in &notes {
+            eprintln!("warning: {n}");
+        }
+        let files = runs.len();
+        let (written, scenarios) = report::site::write_site(runs, notes, &args.out, &args.format)?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "report of {scenarios} scenarios from {files} result files: {}", args.out.join("index.html").display())?;
+        writeln!(out, "  wrote {} files under {} (summary.md for a job summary)", written.len(), args.out.display())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = report::build_from(runs, notes, args.timeline.as_deref())?;
     for n in &r.notes {
         eprintln!("warning: {n}");
     }
@@ -33,21 +47,38 @@ pub fn report(args: ReportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A result file, or the newest complete result file of a folder (an interrupted run
-/// only when there is nothing else, with a warning).
-fn resolve(p: &Path) -> Result<(PathBuf, RunResult)> {
-    if p.is_dir() {
-        let mut runs: Vec<(PathBuf, RunResult)> = Vec::new();
-        for f in result_paths(&[p.to_path_buf()])? {
-            match load_result(&f) {
-                Ok(r) => runs.push((f, r)),
-                Err(e) => eprintln!("warning: skipped {e}"),
-            }
-        }
-        runs.sort_by_key(|(_, r)| (r.complete, r.started_at));
-        return runs.pop().with_context(|| format!("no usable result file in {}", p.display()));
+/// One side of `compare`: a result file, or a folder tree's newest run of each
+/// (scenario, machine) (an interrupted run only when its group has nothing else, with a
+/// warning). Returns the runs and how to name the side.
+fn side(p: &Path) -> Result<(Vec<(PathBuf, RunResult)>, String)> {
+    if !p.is_dir() {
+        let r = load_result(p)?;
+        let name = run_name(p, &r);
+        return Ok((vec![(p.to_path_buf(), r)], name));
     }
-    Ok((p.to_path_buf(), load_result(p)?))
+    let mut runs: Vec<(PathBuf, RunResult)> = Vec::new();
+    for f in result_paths(&[p.to_path_buf()])? {
+        match load_result(&f) {
+            Ok(r) => runs.push((f, r)),
+            Err(e) => eprintln!("warning: skipped {e}"),
+        }
+    }
+    let total = runs.len();
+    let newest = compare::newest_runs(runs);
+    for (f, r) in newest.iter().filter(|(_, r)| !r.complete) {
+        eprintln!("warning: {}: the newest run of {} is interrupted (complete: false)", f.display(), compare::group_name(r));
+    }
+    match newest.as_slice() {
+        [] => anyhow::bail!("no usable result file in {}", p.display()),
+        [(f, r)] => {
+            let name = run_name(f, r);
+            Ok((newest, name))
+        }
+        more => {
+            let name = format!("{} ({} runs: the newest of {} scenario x machine pairs)", p.display(), total, more.len());
+            Ok((newest, name))
+        }
+    }
 }
 
 /// How compare names a run: its path, marked when it was interrupted.
@@ -56,18 +87,23 @@ fn run_name(p: &Path, r: &RunResult) -> String {
 }
 
 pub fn compare(args: CompareArgs) -> Result<ExitCode> {
-    let (bp, base) = resolve(&args.baseline)?;
-    let (cp, cand) = resolve(&args.candidate)?;
+    let (base, base_name) = side(&args.baseline)?;
+    let (cand, cand_name) = side(&args.candidate)?;
     let mut opts = Options { threshold: args.threshold, alpha: args.alpha, ..Default::default() };
     if !args.metrics.is_empty() {
         opts.metrics = args.metrics.clone();
     }
-    if bp.canonicalize().ok() == cp.canonicalize().ok() {
-        eprintln!("warning: baseline and candidate are the same file: {}", bp.display());
+    if args.baseline.canonicalize().ok() == args.candidate.canonicalize().ok() {
+        eprintln!("warning: baseline and candidate are the same: {}", args.baseline.display());
     }
-    let c = compare::compare_runs(&base, &cand, &run_name(&bp, &base), &run_name(&cp, &cand), &opts);
+    let c = compare::compare_fleets(&base, &cand, (&base_name, &cand_name), &opts);
     if c.results.is_empty() {
-        anyhow::bail!("no case of {} matches a case of {} (same target, workload and parameters)", bp.display(), cp.display());
+        anyhow::bail!(
+            "no case of {} matches a case of {} (same scenario, machine, target, workload and parameters){}",
+            args.baseline.display(),
+            args.candidate.display(),
+            if c.unmatched.is_empty() { String::new() } else { format!(":\n  {}", c.unmatched.join("\n  ")) }
+        );
     }
     compare::render_text(&mut std::io::stdout().lock(), &c)?;
     if let Some(p) = &args.markdown {

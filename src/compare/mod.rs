@@ -3,6 +3,7 @@
 //! bootstrap interval of the median ratio. Also used by the report's trend section
 //! (report depends on compare, never the other way).
 
+mod fleet;
 mod render;
 
 use serde::Serialize;
@@ -11,6 +12,7 @@ use crate::metric::Metric;
 use crate::results::{CaseResult, RunResult};
 use crate::stats::{median, significance};
 
+pub use fleet::{compare_fleets, group_name, newest_runs};
 pub use render::{render_markdown, render_text};
 
 /// Decision rules.
@@ -165,7 +167,7 @@ pub fn compare_runs(base: &RunResult, cand: &RunResult, base_name: &str, cand_na
             base.scenario.name, cand.scenario.name
         ));
     }
-    if base.host.chip != cand.host.chip || base.host.cpu != cand.host.cpu {
+    if base.hardware() != cand.hardware() {
         out.warnings.push(format!("different machines: {} vs {}", base.machine(), cand.machine()));
     }
     for (side, run) in [("baseline", base), ("candidate", cand)] {
@@ -193,25 +195,23 @@ pub fn compare_runs(base: &RunResult, cand: &RunResult, base_name: &str, cand_na
     out
 }
 
-/// All requested metrics of one matched pair of cases. A case that succeeded in the
-/// baseline and never in the candidate is broken: a regression of every metric the
-/// baseline measured, not "too few samples".
+/// All requested metrics of one matched pair of cases ([`compare_case_metric`] each).
 pub fn compare_case(b: &CaseResult, c: &CaseResult, opts: &Options) -> Vec<MetricComparison> {
-    let label = b.full_label();
-    let broken = b.ok_count() > 0 && c.ok_count() == 0;
-    let why = c.failure_note().unwrap_or_else(|| "no request ran".into());
-    opts.metrics
-        .iter()
-        .map(|m| {
-            let (bv, cv) = (b.values(*m), c.values(*m));
-            let mut r = compare_values(&label, *m, &bv, &cv, opts);
-            if broken && !bv.is_empty() {
-                r.verdict = Verdict::Regressed;
-                r.reason = format!("broken: no request of the candidate succeeded ({why})");
-            }
-            r
-        })
-        .collect()
+    opts.metrics.iter().map(|m| compare_case_metric(b, c, *m, opts)).collect()
+}
+
+/// One metric of one matched pair of cases. A case that succeeded in the baseline and
+/// never in the candidate is broken: a regression of every metric the baseline
+/// measured, not "too few samples".
+pub fn compare_case_metric(b: &CaseResult, c: &CaseResult, metric: Metric, opts: &Options) -> MetricComparison {
+    let (bv, cv) = (b.values(metric), c.values(metric));
+    let mut r = compare_values(&b.full_label(), metric, &bv, &cv, opts);
+    if b.ok_count() > 0 && c.ok_count() == 0 && !bv.is_empty() {
+        r.verdict = Verdict::Regressed;
+        r.reason =
+            format!("broken: no request of the candidate succeeded ({})", c.failure_note().unwrap_or_else(|| "no request ran".into()));
+    }
+    r
 }
 
 #[cfg(test)]

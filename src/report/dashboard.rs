@@ -32,9 +32,13 @@ struct Point {
     n: usize,
 }
 
-fn points(r: &Report) -> Vec<Point> {
-    let runs: Vec<&RunResult> = if r.machines.is_empty() { vec![&r.latest] } else { r.machines.iter().collect() };
-    let several = runs.len() > 1;
+fn points(reports: &[&Report]) -> Vec<Point> {
+    let runs: Vec<&RunResult> =
+        reports.iter().flat_map(|r| if r.machines.is_empty() { vec![&r.latest] } else { r.machines.iter().collect() }).collect();
+    let mut machines: Vec<String> = runs.iter().map(|r| r.machine_key()).collect();
+    machines.sort();
+    machines.dedup();
+    let several = machines.len() > 1;
     let mut v = Vec::new();
     for run in runs {
         let machine = run.machine();
@@ -52,8 +56,8 @@ fn points(r: &Report) -> Vec<Point> {
 }
 
 /// github-action-benchmark's entries of one direction.
-pub fn gab(r: &Report, bigger_is_better: bool) -> Value {
-    let entries: Vec<Value> = points(r)
+pub fn gab(reports: &[&Report], bigger_is_better: bool) -> Value {
+    let entries: Vec<Value> = points(reports)
         .into_iter()
         .filter(|p| p.metric.higher_is_better() == bigger_is_better)
         .map(|p| {
@@ -71,9 +75,9 @@ pub fn gab(r: &Report, bigger_is_better: bool) -> Value {
 }
 
 /// Bencher Metric Format.
-pub fn bmf(r: &Report) -> Value {
+pub fn bmf(reports: &[&Report]) -> Value {
     let mut out = Map::new();
-    for p in points(r) {
+    for p in points(reports) {
         let bench = out.entry(fit(format!("{}{}", p.bench, p.suffix))).or_insert_with(|| Value::Object(Map::new()));
         bench[p.metric.name()] = json!({"value": p.median, "lower_value": p.lo, "upper_value": p.hi});
     }

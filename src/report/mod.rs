@@ -13,6 +13,7 @@ mod figures;
 mod hardware;
 mod html;
 mod markdown;
+pub mod site;
 mod tables;
 
 use std::path::{Path, PathBuf};
@@ -102,13 +103,16 @@ impl Report {
     }
 }
 
-fn machine_key(r: &RunResult) -> String {
-    format!("{}|{}|{}", r.host.hostname, r.host.chip.as_deref().unwrap_or(""), r.host.cpu)
-}
-
 /// Loads result files and folders; `timeline` picks the timeline's case by substring of
 /// `target / case label`.
 pub fn build(inputs: &[PathBuf], timeline: Option<&str>) -> Result<Report> {
+    let (runs, notes) = load_runs(inputs)?;
+    build_from(runs, notes, timeline)
+}
+
+/// Every usable result file under `inputs` (folders at any depth), and a note for each
+/// file skipped.
+pub fn load_runs(inputs: &[PathBuf]) -> Result<(Vec<(PathBuf, RunResult)>, Vec<String>)> {
     let paths = result_paths(inputs).context("cannot list result files")?;
     let mut notes = Vec::new();
     let mut runs: Vec<(PathBuf, RunResult)> = Vec::new();
@@ -121,6 +125,12 @@ pub fn build(inputs: &[PathBuf], timeline: Option<&str>) -> Result<Report> {
     if runs.is_empty() {
         bail!("no usable result files{}", if notes.is_empty() { String::new() } else { format!(":\n  {}", notes.join("\n  ")) });
     }
+    Ok((runs, notes))
+}
+
+/// The report of the scenario most of `runs` belong to (the others are skipped with a
+/// note; [`site`] reports every scenario).
+pub fn build_from(runs: Vec<(PathBuf, RunResult)>, mut notes: Vec<String>, timeline: Option<&str>) -> Result<Report> {
     // The report covers one scenario: the one most files belong to (ties: the newest).
     let mut counts: Vec<(String, usize, chrono::DateTime<chrono::Utc>)> = Vec::new();
     for (_, r) in &runs {
@@ -157,12 +167,12 @@ pub fn build(inputs: &[PathBuf], timeline: Option<&str>) -> Result<Report> {
     }
     let mut machines: Vec<RunResult> = Vec::new();
     for (_, r) in keep.iter().rev().filter(|(_, r)| r.complete).chain(keep.iter().rev().filter(|(_, r)| !r.complete)) {
-        if !machines.iter().any(|m| machine_key(m) == machine_key(r)) {
+        if !machines.iter().any(|m| m.machine_key() == r.machine_key()) {
             machines.push(r.clone());
         }
     }
     machines.sort_by_key(RunResult::machine);
-    let history: Vec<(PathBuf, RunResult)> = keep.iter().filter(|(_, r)| machine_key(r) == machine_key(&latest)).cloned().collect();
+    let history: Vec<(PathBuf, RunResult)> = keep.iter().filter(|(_, r)| r.machine_key() == latest.machine_key()).cloned().collect();
     let timeline_case = match timeline {
         Some(pat) => Some(
             latest
@@ -208,6 +218,26 @@ pub fn interrupted_mark(run: &RunResult) -> String {
     if run.complete { String::new() } else { format!(" (interrupted: {} case(s) finished)", run.cases.len()) }
 }
 
+/// Writes the dashboard formats asked for (gab, bmf) over `reports` into `out`.
+pub fn write_dashboards(reports: &[&Report], out: &Path, formats: &[Format]) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<(&str, serde_json::Value)> = Vec::new();
+    if formats.contains(&Format::Gab) {
+        files.push(("gab-bigger.json", dashboard::gab(reports, true)));
+        files.push(("gab-smaller.json", dashboard::gab(reports, false)));
+    }
+    if formats.contains(&Format::Bmf) {
+        files.push(("bmf.json", dashboard::bmf(reports)));
+    }
+    let mut written = Vec::new();
+    for (name, value) in files {
+        let p = out.join(name);
+        let text = serde_json::to_string_pretty(&value).context("dashboard JSON")?;
+        std::fs::write(&p, text + "\n").with_context(|| format!("cannot write {}", p.display()))?;
+        written.push(p);
+    }
+    Ok(written)
+}
+
 /// Writes the requested formats into `out`; returns the files written.
 pub fn write(report: &Report, out: &Path, formats: &[Format]) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -243,20 +273,7 @@ pub fn write(report: &Report, out: &Path, formats: &[Format]) -> Result<Vec<Path
             }
         }
     }
-    let mut dashboards: Vec<(&str, serde_json::Value)> = Vec::new();
-    if want(Format::Gab) {
-        dashboards.push(("gab-bigger.json", dashboard::gab(report, true)));
-        dashboards.push(("gab-smaller.json", dashboard::gab(report, false)));
-    }
-    if want(Format::Bmf) {
-        dashboards.push(("bmf.json", dashboard::bmf(report)));
-    }
-    for (name, value) in dashboards {
-        let p = out.join(name);
-        let text = serde_json::to_string_pretty(&value).context("dashboard JSON")?;
-        std::fs::write(&p, text + "\n").with_context(|| format!("cannot write {}", p.display()))?;
-        written.push(p);
-    }
+    written.extend(write_dashboards(&[report], out, formats)?);
     if want(Format::Html) {
         let p = out.join(format!("{stem}.html"));
         let page = html::render(report, &figures)?;

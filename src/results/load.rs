@@ -69,19 +69,18 @@ fn clean_strings(v: &mut serde_json::Value) {
     }
 }
 
-/// Expands files and folders (their `*.json`, sorted) into result file paths; a file
-/// named twice (or through two paths) is one run.
+/// How deep `result_paths` descends into folders (a CI artifacts tree is a few levels).
+const MAX_DEPTH: usize = 16;
+
+/// Expands files and folder trees (their `*.json` at any depth up to [`MAX_DEPTH`],
+/// sorted; hidden folders such as `.git` skipped; a folder reached twice through links
+/// read once) into result file paths; a file named twice (or through two paths) is one run.
 pub fn result_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut out = Vec::new();
+    let mut dirs_seen = std::collections::HashSet::new();
     for p in inputs {
         if p.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|source| LoadError::Read { path: p.clone(), source })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().is_some_and(|x| x == "json") && f.is_file())
-                .collect();
-            v.sort();
-            out.extend(v);
+            walk(p, 0, &mut dirs_seen, &mut out)?;
         } else {
             out.push(p.clone());
         }
@@ -89,4 +88,48 @@ pub fn result_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut seen = std::collections::HashSet::new();
     out.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
     Ok(out)
+}
+
+fn walk(dir: &Path, depth: usize, seen: &mut std::collections::HashSet<PathBuf>, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    if depth > MAX_DEPTH || !seen.insert(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())) {
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| LoadError::Read { path: dir.to_path_buf(), source })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        if p.is_dir() {
+            // an unreadable subfolder is skipped; only the folder asked for must be readable
+            if !hidden {
+                let _ = walk(&p, depth + 1, seen, out);
+            }
+        } else if p.extension().is_some_and(|x| x == "json") && p.is_file() {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folders_are_read_at_any_depth_once() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        for f in ["a.json", "m1/s1/b.json", "m1/s2/deeper/c.json", ".git/x.json", "m2/readme.txt"] {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "{}").unwrap();
+        }
+        // a link back up must not loop
+        std::os::unix::fs::symlink(root, root.join("m1/loop")).unwrap();
+        let found = result_paths(&[root.to_path_buf(), root.join("m1")]).unwrap();
+        let names: Vec<String> = found.iter().map(|p| p.strip_prefix(root).unwrap().display().to_string()).collect();
+        assert_eq!(names, ["a.json", "m1/s1/b.json", "m1/s2/deeper/c.json"]);
+    }
 }

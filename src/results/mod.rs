@@ -269,13 +269,26 @@ impl RunResult {
         self.cases.iter().any(CaseResult::has_failures)
     }
 
-    /// Chip name when known, else the CPU, for grouping machines.
-    pub fn machine(&self) -> String {
+    /// The one identity of a machine across runs (hostname, chip, CPU): runs with the same
+    /// key are one machine's history; `report` and `compare` group runs by it.
+    pub fn machine_key(&self) -> String {
+        format!("{}|{}|{}", self.host.hostname, self.host.chip.as_deref().unwrap_or(""), self.host.cpu)
+    }
+
+    /// The machine's hardware without its hostname (a GitHub-hosted runner gets a new
+    /// hostname every run): how a fleet comparison pairs machines when keys differ.
+    pub fn hardware(&self) -> String {
         let mut m = self.host.chip.clone().unwrap_or_else(|| self.host.cpu.clone());
         // discrete GPUs name the machine too (an Apple GPU is the chip)
         for g in self.host.gpus.iter().filter(|g| g.vendor != "Apple") {
             m.push_str(&format!(" + {}", g.name));
         }
+        m
+    }
+
+    /// Chip name when known, else the CPU, for grouping machines.
+    pub fn machine(&self) -> String {
+        let m = self.hardware();
         if self.host.hostname.is_empty() { m } else { format!("{m} ({})", self.host.hostname) }
     }
 }
