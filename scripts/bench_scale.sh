@@ -30,3 +30,9 @@ echo "|---|---|---|---|"
 measure "report, one run" "$BIN" report "$work/one" -o "$work/rep1"
 measure "report, two runs (trend)" "$BIN" report "$work/two" -o "$work/rep2"
 measure "compare" "$BIN" compare "$work/one/base.json" "$work/two/cand.json"
+# A fleet: 1,000 result files (50 runs x 20 scenario-machine pairs, 6 cases each) as CI
+# artifacts lay them out; report writes the whole site, compare pairs every newest run.
+python3 tests/fixtures/make_tree.py "$work/fleet" --machines 4 --scenarios 5 --runs 50 --seed 1
+python3 tests/fixtures/make_tree.py "$work/fleet-new" --machines 4 --scenarios 5 --runs 1 --seed 2 --regress 0.15
+measure "report, fleet tree (1,000 files)" "$BIN" report "$work/fleet" -o "$work/site"
+measure "compare, fleet tree vs newest runs" "$BIN" compare "$work/fleet" "$work/fleet-new"

