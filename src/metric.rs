@@ -61,8 +61,16 @@ impl Metric {
     /// What `compare` decides on when no `--metric` is given.
     pub const COMPARED_BY_DEFAULT: [Metric; 4] = [Metric::DecodeTps, Metric::TtftMs, Metric::PrefillTps, Metric::E2eMs];
 
-    /// What the CSV and the dashboard formats (github-action-benchmark, Bencher) export.
+    /// Which metrics each output shows, defined here once:
+    ///
+    /// the run table, the CSV and the dashboard formats (github-action-benchmark, Bencher).
     pub const EXPORTED: [Metric; 5] = [Metric::TtftMs, Metric::DecodeTps, Metric::PrefillTps, Metric::E2eMs, Metric::AggregateOutputTps];
+
+    /// The report's bar charts.
+    pub const CHARTED: [Metric; 3] = [Metric::DecodeTps, Metric::TtftMs, Metric::PrefillTps];
+
+    /// The report's machine and trend sections and the site's index.
+    pub const TRENDED: [Metric; 2] = [Metric::DecodeTps, Metric::TtftMs];
 
     /// Per-request metrics whose outliers are worth a warning on single-stream cases.
     pub const OUTLIER_CHECKED: [Metric; 3] = [Metric::TtftMs, Metric::E2eMs, Metric::DecodeTps];
@@ -109,6 +117,22 @@ impl Metric {
             Metric::PrefillTps => "Prefill speed",
             Metric::PromptTokens => "Prompt tokens",
             Metric::TtftMs => "Time to first token",
+        }
+    }
+
+    /// A table column's heading, e.g. `Decode tok/s`.
+    pub fn column(self) -> &'static str {
+        match self {
+            Metric::AggregateOutputTps => "Total tok/s",
+            Metric::DecodeTps => "Decode tok/s",
+            Metric::DecodeTpsServer => "Server decode tok/s",
+            Metric::E2eMs => "E2E ms",
+            Metric::FirstByteMs => "First byte ms",
+            Metric::ItlMs => "ITL ms",
+            Metric::OutputTokens => "Output tokens",
+            Metric::PrefillTps => "Prefill tok/s",
+            Metric::PromptTokens => "Prompt tokens",
+            Metric::TtftMs => "TTFT ms",
         }
     }
 

@@ -31,7 +31,7 @@ fn read(dir: &Path, name: &str) -> String {
 #[test]
 fn markdown_and_csv_snapshots_with_damaged_files_named() {
     let (out, stdout, stderr) = report("md,csv");
-    for bad in ["truncated.json", "schema99.json", "other-scenario.json"] {
+    for bad in ["truncated.json", "schema99.json"] {
         assert!(stderr.contains(bad), "stderr should name {bad}: {stderr}");
     }
     assert!(stderr.contains("unsupported schema_version 99"));
@@ -43,6 +43,28 @@ fn markdown_and_csv_snapshots_with_damaged_files_named() {
     assert!(md.contains("⚠"), "the 12% slower run is flagged in the trend");
     insta::assert_snapshot!("report_markdown", md);
     insta::assert_snapshot!("report_csv", read(out.path(), "fixture-scenario.csv"));
+}
+
+/// Two scenarios in: one site, each scenario on its own page, the same page as when it
+/// is reported alone.
+#[test]
+fn several_scenarios_make_a_site_with_a_page_each() {
+    let out = tempfile::tempdir().unwrap();
+    let a = mlxbench()
+        .current_dir(root())
+        .args(["report", "tests/fixtures/results", "tests/fixtures/other-scenario", "--format", "md,html", "--out"])
+        .arg(out.path())
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&a.get_output().stdout).contains("report of 2 scenarios"));
+    let index = read(out.path(), "index.html");
+    for link in ["fixture-scenario/fixture-scenario.html", "something-else/something-else.html"] {
+        assert!(index.contains(&format!("href=\"{link}\"")), "{link} not linked");
+        assert!(out.path().join(link).is_file(), "{link} missing");
+    }
+    assert!(!index.contains("<script>alert"), "names are escaped in the index too");
+    let (alone, _, _) = report("md");
+    assert_eq!(read(&out.path().join("fixture-scenario"), "fixture-scenario.md"), read(alone.path(), "fixture-scenario.md"));
 }
 
 /// The text content of every `<text>` element of an SVG.

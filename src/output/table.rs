@@ -14,25 +14,17 @@ pub const NOTE: &str =
 
 /// The run summary: one row per case, grouped (shared with the Markdown export).
 pub fn summary_grid(cases: &[CaseResult]) -> Grid {
-    let mut g = Grid::new(
-        ["Target", "Workload", "Params", "OK", "TTFT ms", "Decode tok/s", "Prefill tok/s", "E2E ms", "Total tok/s", "Load ms", "Peak mem"],
-        3,
-    );
+    let headers = ["Target", "Workload", "Params", "OK"]
+        .into_iter()
+        .chain(Metric::EXPORTED.iter().map(|m| m.column()))
+        .chain(["Load ms", "Peak mem"]);
+    let mut g = Grid::new(headers, 3);
     for c in grouped(cases).into_iter().flatten() {
-        let spread = |m: Metric| median_spread(c.summary_of(m));
-        g.push(vec![
-            c.target.clone(),
-            c.workload.clone(),
-            c.params.label(),
-            ok_cell(c),
-            spread(Metric::TtftMs),
-            spread(Metric::DecodeTps),
-            spread(Metric::PrefillTps),
-            spread(Metric::E2eMs),
-            opt_num(c.median(Metric::AggregateOutputTps)),
-            load_cell(c),
-            peak_cell(c),
-        ]);
+        let mut row = vec![c.target.clone(), c.workload.clone(), c.params.label(), ok_cell(c)];
+        // per-request metrics with their spread; a per-run one (total speed) as its median
+        row.extend(Metric::EXPORTED.iter().map(|m| if m.per_request() { median_spread(c.summary_of(*m)) } else { opt_num(c.median(*m)) }));
+        row.extend([load_cell(c), peak_cell(c)]);
+        g.push(row);
     }
     g
 }

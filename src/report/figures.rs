@@ -16,7 +16,7 @@ pub struct Figure {
 }
 
 /// The per-case bar charts; the first two also make the machine and trend sections.
-pub const BAR_METRICS: [Metric; 3] = [Metric::DecodeTps, Metric::TtftMs, Metric::PrefillTps];
+pub const BAR_METRICS: [Metric; 3] = Metric::CHARTED;
 
 /// Most case groups one bar chart shows; more are unreadable (the tables have them all).
 pub const MAX_BAR_GROUPS: usize = 40;
@@ -266,7 +266,7 @@ fn hardware(machines: &[RunResult], figs: &mut Vec<Figure>) {
         super::machine_cases(machines).into_iter().map(|(k, l)| (k, l.replacen(" / ", "\n", 1))).collect();
     let capped = cap(&mut keys, group_cap(machines.len()), "cases");
     let indexes: Vec<_> = machines.iter().map(RunResult::index).collect();
-    for metric in &BAR_METRICS[..2] {
+    for metric in &Metric::TRENDED {
         let (metric, title, unit) = (*metric, metric.title(), metric.unit());
         let values: Vec<Vec<Option<Bar>>> = indexes
             .iter()
@@ -327,7 +327,7 @@ pub fn trend_points(r: &Report, metric: Metric) -> TrendPoints {
 fn trend(r: &Report, figs: &mut Vec<Figure>) {
     let ticks: Vec<(f64, String)> =
         r.history.iter().enumerate().map(|(i, (_, run))| (i as f64, run.started_at.format("%m-%d\n%H:%M").to_string())).collect();
-    for metric in &BAR_METRICS[..2] {
+    for metric in &Metric::TRENDED {
         let (metric, title, unit) = (*metric, metric.title(), metric.unit());
         let mut pts = r.trend(metric);
         if pts.is_empty() {

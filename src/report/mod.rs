@@ -125,6 +125,15 @@ pub fn load_runs(inputs: &[PathBuf]) -> Result<(Vec<(PathBuf, RunResult)>, Vec<S
     if runs.is_empty() {
         bail!("no usable result files{}", if notes.is_empty() { String::new() } else { format!(":\n  {}", notes.join("\n  ")) });
     }
+    // one run copied into two places (CI artifacts and the history) counts once
+    let mut seen = std::collections::HashSet::new();
+    runs.retain(|(p, r)| {
+        let fresh = seen.insert((r.scenario.name.clone(), r.machine_key(), r.started_at));
+        if !fresh {
+            notes.push(format!("{}: the same run as another file (scenario, machine and start time); counted once", p.display()));
+        }
+        fresh
+    });
     Ok((runs, notes))
 }
 

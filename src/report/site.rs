@@ -51,7 +51,7 @@ pub fn write_site(runs: Vec<(PathBuf, RunResult)>, notes: Vec<String>, out: &Pat
     for name in &scenarios {
         let mine: Vec<(PathBuf, RunResult)> = runs.iter().filter(|(_, r)| &r.scenario.name == name).cloned().collect();
         rows.extend(index_rows(name, &mine));
-        let report = build_from(mine, Vec::new(), None)?;
+        let report = build_from(mine, notes.clone(), None)?;
         let dir = out.join(slug_for_file(name));
         written.extend(write(&report, &dir, &page_formats)?);
         reports.push(report);

@@ -1,7 +1,6 @@
 //! The report's tables as [`Grid`]s, built once; the Markdown and HTML writers only
 //! choose the syntax.
 
-use super::figures::BAR_METRICS;
 use super::hardware::roofline;
 use super::{Report, machine_cases, median_with_ci};
 use crate::compare::Verdict;
@@ -102,5 +101,5 @@ pub fn trend(r: &Report, metric: Metric) -> Grid {
 
 /// The metrics the machine and trend sections show, with their headings.
 pub fn section_metrics() -> impl Iterator<Item = (Metric, String)> {
-    BAR_METRICS[..2].iter().map(|m| (*m, format!("{} ({})", m.title(), m.unit())))
+    Metric::TRENDED.iter().map(|m| (*m, format!("{} ({})", m.title(), m.unit())))
 }
