@@ -151,7 +151,7 @@ fn sparkline(values: &[f64]) -> String {
 
 const STYLE: &str = "body{font-family:-apple-system,\"Segoe UI\",Helvetica,Arial,sans-serif;margin:0 auto;max-width:1300px;padding:1.5rem;color:#1b1b1b}\
 table{border-collapse:collapse;font-size:.88rem}th,td{border:1px solid #ddd;padding:.3rem .55rem;text-align:right;vertical-align:middle}\
-th{background:#f4f6f8}td.l,th.l{text-align:left}tr.bad td{background:#fff1f0}.flag{color:#c00;font-weight:bold}.note{color:#555;font-size:.9rem}";
+th{background:#f4f6f8}td.l,th.l{text-align:left}td a{white-space:nowrap}tr.bad td{background:#fff1f0}.flag{color:#c00;font-weight:bold}.note{color:#555;font-size:.9rem}";
 
 fn index_html(rows: &[Row], files: usize, notes: &[String]) -> String {
     let scenarios: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.scenario.as_str()).collect();
