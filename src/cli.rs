@@ -150,6 +150,12 @@ pub struct RunArgs {
     /// Also write a Markdown summary here.
     #[arg(long, value_name = "FILE")]
     pub export_markdown: Option<PathBuf>,
+    /// Also write the cases as CSV here (the columns of `report --format csv`).
+    #[arg(long, value_name = "FILE")]
+    pub export_csv: Option<PathBuf>,
+    /// Also write Bencher Metric Format here (as `report --format bmf`).
+    #[arg(long, value_name = "FILE")]
+    pub export_bmf: Option<PathBuf>,
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,

@@ -66,6 +66,10 @@ fn overrides_filters_and_exports() {
         .arg(&md)
         .arg("--export-json")
         .arg(&json)
+        .arg("--export-csv")
+        .arg(dir.path().join("x/cases.csv"))
+        .arg("--export-bmf")
+        .arg(dir.path().join("x/bmf.json"))
         .arg(&f)
         .assert()
         .success();
@@ -86,6 +90,11 @@ fn overrides_filters_and_exports() {
     assert_eq!(r["schema_version"], 1);
     assert_eq!(r["scenario"]["name"], "cli");
     assert_eq!(r["scenario"]["spec"]["defaults"]["iterations"], 9);
+    // the one-file formats of `report`, written by the same exporters
+    let csv = std::fs::read_to_string(dir.path().join("x/cases.csv")).unwrap();
+    assert!(csv.starts_with("scenario,machine,") && csv.contains("decode_tps_median_ci95_low") && csv.lines().count() == 4, "{csv}");
+    let bmf: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("x/bmf.json")).unwrap()).unwrap();
+    assert!(bmf["cli/b/w1 mt=30"]["decode_tps"]["value"].as_f64().is_some_and(|v| v > 0.0), "{bmf}");
 
     mlxbench()
         .args(["run", "--filter", "zzz", "--out"])

@@ -2,7 +2,7 @@
 //! writing each result file after every case and rendering the table at the end.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -175,6 +175,20 @@ fn export(args: &RunArgs, results: &[RunResult]) -> Result<()> {
             buf.push(b'\n');
         }
         std::fs::write(p, buf).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    // the one-file formats of `report`, through the same exporters
+    let wanted = [(&args.export_csv, crate::report::Format::Csv), (&args.export_bmf, crate::report::Format::Bmf)];
+    if wanted.iter().any(|(p, _)| p.is_some()) {
+        let reports = results
+            .iter()
+            .map(|r| crate::report::build_from(vec![(PathBuf::from("(this run)"), r.clone())], Vec::new(), None))
+            .collect::<Result<Vec<_>>>()?;
+        let refs: Vec<&crate::report::Report> = reports.iter().collect();
+        for (path, format) in wanted {
+            let (Some(p), Some(bytes)) = (path, crate::report::export::exporter(format).one_file(&refs)) else { continue };
+            ensure_parent(p)?;
+            std::fs::write(p, bytes?).with_context(|| format!("cannot write {}", p.display()))?;
+        }
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 pub mod charts;
 mod csv;
 mod dashboard;
+pub mod export;
 mod figures;
 mod hardware;
 mod html;
@@ -229,20 +230,9 @@ pub fn interrupted_mark(run: &RunResult) -> String {
 
 /// Writes the dashboard formats asked for (gab, bmf) over `reports` into `out`.
 pub fn write_dashboards(reports: &[&Report], out: &Path, formats: &[Format]) -> Result<Vec<PathBuf>> {
-    let mut files: Vec<(&str, serde_json::Value)> = Vec::new();
-    if formats.contains(&Format::Gab) {
-        files.push(("gab-bigger.json", dashboard::gab(reports, true)));
-        files.push(("gab-smaller.json", dashboard::gab(reports, false)));
-    }
-    if formats.contains(&Format::Bmf) {
-        files.push(("bmf.json", dashboard::bmf(reports)));
-    }
     let mut written = Vec::new();
-    for (name, value) in files {
-        let p = out.join(name);
-        let text = serde_json::to_string_pretty(&value).context("dashboard JSON")?;
-        std::fs::write(&p, text + "\n").with_context(|| format!("cannot write {}", p.display()))?;
-        written.push(p);
+    for f in formats.iter().filter(|f| matches!(f, Format::Gab | Format::Bmf)) {
+        written.extend(export::exporter(*f).write(reports, "", out)?);
     }
     Ok(written)
 }
@@ -252,42 +242,9 @@ pub fn write(report: &Report, out: &Path, formats: &[Format]) -> Result<Vec<Path
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let stem = crate::results::slug_for_file(&report.scenario);
     let mut written = Vec::new();
-    let figures = figures::all(report);
-    let want = |f: Format| formats.contains(&f);
-    type Render = fn(&mut Vec<u8>, &Report) -> std::io::Result<()>;
-    let text_formats: [(Format, &str, Render); 2] = [(Format::Md, "md", markdown::render), (Format::Csv, "csv", csv::render)];
-    for (format, ext, render) in text_formats {
-        if want(format) {
-            let p = out.join(format!("{stem}.{ext}"));
-            let mut buf = Vec::new();
-            render(&mut buf, report)?;
-            std::fs::write(&p, buf).with_context(|| format!("cannot write {}", p.display()))?;
-            written.push(p);
-        }
-    }
-    if want(Format::Svg) || want(Format::Png) {
-        let dir = out.join(format!("{stem}-charts"));
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for fig in &figures {
-            if want(Format::Svg) {
-                let p = dir.join(format!("{}.svg", fig.id));
-                let svg = fig.chart.to_svg().map_err(|e| anyhow::anyhow!("chart {}: {e}", fig.id))?;
-                std::fs::write(&p, svg).with_context(|| format!("cannot write {}", p.display()))?;
-                written.push(p);
-            }
-            if want(Format::Png) {
-                let p = dir.join(format!("{}.png", fig.id));
-                fig.chart.to_png(&p).map_err(|e| anyhow::anyhow!("chart {}: {e}", fig.id))?;
-                written.push(p);
-            }
-        }
-    }
-    written.extend(write_dashboards(&[report], out, formats)?);
-    if want(Format::Html) {
-        let p = out.join(format!("{stem}.html"));
-        let page = html::render(report, &figures)?;
-        std::fs::write(&p, page).with_context(|| format!("cannot write {}", p.display()))?;
-        written.push(p);
+    // in a fixed order, whatever the order asked
+    for f in Format::ALL.into_iter().filter(|f| formats.contains(f)) {
+        written.extend(export::exporter(f).write(&[report], &stem, out)?);
     }
     Ok(written)
 }
