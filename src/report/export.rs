@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::{Format, Report, csv, dashboard, figures, html, markdown};
+use super::{Format, Report, csv, dashboard, html, markdown};
 
 /// One output format.
 pub trait Exporter: Sync {
@@ -87,7 +87,7 @@ impl Exporter for Html {
     fn write(&self, reports: &[&Report], stem: &str, dir: &Path) -> Result<Vec<PathBuf>> {
         let mut written = Vec::new();
         for r in reports {
-            let page = html::render(r, &figures::all(r))?;
+            let page = html::render(r, r.figures())?;
             written.push(put(dir.join(format!("{stem}.html")), page.as_bytes())?);
         }
         Ok(written)
@@ -104,7 +104,7 @@ impl Exporter for Charts {
         std::fs::create_dir_all(&charts).with_context(|| format!("cannot create {}", charts.display()))?;
         let mut written = Vec::new();
         for r in reports {
-            for fig in figures::all(r) {
+            for fig in r.figures() {
                 let p = charts.join(format!("{}.{}", fig.id, if self.png { "png" } else { "svg" }));
                 if self.png {
                     fig.chart.to_png(&p).map_err(|e| anyhow::anyhow!("chart {}: {e}", fig.id))?;

@@ -7,6 +7,7 @@ use crate::metric::Metric;
 use crate::results::{CaseResult, RunResult};
 
 /// One chart with where it belongs.
+#[derive(Debug, Clone)]
 pub struct Figure {
     /// File stem, e.g. `bars-decode_tps`.
     pub id: String,

@@ -92,9 +92,16 @@ pub struct Report {
     pub timeline_case: Option<usize>,
     /// Trend points of the trend section's metrics, computed once.
     pub trends: Vec<(Metric, figures::TrendPoints)>,
+    /// The charts, made once for every format that shows them (HTML, SVG, PNG).
+    charts: std::sync::OnceLock<Vec<figures::Figure>>,
 }
 
 impl Report {
+    /// Every chart of the report, made on first use.
+    pub fn figures(&self) -> &[figures::Figure] {
+        self.charts.get_or_init(|| figures::all(self))
+    }
+
     /// One metric's trend over `history` (from the cache when it has it).
     pub fn trend(&self, metric: Metric) -> figures::TrendPoints {
         match self.trends.iter().find(|(m, _)| *m == metric) {
@@ -202,6 +209,7 @@ pub fn build_from(runs: Vec<(PathBuf, RunResult)>, mut notes: Vec<String>, timel
         notes,
         timeline_case,
         trends: Vec::new(),
+        charts: std::sync::OnceLock::new(),
     };
     if report.history.len() > 1 {
         report.trends = tables::section_metrics().map(|(m, _)| (m, figures::trend_points(&report, m))).collect();
