@@ -172,7 +172,7 @@ pub struct InfoArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Result files or folders of them (one scenario; several machines or runs over time allowed).
+    /// Result files or folder trees of them (several scenarios make a site: index.html, a page each, summary.md).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Output folder.
@@ -189,9 +189,9 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// Baseline result file (or a folder: its newest result file).
+    /// Baseline: a result file, or a folder tree (the newest run of each scenario and machine in it).
     pub baseline: PathBuf,
-    /// Candidate result file (or a folder: its newest result file).
+    /// Candidate: a result file, or a folder tree (runs paired with the baseline's by scenario and machine).
     pub candidate: PathBuf,
     /// Smallest relative change that counts, e.g. 5% or 0.05.
     #[arg(long, default_value = "5%", value_parser = parse_fraction)]
