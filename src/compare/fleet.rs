@@ -10,15 +10,8 @@ use crate::results::RunResult;
 
 /// The newest run of each (scenario, machine): the newest complete one, else the newest.
 pub fn newest_runs(mut runs: Vec<(PathBuf, RunResult)>) -> Vec<(PathBuf, RunResult)> {
-    runs.sort_by(|(pa, a), (pb, b)| {
-        (&a.scenario.name, a.machine_key(), a.complete, a.started_at, pa).cmp(&(
-            &b.scenario.name,
-            b.machine_key(),
-            b.complete,
-            b.started_at,
-            pb,
-        ))
-    });
+    // the machine key is a formatted string: made once per run, not per comparison
+    runs.sort_by_cached_key(|(p, r)| (r.scenario.name.clone(), r.machine_key(), r.complete, r.started_at, p.clone()));
     let mut out: Vec<(PathBuf, RunResult)> = Vec::new();
     for (p, r) in runs {
         match out.last_mut() {

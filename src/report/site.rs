@@ -41,48 +41,51 @@ struct Row {
 /// Writes the site; returns the files written and the notes of every scenario's report.
 pub fn write_site(runs: Vec<(PathBuf, RunResult)>, notes: Vec<String>, out: &Path, formats: &[Format]) -> Result<(Vec<PathBuf>, usize)> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let mut scenarios: Vec<String> = runs.iter().map(|(_, r)| r.scenario.name.clone()).collect();
-    scenarios.sort();
-    scenarios.dedup();
+    let files = runs.len();
+    // runs moved into their scenario's group (sorted by name), never copied
+    let mut by_scenario: std::collections::BTreeMap<String, Vec<(PathBuf, RunResult)>> = std::collections::BTreeMap::new();
+    for (p, r) in runs {
+        by_scenario.entry(r.scenario.name.clone()).or_default().push((p, r));
+    }
+    let scenarios = by_scenario.len();
     let mut written = Vec::new();
     let mut reports = Vec::new();
     let mut rows = Vec::new();
     let page_formats: Vec<Format> = formats.iter().copied().filter(|f| !matches!(f, Format::Gab | Format::Bmf)).collect();
-    for name in &scenarios {
-        let mine: Vec<(PathBuf, RunResult)> = runs.iter().filter(|(_, r)| &r.scenario.name == name).cloned().collect();
-        rows.extend(index_rows(name, &mine));
+    for (name, mine) in by_scenario {
+        rows.extend(index_rows(&name, &mine));
         let report = build_from(mine, notes.clone(), None)?;
-        let dir = out.join(slug_for_file(name));
+        let dir = out.join(slug_for_file(&name));
         written.extend(write(&report, &dir, &page_formats)?);
         reports.push(report);
     }
     let refs: Vec<&Report> = reports.iter().collect();
     written.extend(write_dashboards(&refs, out, formats)?);
     let index = out.join("index.html");
-    std::fs::write(&index, index_html(&rows, runs.len(), &notes)).with_context(|| format!("cannot write {}", index.display()))?;
+    std::fs::write(&index, index_html(&rows, files, &notes)).with_context(|| format!("cannot write {}", index.display()))?;
     written.push(index);
     let summary = out.join("summary.md");
-    std::fs::write(&summary, summary_md(&rows, runs.len())).with_context(|| format!("cannot write {}", summary.display()))?;
+    std::fs::write(&summary, summary_md(&rows, files)).with_context(|| format!("cannot write {}", summary.display()))?;
     written.push(summary);
-    Ok((written, scenarios.len()))
+    Ok((written, scenarios))
 }
 
 /// The rows of one scenario: per machine, the cases of its newest run against its runs.
 fn index_rows(scenario: &str, runs: &[(PathBuf, RunResult)]) -> Vec<Row> {
-    let mut machines: Vec<String> = runs.iter().map(|(_, r)| r.machine_key()).collect();
-    machines.sort();
-    machines.dedup();
+    // each machine's runs (keys made once per run)
+    let mut by_machine: std::collections::BTreeMap<String, Vec<&RunResult>> = std::collections::BTreeMap::new();
+    for (_, r) in runs {
+        by_machine.entry(r.machine_key()).or_default().push(r);
+    }
     let slug = slug_for_file(scenario);
     let page = format!("{slug}/{slug}.html");
     let opts = compare::Options::default();
     let mut rows = Vec::new();
-    for key in machines {
-        let mut history: Vec<&RunResult> = runs.iter().map(|(_, r)| r).filter(|r| r.machine_key() == key).collect();
-        history.sort_by_key(|r| (r.complete, r.started_at));
+    for mut history in by_machine.into_values() {
+        history.sort_by_key(|r| r.started_at);
         // the newest complete run (an interrupted one only when there is nothing else)
         let Some(newest) = history.iter().rev().find(|r| r.complete).or(history.last()).copied() else { continue };
         history.retain(|r| r.complete || std::ptr::eq(*r, newest));
-        history.sort_by_key(|r| r.started_at);
         let indexes: Vec<_> = history.iter().map(|r| r.index()).collect();
         for c in &newest.cases {
             let id = c.identity();
