@@ -3,5 +3,5 @@
 include!("link.rs");
 
 fn main() {
-    link_mlx_on_linux();
+    link_mlx();
 }

@@ -2,13 +2,14 @@
 # Runs a real Ollama on one GGUF model, for scenarios' `launch` and the tests:
 #   serve_ollama.sh --model FILE.gguf --name NAME --port PORT [--state DIR]
 # The binary is ../shared/tools/ollama/bin/ollama beside the checkout (upstream Ollama
-# built for these machines), else `ollama` on PATH (MLXBENCH_OLLAMA overrides both).
+# built for these machines), else `ollama` on PATH or Ollama.app's (MLXBENCH_OLLAMA
+# overrides them).
 # Ollama's HOME and models live in DIR (default target/ollama), never in the real home;
 # OLLAMA_NO_CLOUD=1. The model is imported once (`ollama create` on a private port);
 # then this script becomes `ollama serve` on 127.0.0.1:PORT (exec, so the launcher's
 # signals and its die-with-parent setting reach the server itself).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # ROOT, ollama_binary
 model="" name="" port="" state="$ROOT/target/ollama"
 while (($#)); do
   case "$1" in
@@ -19,20 +20,17 @@ while (($#)); do
     *) echo "serve_ollama.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ -n "$model" ] && [ -n "$name" ] && [ -n "$port" ] || { echo "usage: serve_ollama.sh --model FILE.gguf --name NAME --port PORT [--state DIR]" >&2; exit 2; }
+if [ -z "$model" ] || [ -z "$name" ] || [ -z "$port" ]; then
+  echo "usage: serve_ollama.sh --model FILE.gguf --name NAME --port PORT [--state DIR]" >&2
+  exit 2
+fi
 [ -f "$model" ] || { echo "serve_ollama.sh: no model file $model (scripts/setup.sh downloads it)" >&2; exit 1; }
 model="$(cd "$(dirname "$model")" && pwd)/$(basename "$model")"
 
 ollama="${MLXBENCH_OLLAMA:-}"
-if [ -z "$ollama" ]; then
-  if [ -x "$ROOT/../shared/tools/ollama/bin/ollama" ]; then
-    ollama="$ROOT/../shared/tools/ollama/bin/ollama"
-  elif command -v ollama >/dev/null 2>&1; then
-    ollama="$(command -v ollama)"
-  else
-    echo "serve_ollama.sh: no Ollama: neither ../shared/tools/ollama/bin/ollama nor ollama on PATH (install it from ollama.com)" >&2
-    exit 1
-  fi
+if [ -z "$ollama" ] && ! ollama=$(ollama_binary); then
+  echo "serve_ollama.sh: no Ollama: neither ../shared/tools/ollama/bin/ollama, ollama on PATH nor Ollama.app (Linux: install it from ollama.com; macOS: brew install ollama)" >&2
+  exit 1
 fi
 
 mkdir -p "$state/home" "$state/models"

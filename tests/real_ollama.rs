@@ -7,21 +7,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{mlxbench, read_result, root, write_scenario};
 use serde_json::Value;
-
-fn ollama_binary() -> Option<PathBuf> {
-    let shared = root().join("../shared/tools/ollama/bin/ollama");
-    if shared.exists() {
-        return Some(shared);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join("ollama")).find(|p| p.is_file())
-}
 
 /// A private `ollama serve` with the SmolLM2 GGUF imported as `smollm2`.
 struct RealOllama {
@@ -33,7 +24,7 @@ struct RealOllama {
 impl RealOllama {
     fn start() -> Option<RealOllama> {
         let gguf = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-        let bin = ollama_binary();
+        let bin = common::ollama_binary();
         let what = "a real Ollama (../shared/tools/ollama or `ollama` on PATH) and the SmolLM2 GGUF";
         if common::skip_unless_set_up(what, bin.is_some() && gguf.exists()) {
             return None;
@@ -203,7 +194,7 @@ fn prompt_caching_is_defeated_by_default_and_shown_when_asked_for() {
 #[test]
 fn a_launched_ollama_is_started_measured_and_stopped() {
     let gguf = root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if common::skip_unless_set_up("a real Ollama and the SmolLM2 GGUF", ollama_binary().is_some() && gguf.exists()) {
+    if common::skip_unless_set_up("a real Ollama and the SmolLM2 GGUF", common::ollama_binary().is_some() && gguf.exists()) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

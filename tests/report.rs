@@ -132,13 +132,22 @@ fn html_is_self_contained_and_escaped() {
 }
 
 fn chromium() -> Option<PathBuf> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].iter().map(PathBuf::from).find(|p| p.exists())
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+        "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+        "/Applications/Chromium.app/Contents/MacOS/Chromium",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 #[test]
 fn html_renders_in_headless_chromium_without_errors() {
     let browser = chromium();
-    if common::skip_unless_set_up("headless chromium (scripts/test.sh installs Debian's)", browser.is_some()) {
+    if common::skip_unless_set_up("headless chromium (scripts/test.sh installs Debian's, or Google Chrome on a Mac)", browser.is_some()) {
         return;
     }
     let Some(browser) = browser else { return };

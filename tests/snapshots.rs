@@ -108,6 +108,7 @@ fn run() -> RunResult {
             chip: Some("Apple M3 Max".into()),
             gpu_cores: Some(40),
             memory_bandwidth_gbps: Some(400.0),
+            memory_bandwidth_note: None,
             hostname: "bench-mac".into(),
             gpus: mlxbench::measure::gpu::detect(Some("Apple M3 Max"), Some(40), 64 << 30, Some(400.0))
                 .into_iter()

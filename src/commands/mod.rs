@@ -124,6 +124,8 @@ fn print_info(host: &host::HostInfo, backends: &[serde_json::Value], as_json: bo
     }
     if let Some(bw) = host.memory_bandwidth_gbps {
         writeln!(out, "bandwidth {bw} GB/s")?;
+    } else if let Some(why) = &host.memory_bandwidth_note {
+        writeln!(out, "bandwidth {why}")?;
     }
     for g in &host.gpus {
         writeln!(out, "gpu       {}", crate::measure::gpu::describe(g))?;

@@ -26,48 +26,18 @@ pub struct HostInfo {
     pub chip: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gpu_cores: Option<u32>,
-    /// Unified memory bandwidth of the chip, GB/s, from the table in this module.
+    /// Unified memory bandwidth of the chip, GB/s, from the chip table (apple.rs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_bandwidth_gbps: Option<f64>,
+    /// Why an Apple chip's bandwidth is not given: "unknown: ..." (a chip or GPU core
+    /// count the table does not have), rather than a guessed number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bandwidth_note: Option<String>,
     pub hostname: String,
     /// The machine's GPUs (NVIDIA through NVML, Apple from the chip table); absent in
     /// files written before mlxbench recorded them and on machines without one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gpus: Vec<super::gpu::GpuInfo>,
-}
-
-/// Apple Silicon memory bandwidth in GB/s. Where one chip name ships in two bandwidth
-/// bins, the GPU core count tells them apart (the entry with `Some(cores)` matches only
-/// that many cores; `None` matches any).
-const APPLE_BANDWIDTH: &[(&str, Option<u32>, f64)] = &[
-    ("Apple M1", None, 68.25),
-    ("Apple M1 Pro", None, 200.0),
-    ("Apple M1 Max", None, 400.0),
-    ("Apple M1 Ultra", None, 800.0),
-    ("Apple M2", None, 100.0),
-    ("Apple M2 Pro", None, 200.0),
-    ("Apple M2 Max", None, 400.0),
-    ("Apple M2 Ultra", None, 800.0),
-    ("Apple M3", None, 100.0),
-    ("Apple M3 Pro", None, 150.0),
-    ("Apple M3 Max", Some(30), 300.0),
-    ("Apple M3 Max", None, 400.0),
-    ("Apple M3 Ultra", None, 819.0),
-    ("Apple M4", None, 120.0),
-    ("Apple M4 Pro", None, 273.0),
-    ("Apple M4 Max", Some(32), 410.0),
-    ("Apple M4 Max", None, 546.0),
-    ("Apple M5", None, 153.0),
-];
-
-/// Memory bandwidth of an Apple chip in GB/s, if the chip is known.
-pub fn apple_bandwidth_gbps(chip: &str, gpu_cores: Option<u32>) -> Option<f64> {
-    let chip = chip.trim();
-    APPLE_BANDWIDTH
-        .iter()
-        .filter(|(name, _, _)| *name == chip)
-        .find(|(_, cores, _)| cores.is_none() || *cores == gpu_cores)
-        .map(|(_, _, bw)| *bw)
 }
 
 /// Reads the fingerprint of this machine. Never fails: unknown fields stay empty.
@@ -87,49 +57,57 @@ pub fn detect() -> HostInfo {
         hostname: System::host_name().unwrap_or_default(),
         ..Default::default()
     };
-    apple::fill(&mut info);
+    probe::fill(&mut info);
     info.gpus = super::gpu::detect(info.chip.as_deref(), info.gpu_cores, info.memory_bytes, info.memory_bandwidth_gbps);
     info
 }
 
+/// Fills the Apple fields from what macOS's commands said (apple.rs parses them).
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+fn fill_apple(info: &mut HostInfo, facts: super::apple::AppleFacts) {
+    info.performance_cores = facts.performance_cores;
+    info.efficiency_cores = facts.efficiency_cores;
+    if let Some(mem) = facts.memory_bytes {
+        info.memory_bytes = mem;
+    }
+    let Some(brand) = facts.brand else { return };
+    if brand.starts_with("Apple") {
+        info.gpu_cores = facts.gpu_cores;
+        match super::apple::bandwidth(&brand, facts.gpu_cores) {
+            Ok(bw) => info.memory_bandwidth_gbps = Some(bw),
+            Err(why) => info.memory_bandwidth_note = Some(why),
+        }
+        info.chip = Some(brand.clone());
+    }
+    info.cpu = brand;
+}
+
 #[cfg(target_os = "macos")]
-mod apple {
+mod probe {
     use super::HostInfo;
     use std::process::Command;
 
-    fn sysctl(key: &str) -> Option<String> {
-        let out = Command::new("sysctl").args(["-n", key]).output().ok()?;
-        let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        (out.status.success() && !s.is_empty()).then_some(s)
-    }
-
-    /// `"gpu-core-count" = 10` in the AGX accelerator's registry entry.
-    fn gpu_cores() -> Option<u32> {
-        let out = Command::new("ioreg").args(["-rc", "AGXAccelerator", "-d", "1"]).output().ok()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let line = text.lines().find(|l| l.contains("\"gpu-core-count\""))?;
-        line.rsplit('=').next()?.trim().parse().ok()
+    /// A command's standard output, whatever its exit status (`sysctl` exits 1 when one
+    /// of several keys is unknown, and still prints the others).
+    fn output(program: &str, args: &[&str]) -> String {
+        Command::new(program).args(args).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
     }
 
     pub fn fill(info: &mut HostInfo) {
-        info.performance_cores = sysctl("hw.perflevel0.physicalcpu").and_then(|s| s.parse().ok());
-        info.efficiency_cores = sysctl("hw.perflevel1.physicalcpu").and_then(|s| s.parse().ok());
-        if let Some(brand) = sysctl("machdep.cpu.brand_string") {
-            if brand.starts_with("Apple") {
-                info.chip = Some(brand.clone());
-                info.gpu_cores = gpu_cores();
-                info.memory_bandwidth_gbps = super::apple_bandwidth_gbps(&brand, info.gpu_cores);
-            }
-            info.cpu = brand;
+        let sysctl = output("sysctl", crate::measure::apple::SYSCTL_KEYS);
+        let ioreg = output("ioreg", &["-rc", "AGXAccelerator", "-d", "1"]);
+        let mut facts = crate::measure::apple::parse(&sysctl, &ioreg, "");
+        if facts.brand.as_deref().is_some_and(|b| b.starts_with("Apple")) && facts.gpu_cores.is_none() {
+            // slower (about a second), so only where ioreg had no core count
+            let profiler = output("system_profiler", &["SPDisplaysDataType"]);
+            facts = crate::measure::apple::parse(&sysctl, &ioreg, &profiler);
         }
-        if let Some(mem) = sysctl("hw.memsize").and_then(|s| s.parse().ok()) {
-            info.memory_bytes = mem;
-        }
+        super::fill_apple(info, facts);
     }
 }
 
 #[cfg(not(target_os = "macos"))]
-mod apple {
+mod probe {
     pub fn fill(_: &mut super::HostInfo) {}
 }
 
@@ -137,15 +115,45 @@ mod apple {
 mod tests {
     use super::*;
 
+    /// tests/fixtures/apple/: what real Macs printed, through the parser and the table
     #[test]
-    fn bandwidth_table_bins_by_gpu_cores() {
-        assert_eq!(apple_bandwidth_gbps("Apple M1", Some(8)), Some(68.25));
-        assert_eq!(apple_bandwidth_gbps("Apple M3 Max", Some(30)), Some(300.0));
-        assert_eq!(apple_bandwidth_gbps("Apple M3 Max", Some(40)), Some(400.0));
-        assert_eq!(apple_bandwidth_gbps("Apple M4 Max", Some(32)), Some(410.0));
-        assert_eq!(apple_bandwidth_gbps("Apple M4 Max", Some(40)), Some(546.0));
-        assert_eq!(apple_bandwidth_gbps("Apple M4 Pro", None), Some(273.0));
-        assert_eq!(apple_bandwidth_gbps("Intel Core i9", None), None);
+    fn recorded_macs_are_described_right() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/apple");
+        let mut chips = std::collections::BTreeSet::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "txt") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let mut sections: std::collections::HashMap<&str, String> = Default::default();
+            let mut current = "";
+            for line in text.lines() {
+                if let Some(name) = line.strip_prefix("## ") {
+                    current = name.trim();
+                } else if !line.starts_with('#') {
+                    sections.entry(current).or_default().push_str(&format!("{line}\n"));
+                }
+            }
+            let section = |name: &str| sections.get(name).cloned().unwrap_or_default();
+            let facts = crate::measure::apple::parse(&section("sysctl"), &section("ioreg"), &section("system_profiler"));
+            let mut host = HostInfo::default();
+            fill_apple(&mut host, facts);
+            let expect = text.lines().find_map(|l| l.strip_prefix("# expect: ")).expect("an # expect: line");
+            let got = format!(
+                "chip={} p={} e={} gpu={} mem={} bandwidth={}",
+                host.chip.clone().unwrap_or_default(),
+                host.performance_cores.map_or("-".into(), |v| v.to_string()),
+                host.efficiency_cores.map_or("-".into(), |v| v.to_string()),
+                host.gpu_cores.map_or("-".into(), |v| v.to_string()),
+                if host.memory_bytes == 0 { "-".into() } else { host.memory_bytes.to_string() },
+                host.memory_bandwidth_gbps.map_or("unknown".into(), |v| v.to_string()),
+            );
+            assert_eq!(got, expect, "{}", path.display());
+            assert_eq!(host.memory_bandwidth_gbps.is_none(), host.memory_bandwidth_note.is_some(), "{}", path.display());
+            chips.insert(host.chip.unwrap());
+        }
+        assert!(chips.len() >= 5, "recorded outputs of at least five chips: {chips:?}");
     }
 
     #[test]

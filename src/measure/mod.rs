@@ -1,6 +1,7 @@
 //! Measurement primitives: per-request metrics from timestamped stream records, memory
 //! probes per OS, and the host fingerprint.
 
+pub mod apple;
 pub mod gpu;
 pub mod host;
 pub mod memory;

@@ -28,6 +28,20 @@ pub fn python() -> PathBuf {
     if venv.exists() { venv } else { PathBuf::from("python3") }
 }
 
+/// The real Ollama: ../shared/tools/ollama beside the checkout (a Linux build), else
+/// `ollama` on PATH (Homebrew's on a Mac), else Ollama.app's (scripts/lib.sh's order).
+pub fn ollama_binary() -> Option<PathBuf> {
+    let shared = root().join("../shared/tools/ollama/bin/ollama");
+    if cfg!(target_os = "linux") && shared.exists() {
+        return Some(shared);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|d| d.join("ollama"))
+        .chain([PathBuf::from("/Applications/Ollama.app/Contents/Resources/ollama")])
+        .find(|p| p.is_file())
+}
+
 /// Whether a real-server test may skip when its set-up is missing: yes on a plain
 /// `cargo test`, no under scripts/test.sh (which sets MLXBENCH_REQUIRE_REAL=1 after
 /// installing everything), so CI cannot pass by skipping.
