@@ -182,13 +182,8 @@ fn setup_plan_on_a_mac_finds_or_explains_ollama_and_llama_cpp() {
 fn on_a_mac_debian_packages_and_missing_homebrew_are_named_not_installed() {
     let mac = Mac::ready();
     let run = |snippet: &str| {
-        let o = Command::new("/bin/bash")
-            .args(["-c", snippet])
-            .env_clear()
-            .env("PATH", mac.bin.path())
-            .current_dir(root())
-            .output()
-            .unwrap();
+        let o =
+            Command::new("/bin/bash").args(["-c", snippet]).env_clear().env("PATH", mac.bin.path()).current_dir(root()).output().unwrap();
         (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
     };
     let (code, out) = run("source scripts/lib.sh; apt_install chromium shellcheck");

@@ -74,8 +74,7 @@ pub struct AppleFacts {
 }
 
 /// The sysctl keys `parse` reads, as host.rs asks for them in one call.
-pub const SYSCTL_KEYS: &[&str] =
-    &["machdep.cpu.brand_string", "hw.perflevel0.physicalcpu", "hw.perflevel1.physicalcpu", "hw.memsize"];
+pub const SYSCTL_KEYS: &[&str] = &["machdep.cpu.brand_string", "hw.perflevel0.physicalcpu", "hw.perflevel1.physicalcpu", "hw.memsize"];
 
 /// Reads `sysctl KEY...` (`key: value` lines, `sysctl -a` too), `ioreg -rc
 /// AGXAccelerator -d 1` (`"gpu-core-count" = 10`) and `system_profiler
@@ -184,8 +183,15 @@ mod tests {
         let f = parse("machdep.cpu.brand_string: Apple M2\nhw.memsize: 17179869184\n", "", "");
         assert_eq!(f.brand.as_deref(), Some("Apple M2"));
         assert_eq!((f.memory_bytes, f.gpu_cores, f.performance_cores), (Some(17179869184), None, None));
-        let f = parse("", "  | \"gpu-core-count\" = 10\n", "      Chip: Apple M4\n      Total Number of Cores: 10 (4 performance and 6 efficiency)\n");
-        assert_eq!((f.brand.as_deref(), f.gpu_cores, f.performance_cores, f.efficiency_cores), (Some("Apple M4"), Some(10), Some(4), Some(6)));
+        let f = parse(
+            "",
+            "  | \"gpu-core-count\" = 10\n",
+            "      Chip: Apple M4\n      Total Number of Cores: 10 (4 performance and 6 efficiency)\n",
+        );
+        assert_eq!(
+            (f.brand.as_deref(), f.gpu_cores, f.performance_cores, f.efficiency_cores),
+            (Some("Apple M4"), Some(10), Some(4), Some(6))
+        );
         // garbage and empty values give nothing, never a panic
         let f = parse("hw.perflevel0.physicalcpu: lots\nmachdep.cpu.brand_string:\n", "\"gpu-core-count\" = -3", "Total Number of Cores:");
         assert_eq!(f, AppleFacts::default());
