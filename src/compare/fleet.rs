@@ -33,7 +33,7 @@ pub fn group_name(r: &RunResult) -> String {
 
 /// The candidate run for `b`: same scenario and machine; else same scenario and the
 /// same hardware when exactly one such run is left (hosted runners change hostnames).
-fn partner<'a>(b: &RunResult, cand: &'a [(PathBuf, RunResult)], taken: &[bool]) -> Option<usize> {
+fn partner(b: &RunResult, cand: &[(PathBuf, RunResult)], taken: &[bool]) -> Option<usize> {
     let free = |i: &usize| !taken[*i] && cand[*i].1.scenario.name == b.scenario.name;
     let idx: Vec<usize> = (0..cand.len()).filter(free).collect();
     if let Some(i) = idx.iter().find(|i| cand[**i].1.machine_key() == b.machine_key()) {

@@ -118,9 +118,12 @@ pub fn build(inputs: &[PathBuf], timeline: Option<&str>) -> Result<Report> {
     build_from(runs, notes, timeline)
 }
 
+/// Result files with their paths, as read.
+pub type Runs = Vec<(PathBuf, RunResult)>;
+
 /// Every usable result file under `inputs` (folders at any depth), and a note for each
 /// file skipped.
-pub fn load_runs(inputs: &[PathBuf]) -> Result<(Vec<(PathBuf, RunResult)>, Vec<String>)> {
+pub fn load_runs(inputs: &[PathBuf]) -> Result<(Runs, Vec<String>)> {
     let paths = result_paths(inputs).context("cannot list result files")?;
     let mut notes = Vec::new();
     let mut runs: Vec<(PathBuf, RunResult)> = Vec::new();

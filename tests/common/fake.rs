@@ -148,6 +148,7 @@ async fn send_frame(tx: &Tx, frame: String, split: bool) -> bool {
 
 /// `Err(response)` to answer at once; `Ok(true)` when this request is the one the server
 /// dies during.
+#[allow(clippy::result_large_err)] // a Response, moved once per request
 fn gate(st: &AppState, headers: &axum::http::HeaderMap) -> Result<bool, Response> {
     if let Some(key) = &st.script.require_key {
         let want = format!("Bearer {key}");
