@@ -64,6 +64,21 @@ pub struct ServeArgs {
     /// default: until the end of turn or the context is full, as Ollama does.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub num_predict: Option<u32>,
+    /// A web origin whose pages may call the server (repeatable; `*` wildcards, e.g.
+    /// "https://*.example.com"), besides loopback ones; also $MLXBENCH_ORIGINS,
+    /// comma-separated, as OLLAMA_ORIGINS. Requests without an Origin are not affected.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
+    /// Connections open at once; one more is answered 503 and closed.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_connections: u32,
+    /// Seconds a client has to send a request's head (line and headers), waits between
+    /// keep-alive requests included: slow and idle connections are closed after it.
+    #[arg(long = "header-timeout", value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub header_timeout_s: u32,
+    /// Seconds a client has to send a request's body; a slower one gets 408.
+    #[arg(long = "body-timeout", value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub body_timeout_s: u32,
 }
 
 #[derive(Debug, Subcommand)]

@@ -204,7 +204,7 @@ fn describe_dir(d: &Path, name: &str, source: &'static str) -> Entry {
         .unwrap_or_default();
     let size_bytes = files.iter().filter(|(_, m)| m.is_file()).map(|(_, m)| m.len()).sum();
     let modified_unix_s = files.iter().filter_map(|(_, m)| modified(m)).max();
-    let text = std::fs::read_to_string(d.join("config.json")).unwrap_or_default();
+    let text = crate::files::read_text(&d.join("config.json"), crate::files::JSON_LIMIT).unwrap_or_default();
     let raw: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let quant = raw.get("quantization").or_else(|| raw.get("quantization_config"));
     let bits = quant.and_then(|q| q.get("bits")).and_then(Value::as_u64);
@@ -271,7 +271,7 @@ fn count_safetensors(shards: &[&PathBuf], bits: Option<u64>) -> (Option<u64>, Op
 
 /// A safetensors file's JSON header (8-byte little-endian length, then JSON), at most 64 MiB.
 fn read_header(p: &Path) -> Option<Value> {
-    let mut f = std::fs::File::open(p).ok()?;
+    let mut f = crate::files::open(p).ok()?;
     let mut len = [0u8; 8];
     f.read_exact(&mut len).ok()?;
     let n = u64::from_le_bytes(len);

@@ -10,6 +10,7 @@
 pub mod catalog;
 mod config;
 pub mod device;
+pub mod files;
 mod generate;
 pub mod gguf;
 mod linear;
@@ -98,7 +99,7 @@ pub fn load(path: &Path) -> Result<Loaded, EngineError> {
         (config, c.weights, Some(tok))
     } else {
         let cfg_path = path.join("config.json");
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| EngineError::Model(format!("{}: {e}", cfg_path.display())))?;
+        let text = files::read_text(&cfg_path, files::JSON_LIMIT).map_err(EngineError::Model)?;
         let config = ModelConfig::parse(&text).map_err(EngineError::Model)?;
         let eos = config.eos_ids();
         let weights = load_weights(path).map_err(EngineError::Model)?;

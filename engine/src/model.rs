@@ -318,7 +318,7 @@ pub fn load_weights(dir: &Path) -> MResult<HashMap<String, Array>> {
     let files: Vec<std::path::PathBuf> = if single.exists() {
         vec![single]
     } else if index.exists() {
-        let text = std::fs::read_to_string(&index).map_err(|e| format!("{}: {e}", index.display()))?;
+        let text = crate::files::read_text(&index, crate::files::JSON_LIMIT)?;
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", index.display()))?;
         let mut shards: Vec<String> = v
             .get("weight_map")
@@ -335,6 +335,7 @@ pub fn load_weights(dir: &Path) -> MResult<HashMap<String, Array>> {
     };
     let mut all = HashMap::new();
     for f in files {
+        crate::files::check(&f)?;
         let part = Array::load_safetensors(&f).map_err(|e| format!("{}: cannot load safetensors: {e}", f.display()))?;
         all.extend(part);
     }

@@ -26,13 +26,17 @@ pub fn resolve(model: &str, base: &Path) -> Result<PathBuf, String> {
     if local.is_dir() || (model.ends_with(".gguf") && local.is_file()) {
         return Ok(local);
     }
+    if model.ends_with(".gguf") && local.exists() {
+        // a FIFO, socket or device: say so (files.rs) rather than "not found"
+        crate::files::check(&local)?;
+    }
     let mut looked = vec![local.display().to_string()];
     if let Some((org, name)) = model.split_once('/').filter(|(o, n)| !o.is_empty() && !n.contains('/') && !model.starts_with('.')) {
         for hub in hub_dirs() {
             let repo = hub.join(format!("models--{org}--{name}"));
             looked.push(repo.display().to_string());
             let snapshots = repo.join("snapshots");
-            let wanted = std::fs::read_to_string(repo.join("refs/main")).ok().map(|r| snapshots.join(r.trim()));
+            let wanted = crate::files::read_text(&repo.join("refs/main"), 4096).ok().map(|r| snapshots.join(r.trim()));
             if let Some(s) = wanted.filter(|s| s.join("config.json").exists()) {
                 return Ok(s);
             }

@@ -26,13 +26,15 @@ fn special(v: Option<&Value>) -> Option<String> {
 impl Tokenizer {
     pub fn load(dir: &Path, config_eos: &[u32]) -> Result<Self, String> {
         let tj = dir.join("tokenizer.json");
-        let inner = tokenizers::Tokenizer::from_file(&tj).map_err(|e| format!("{}: {e}", tj.display()))?;
-        let cfg: Value = std::fs::read_to_string(dir.join("tokenizer_config.json"))
+        let bytes = crate::files::read(&tj, crate::files::TOKENIZER_LIMIT)?;
+        let inner = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| format!("{}: {e}", tj.display()))?;
+        drop(bytes);
+        let cfg: Value = crate::files::read_text(&dir.join("tokenizer_config.json"), crate::files::JSON_LIMIT)
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or(Value::Null);
         // newer checkpoints keep the template in its own file
-        let file_template = std::fs::read_to_string(dir.join("chat_template.jinja")).ok();
+        let file_template = crate::files::read_text(&dir.join("chat_template.jinja"), crate::files::JSON_LIMIT).ok();
         Ok(Self::from_parts(inner, &cfg, file_template, config_eos))
     }
 

@@ -187,8 +187,19 @@ pub fn serve(a: crate::cli::ServeArgs) -> Result<ExitCode> {
         max_loaded: a.max_loaded as usize,
         keep_alive,
         num_predict: a.num_predict,
+        allow_origins: allowed_origins(&a.allow_origin),
+        max_connections: a.max_connections as usize,
+        header_timeout: std::time::Duration::from_secs(a.header_timeout_s.into()),
+        body_timeout: std::time::Duration::from_secs(a.body_timeout_s.into()),
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--allow-origin` values, then `MLXBENCH_ORIGINS` (comma-separated, as OLLAMA_ORIGINS).
+#[cfg(feature = "mlx")]
+fn allowed_origins(flags: &[String]) -> Vec<String> {
+    let env = std::env::var("MLXBENCH_ORIGINS").unwrap_or_default();
+    flags.iter().map(String::as_str).chain(env.split(',')).map(str::trim).filter(|o| !o.is_empty()).map(String::from).collect()
 }
 
 #[cfg(not(feature = "mlx"))]

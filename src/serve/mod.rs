@@ -3,6 +3,8 @@
 //! engine thread ([`worker`]); each API module turns its JSON into a [`worker::Request`]
 //! and the worker's events back into its own stream or object and its own error shape.
 
+pub mod guard;
+pub mod listen;
 pub mod ollama_api;
 pub mod ollama_models;
 pub mod openai_api;
@@ -18,7 +20,6 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::serve::ListenerExt;
 use mlxbench_engine::catalog::{self, Entry};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -42,6 +43,14 @@ pub struct Options {
     pub keep_alive: KeepAlive,
     /// Token limit of a request that sets none (else: until the context is full).
     pub num_predict: Option<u32>,
+    /// Web origins allowed besides the loopback ones (guard.rs).
+    pub allow_origins: Vec<String>,
+    /// Connections open at once; more are answered 503 (listen.rs).
+    pub max_connections: usize,
+    /// Time a client has to send a request's head, keep-alive waits included.
+    pub header_timeout: Duration,
+    /// Time a client has to send a request's body.
+    pub body_timeout: Duration,
 }
 
 /// What every handler shares.
@@ -55,9 +64,6 @@ pub struct State {
 /// Folders are read again at most this often: a scan reads each GGUF header (tens of
 /// ms), and clients poll `/api/tags` while the engine may be generating.
 const RESCAN_EVERY: Duration = Duration::from_secs(2);
-
-/// Largest request body: prompts are text, 16 MiB is far beyond any context.
-const BODY_LIMIT: usize = 16 << 20;
 
 impl State {
     /// The models found at start (or at the last rescan).
@@ -115,12 +121,76 @@ pub fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
-/// A request body as a JSON object, or why it is not one (both APIs answer 400).
+/// A request body as a JSON object, or why it is not one (both APIs answer 400). A
+/// `messages` array longer than [`worker::MAX_MESSAGES`] is refused by a counting pass
+/// over the bytes before any value is built (400,000 tiny messages as JSON values take
+/// hundreds of MB).
 pub fn json_object(bytes: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    if let Ok(MessageCount(Some(n))) = serde_json::from_slice::<MessageCount>(bytes)
+        && n > worker::MAX_MESSAGES
+    {
+        return Err(format!("{n} messages: at most {} are accepted", worker::MAX_MESSAGES));
+    }
     match serde_json::from_slice::<serde_json::Value>(bytes) {
         Ok(serde_json::Value::Object(m)) => Ok(m),
         Ok(_) => Err("the request body must be a JSON object".into()),
         Err(e) => Err(format!("invalid JSON body: {e}")),
+    }
+}
+
+/// The length of a body's top-level `messages` array, counted without keeping anything.
+struct MessageCount(Option<usize>);
+
+impl<'de> serde::Deserialize<'de> for MessageCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct Count;
+        impl<'de> Visitor<'de> for Count {
+            type Value = Option<usize>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("anything")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(Some(n))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(None)
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+                Ok(None)
+            }
+        }
+        struct Top;
+        impl<'de> Visitor<'de> for Top {
+            type Value = Option<usize>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+                let mut found = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "messages" {
+                        found = map.next_value_seed(CountSeed)?;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(found)
+            }
+        }
+        struct CountSeed;
+        impl<'de> serde::de::DeserializeSeed<'de> for CountSeed {
+            type Value = Option<usize>;
+            fn deserialize<D2: serde::Deserializer<'de>>(self, d: D2) -> std::result::Result<Self::Value, D2::Error> {
+                d.deserialize_any(Count)
+            }
+        }
+        d.deserialize_map(Top).map(MessageCount)
     }
 }
 
@@ -214,13 +284,15 @@ fn parse_duration(s: &str) -> Option<f64> {
     Some(if neg { -total } else { total })
 }
 
-/// Builds the router over a started engine.
-pub fn router(state: Arc<State>) -> Router {
+/// Builds the router over a started engine, behind the Host, Origin and body guards.
+pub fn router(state: Arc<State>, policy: Arc<guard::Policy>, body_timeout: Duration) -> Router {
     ollama_api::routes()
         .merge(openai_api::routes())
         .fallback(ollama_api::not_found)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(guard::BODY_LIMIT))
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(body_timeout, guard::read_body))
+        .layer(axum::middleware::from_fn_with_state(policy, guard::check))
 }
 
 /// Runs the server until Ctrl-C or SIGTERM. Prints one line with the address once it
@@ -233,6 +305,7 @@ pub fn run(opts: Options) -> Result<()> {
         let addr = format!("{}:{}", opts.host, opts.port);
         let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let local: SocketAddr = listener.local_addr()?;
+        let policy = Arc::new(guard::Policy::new(local.ip(), &opts.allow_origins));
         let supported = found.iter().filter(|e| e.supported).count();
         println!(
             "mlxbench serve: listening on http://{local} ({} on {}; {supported} of {} models runnable; queue {})",
@@ -245,12 +318,12 @@ pub fn run(opts: Options) -> Result<()> {
             let why = e.reason.as_deref().map(|r| format!(" (unsupported: {r})")).unwrap_or_default();
             println!("  {} {}{why}", e.name, e.path.display());
         }
+        if !opts.allow_origins.is_empty() {
+            println!("  web pages allowed besides loopback ones: {}", opts.allow_origins.join(", "));
+        }
+        let limits = listen::Limits { max_connections: opts.max_connections, header_timeout: opts.header_timeout, grace: SHUTDOWN_GRACE };
+        let body_timeout = opts.body_timeout;
         let state = Arc::new(State { handle, opts, catalog: RwLock::new((Instant::now(), found)) });
-        // every token goes out at once: Nagle's algorithm would hold small writes until
-        // the client's delayed ACK (about 40 ms) and show up as time to first token
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
         // on Ctrl-C / SIGTERM: stop accepting, let running answers finish for a grace
         // period, then exit (a client streaming a long generation must not hold the server)
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -258,21 +331,10 @@ pub fn run(opts: Options) -> Result<()> {
             shutdown().await;
             let _ = stop_tx.send(true);
         });
-        let mut graceful = stop_rx.clone();
-        let mut deadline = stop_rx;
-        let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
-            let _ = graceful.wait_for(|stop| *stop).await;
-        });
-        tokio::select! {
-            r = server => r.context("server failed"),
-            _ = async move {
-                let _ = deadline.wait_for(|stop| *stop).await;
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            } => {
-                eprintln!("mlxbench serve: stopped after {} s with answers still running", SHUTDOWN_GRACE.as_secs());
-                Ok(())
-            }
+        if listen::serve(listener, router(state, policy, body_timeout), limits, stop_rx).await {
+            eprintln!("mlxbench serve: stopped after {} s with answers still running", SHUTDOWN_GRACE.as_secs());
         }
+        Ok(())
     })
 }
 

@@ -197,6 +197,9 @@ fn messages(b: &Map<String, Value>) -> Result<Vec<ChatMessage>, String> {
         Some(Value::Array(a)) => a,
         Some(v) => return Err(format!("messages must be an array, not {}", params::kind(v))),
     };
+    if list.len() > super::worker::MAX_MESSAGES {
+        return Err(format!("{} messages: at most {} are accepted", list.len(), super::worker::MAX_MESSAGES));
+    }
     let mut msgs = Vec::with_capacity(list.len());
     for (i, m) in list.iter().enumerate() {
         let Value::Object(m) = m else { return Err(format!("messages[{i}] must be an object, not {}", params::kind(m))) };

@@ -93,8 +93,12 @@ async fn chat(Axum(state): S, bytes: Bytes) -> Response {
         Ok(b) => b,
         Err(r) => return r,
     };
+    let list = b.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    if list.len() > super::worker::MAX_MESSAGES {
+        return bad(format!("{} messages: at most {} are accepted", list.len(), super::worker::MAX_MESSAGES));
+    }
     let mut msgs = Vec::new();
-    for m in b.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+    for m in list {
         let role = m.get("role").and_then(Value::as_str);
         // content as a string or as a list of text parts
         let content = match m.get("content") {
@@ -107,7 +111,8 @@ async fn chat(Axum(state): S, bytes: Bytes) -> Response {
             _ => None,
         };
         let (Some(role), Some(content)) = (role, content) else {
-            return bad(format!("each message needs a role and text content (no images or tool calls): {m}"));
+            let shown: String = m.to_string().chars().take(200).collect();
+            return bad(format!("each message needs a role and text content (no images or tool calls): {shown}"));
         };
         msgs.push(ChatMessage { role: role.into(), content });
     }

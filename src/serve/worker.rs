@@ -37,6 +37,29 @@ pub enum Input {
     Nothing,
 }
 
+/// Most messages one request may hold (both APIs refuse more with 400 before anything
+/// is built from them): a conversation is far shorter, and rendering hundreds of
+/// thousands of tiny messages through a chat template costs gigabytes.
+pub const MAX_MESSAGES: usize = 8192;
+
+/// Bytes of prompt text per token of context that are tokenized at most: text beyond
+/// `context x 64` bytes cannot fit the context in any tokenizer, so it is refused before
+/// the tokenizer spends memory and time on it.
+const MAX_BYTES_PER_TOKEN: u64 = 64;
+
+impl Input {
+    /// Bytes of text the tokenizer would read.
+    fn text_bytes(&self) -> u64 {
+        let n = match self {
+            Input::Raw(t) => t.len(),
+            Input::Chat(m) => m.iter().map(|m| m.content.len() + m.role.len()).sum(),
+            Input::Prompt { system, prompt } => prompt.len() + system.as_ref().map_or(0, String::len),
+            Input::Nothing => 0,
+        };
+        n as u64
+    }
+}
+
 /// How long a model stays loaded after a request: `None` = until the server stops.
 pub type KeepAlive = Option<Duration>;
 
@@ -294,6 +317,14 @@ fn templated(l: &Loaded, system: Option<&str>, prompt: &str) -> Result<Vec<u32>,
 /// Tokenizes, checks, then generates, sending `Accepted`, each text piece and nothing
 /// else (the caller sends `Done`/`Failed`).
 fn generate(l: &Loaded, req: &Request, load_ns: u64, queue_ns: u64) -> Result<Stats, Failure> {
+    let ctx = l.model.config.max_position_embeddings.map_or(4096, |c| c.max(0) as u64);
+    let bytes = req.input.text_bytes();
+    if bytes > ctx.saturating_mul(MAX_BYTES_PER_TOKEN) {
+        return Err(Failure::BadRequest(format!(
+            "the prompt's {bytes} bytes cannot fit the model's context of {ctx} tokens (at most {} bytes are tokenized)",
+            ctx * MAX_BYTES_PER_TOKEN
+        )));
+    }
     let ids = match &req.input {
         Input::Raw(t) => l.encode_text(t),
         Input::Chat(m) => l.encode_chat(m),
@@ -303,7 +334,6 @@ fn generate(l: &Loaded, req: &Request, load_ns: u64, queue_ns: u64) -> Result<St
     .map_err(|e| Failure::BadRequest(e.to_string()))?;
     let mut s = req.sampling.clone();
     if req.fill_context {
-        let ctx = l.model.config.max_position_embeddings.map_or(4096, |c| c.max(0) as u64);
         s.max_tokens = u32::try_from(ctx.saturating_sub(ids.len() as u64)).unwrap_or(u32::MAX).min(s.max_tokens);
     }
     l.check(&ids, s.max_tokens).map_err(|e| Failure::BadRequest(e.to_string()))?;

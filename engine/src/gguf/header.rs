@@ -151,7 +151,7 @@ impl Gguf {
     /// Reads the header (metadata and tensor table) without reading the tensor data.
     pub fn open(path: &Path) -> Result<Self, String> {
         let at = |e: String| format!("{}: {e}", path.display());
-        let mut f = std::fs::File::open(path).map_err(|e| at(e.to_string()))?;
+        let mut f = crate::files::open(path)?;
         let file_len = f.metadata().map_err(|e| at(e.to_string()))?.len();
         // the header holds the whole vocabulary: start with 16 MiB, grow if it is longer
         let mut want: u64 = 16 << 20;
