@@ -105,8 +105,11 @@ fn secrets_never_leave_the_process() {
     let out = dir.path().join("results");
     let md = dir.path().join("export.md");
     let json = dir.path().join("export.json");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
     let run = mlxbench()
         .env("MLXB_HOSTILE_KEY", KEY)
+        .env("TMPDIR", &tmp)
         .args(["run", "-q", "--out"])
         .arg(&out)
         .arg("--export-markdown")
@@ -132,7 +135,13 @@ fn secrets_never_leave_the_process() {
     }
     everything.push_str(&all_text(dir.path()));
     assert!(everything.contains("key=[REDACTED]"), "the launched server's log tail is reported, masked");
-    for secret in [KEY, PASSWORD] {
+    // the launched server's log was private and is gone
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+    // every form: raw, a head long enough to guess from, HTTP Basic's base64 of user:password
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("user:{PASSWORD}"));
+    for secret in [KEY, PASSWORD, &KEY[..KEY.len() / 2 + 1], &basic[..basic.len() / 2 + 1]] {
         if let Some(i) = everything.find(secret) {
             let from = everything[..i].rfind("\n== ").unwrap_or(0);
             panic!("secret {secret} leaked: {}", &everything[from..(i + 40).min(everything.len())]);

@@ -93,7 +93,7 @@ impl RequestError {
 
     /// A malformed frame, its excerpt cut to a readable length.
     pub fn malformed(reason: impl std::fmt::Display, frame: &[u8]) -> Self {
-        let excerpt: String = String::from_utf8_lossy(&frame[..frame.len().min(400)]).chars().take(80).collect();
+        let excerpt = crate::secrets::cut(&String::from_utf8_lossy(&frame[..frame.len().min(400)]), 80);
         RequestError::Malformed { reason: reason.to_string(), excerpt }
     }
 }

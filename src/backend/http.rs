@@ -127,8 +127,8 @@ pub async fn http_error(mut resp: reqwest::Response) -> RequestError {
             let e = v.get("error")?;
             e.as_str().map(str::to_string).or_else(|| e.get("message")?.as_str().map(str::to_string))
         })
-        .unwrap_or_else(|| text.trim().chars().take(200).collect());
-    let msg: String = msg.replace(['\n', '\r'], " ").chars().take(300).collect();
+        .unwrap_or_else(|| crate::secrets::cut(text.trim(), 200));
+    let msg = crate::secrets::cut(&msg.replace(['\n', '\r'], " "), 300);
     RequestError::Http { status, message: (!msg.is_empty()).then_some(msg) }
 }
 

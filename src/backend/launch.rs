@@ -1,7 +1,10 @@
 //! Managed servers: spawn a target's `launch` command in its own process group, wait
 //! until its HTTP API answers (spawn -> ready is the load time), and stop the whole group
 //! at the end, on error, on Ctrl-C (drop) alike. Output goes to a log file whose tail is
-//! quoted when the server fails to come up.
+//! quoted (secrets masked) when the server fails to come up. The log may hold whatever
+//! the server prints, keys included: it is created new (never through a planted file or
+//! link), readable by this user only, under an unpredictable name, and removed when the
+//! server is dropped.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -24,9 +27,7 @@ impl ManagedServer {
     /// to `cwd`; a bare name is looked up on PATH.
     pub fn spawn(argv: &[String], cwd: &Path, label: &str) -> Result<Self, BackendError> {
         let (prog, args) = argv.split_first().ok_or_else(|| BackendError::Launch("empty launch command".into()))?;
-        let log_path = std::env::temp_dir().join(format!("mlxbench-{}-{}.log", crate::results::slug_for_file(label), std::process::id()));
-        let log =
-            File::create(&log_path).map_err(|e| BackendError::Launch(format!("cannot create server log {}: {e}", log_path.display())))?;
+        let (log, log_path) = private_log(label)?;
         let log2 = log.try_clone().map_err(|e| BackendError::Launch(format!("cannot open server log: {e}")))?;
         let program = if prog.contains('/') && !Path::new(prog).is_absolute() { cwd.join(prog) } else { PathBuf::from(prog) };
         let mut cmd = Command::new(&program);
@@ -55,7 +56,8 @@ impl ManagedServer {
 
     /// The last `n` non-empty lines of the server's log, on one line.
     pub fn log_tail(&self, n: usize) -> String {
-        let text = read_tail(&self.log_path, 64 << 10);
+        // masked before the lines are joined: a key split over two lines is still one
+        let text = crate::secrets::redact(&read_tail(&self.log_path, 64 << 10)).into_owned();
         let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         let tail = lines[lines.len().saturating_sub(n)..].join(" | ");
         if tail.is_empty() {
@@ -92,7 +94,34 @@ impl Drop for ManagedServer {
             signal_group(self.pid, Signal::Kill);
             let _ = self.child.wait();
         }
+        let _ = std::fs::remove_file(&self.log_path);
     }
+}
+
+/// A new log file in the temporary folder: `create_new` (O_EXCL: an existing file or a
+/// symbolic link planted at the name fails instead of being followed), mode 0600, and a
+/// random part in the name; a few names are tried.
+fn private_log(label: &str) -> Result<(File, PathBuf), BackendError> {
+    use std::hash::{BuildHasher, Hasher};
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let slug = crate::results::slug_for_file(label);
+    let mut last = None;
+    for attempt in 0..8u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(attempt);
+        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+        let path = std::env::temp_dir().join(format!("mlxbench-{slug}-{}-{:016x}.log", std::process::id(), h.finish()));
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        o.mode(0o600);
+        match o.open(&path) {
+            Ok(f) => return Ok((f, path)),
+            Err(e) => last = Some(format!("{}: {e}", path.display())),
+        }
+    }
+    Err(BackendError::Launch(format!("cannot create a server log: {}", last.unwrap_or_default())))
 }
 
 /// The last `max` bytes of a file (a server's log can be any size).

@@ -147,7 +147,7 @@ pub fn handle_event(data: &str, event: Option<&str>, at: Instant, rec: &mut Stre
         return Err(RequestError::Server(msg));
     }
     if event == Some("error") {
-        return Err(RequestError::Server(data.chars().take(300).collect()));
+        return Err(RequestError::Server(crate::secrets::cut(data, 300)));
     }
     if let Some(choices) = v.get("choices").and_then(Value::as_array) {
         for c in choices {
