@@ -316,3 +316,43 @@ fn every_wait_has_a_deadline() {
     assert!(t0.elapsed() < Duration::from_secs(10), "info took {:?}", t0.elapsed());
     assert!(String::from_utf8_lossy(&info.stdout).contains("body not complete within 2 s"));
 }
+
+/// A server that claims what cannot be true: 99,999,999 completion tokens (max_tokens 8) and 1000 prompt
+/// tokens for a 5-token stream of a 2-byte prompt, a negative decode rate, a prefill time
+/// longer than the client's whole wait. The samples keep the client's figures and the case
+/// warns, naming each claim.
+#[test]
+fn impossible_server_claims_give_way_to_what_the_client_saw() {
+    let server = RawServer::start(|req: &Request, s| match req.path.as_str() {
+        "/v1/models" => models_ok(s),
+        _ => {
+            start_stream(s, "text/event-stream", "");
+            for i in 0..5 {
+                let _ = write!(s, "data: {}\n\n", serde_json::json!({"choices": [{"index": 0, "text": format!("t{i}")}]}));
+                let _ = s.flush();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let usage = serde_json::json!({"choices": [], "usage": {"prompt_tokens": 1000, "completion_tokens": 99_999_999},
+                "timings": {"prompt_n": 1000, "prompt_ms": 60_000.0, "predicted_per_second": -4.0}});
+            let _ = write!(s, "data: {usage}\n\ndata: [DONE]\n\n");
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let f = write_scenario(dir.path(), "claims", &scenario("claims", "", &openai_target("liar", &server.url(), "")));
+    let out = dir.path().join("results");
+    let run = mlxbench().args(["run", "-q", "--out"]).arg(&out).arg(&f).output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let r = read_result(&out);
+    let case = &r["cases"][0];
+    let s = &case["samples"][0];
+    assert_eq!((s["output_tokens"].as_u64(), s["token_source"].as_str()), (Some(5), Some("estimate")), "{s}");
+    assert!(s["prompt_tokens"].is_null() && s["decode_tps_server"].is_null(), "{s}");
+    let decode = s["decode_tps"].as_f64().unwrap();
+    assert!((20.0..=80.0).contains(&decode), "the client's decode rate (4 gaps of ~20 ms): {decode}");
+    let set_aside = s["claims_set_aside"].to_string();
+    for claim in ["99999999 output tokens for max_tokens=8", "1000 prompt tokens for", "prefill time of 60000 ms", "decode rate of -4"] {
+        assert!(set_aside.contains(claim), "{claim} missing from {set_aside}");
+    }
+    let warnings = case["warnings"].to_string();
+    assert!(warnings.contains("1 of 1 requests: the server claimed what cannot be true") && warnings.contains("99999999"), "{warnings}");
+}

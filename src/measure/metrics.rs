@@ -150,6 +150,10 @@ pub struct Sample {
     /// Raw server timings, as given (Ollama durations in ns; llama.cpp `timings`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<serde_json::Value>,
+    /// Server claims that could not be true and were not used (claims.rs), one line each:
+    /// the client's own figure stands in for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims_set_aside: Vec<String>,
 }
 
 impl Sample {
@@ -219,6 +223,7 @@ pub fn compute(rec: &StreamRecord, run_start: Instant) -> Sample {
         prefill_source,
         finish_reason: rec.finish_reason.clone(),
         server: rec.server.clone(),
+        claims_set_aside: Vec::new(),
     }
 }
 

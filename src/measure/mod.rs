@@ -2,6 +2,7 @@
 //! probes per OS, and the host fingerprint.
 
 pub mod apple;
+pub mod claims;
 pub mod gpu;
 pub mod host;
 pub mod memory;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, GenRequest, LoadOutcome, TargetInfo};
+use crate::measure::claims;
 use crate::measure::memory::PeakSampler;
 use crate::measure::metrics::{self, Sample};
 use crate::measure::ms;
@@ -101,6 +102,16 @@ pub(super) async fn run_case(
     result
 }
 
+/// What a request asked for, for checking the server's claims about it.
+fn asked(r: &GenRequest) -> claims::Asked {
+    use crate::scenario::Prompt;
+    let (prompt_bytes, messages) = match &r.prompt {
+        Prompt::Text(t) => (t.len(), 1),
+        Prompt::Chat(m) => (m.iter().map(|m| m.content.len()).sum(), m.len()),
+    };
+    claims::Asked { max_tokens: u64::from(r.params.max_tokens), prompt_bytes: prompt_bytes as u64, messages: messages as u64 }
+}
+
 /// Sends `concurrency` identical requests at once; returns their samples and the run's
 /// aggregate throughput.
 async fn run_round(backend: &Arc<dyn Backend>, req: &GenRequest, concurrency: u32, iteration: u32) -> (Vec<Sample>, RunAggregate) {
@@ -110,6 +121,7 @@ async fn run_round(backend: &Arc<dyn Backend>, req: &GenRequest, concurrency: u3
             Arc::new(GenRequest { prompt: super::prompt::for_request(&req.prompt, req.params.prompt_cache), params: req.params.clone() })
         })
         .collect();
+    let asked: Vec<claims::Asked> = reqs.iter().map(|r| asked(r)).collect();
     let run_start = Instant::now();
     let handles: Vec<_> = reqs
         .into_iter()
@@ -122,9 +134,12 @@ async fn run_round(backend: &Arc<dyn Backend>, req: &GenRequest, concurrency: u3
     let mut last_done = run_start;
     for (stream, h) in handles.into_iter().enumerate() {
         let mut s = match h.await {
-            Ok(Ok(rec)) => {
+            Ok(Ok(mut rec)) => {
                 last_done = last_done.max(rec.done.unwrap_or(run_start));
-                metrics::compute(&rec, run_start)
+                let set_aside = claims::check(&mut rec, &asked[stream]);
+                let mut s = metrics::compute(&rec, run_start);
+                s.claims_set_aside = set_aside.into_iter().map(|c| crate::secrets::redact(&c).into_owned()).collect();
+                s
             }
             Ok(Err(f)) => {
                 let mut s = f.partial.map(|rec| metrics::compute(&rec, run_start)).unwrap_or_default();
@@ -190,6 +205,15 @@ pub fn summarize_case(r: &mut CaseResult) {
         r.warnings.push(
             "prompt_cache = \"warm\": identical prompts on purpose; servers may answer from their prompt cache, so TTFT and prefill may be warm".into(),
         );
+    }
+    let disputed: Vec<&&Sample> = ok.iter().filter(|s| !s.claims_set_aside.is_empty()).collect();
+    if let Some(first) = disputed.first() {
+        r.warnings.push(format!(
+            "{} of {} requests: the server claimed what cannot be true, and the client's figures were kept; first: the server claimed {}",
+            disputed.len(),
+            ok.len(),
+            first.claims_set_aside.join("; ")
+        ));
     }
     let cached = ok.iter().filter(|s| s.cached_prompt_tokens.is_some()).count();
     if cached > 0 {
