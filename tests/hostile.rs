@@ -356,3 +356,27 @@ fn impossible_server_claims_give_way_to_what_the_client_saw() {
     let warnings = case["warnings"].to_string();
     assert!(warnings.contains("1 of 1 requests: the server claimed what cannot be true") && warnings.contains("99999999"), "{warnings}");
 }
+
+/// An emoji streamed as the two halves of its UTF-16 escape, one per event: each frame
+/// alone is not valid JSON, the stream is; the request succeeds with both arrivals.
+#[test]
+fn an_emoji_split_across_two_events_is_a_valid_stream() {
+    let server = RawServer::start(|req: &Request, s| match req.path.as_str() {
+        "/v1/models" => models_ok(s),
+        _ => {
+            start_stream(s, "text/event-stream", "");
+            for half in ["hi \\ud83d", "\\ude00", " there"] {
+                let _ = write!(s, "data: {{\"choices\":[{{\"index\":0,\"text\":\"{half}\"}}]}}\n\n");
+            }
+            let _ = write!(s, "data: [DONE]\n\n");
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let f = write_scenario(dir.path(), "emoji", &scenario("emoji", "", &openai_target("split", &server.url(), "")));
+    let out = dir.path().join("results");
+    let run = mlxbench().args(["run", "-q", "--out"]).arg(&out).arg(&f).output().unwrap();
+    let r = read_result(&out);
+    let s = &r["cases"][0]["samples"][0];
+    assert_eq!(run.status.code(), Some(0), "{s}");
+    assert_eq!((s["ok"].as_bool(), s["output_tokens"].as_u64()), (Some(true), Some(3)), "{s}");
+}

@@ -244,3 +244,44 @@ fn huge_values_and_hostile_names_cannot_hang_or_inject() {
     assert!(!text(&o).contains('\u{1b}') && !text(&o).contains('\u{7}'), "{}", text(&o));
     assert!(text(&o).contains("HYPERLINK"), "the name is still shown: {}", text(&o));
 }
+
+/// An already-running llama.cpp-style server answers `503 Loading model` for its first
+/// second: the run waits for it (bounded by `ready_timeout_s`) and says it was loading;
+/// one that keeps loading past the bound fails naming the setting.
+#[test]
+fn a_server_still_loading_is_waited_for() {
+    let first = std::sync::Mutex::new(None::<Instant>);
+    let loading = move |req: &Request, s: &mut std::net::TcpStream| {
+        let since = first.lock().unwrap().get_or_insert_with(Instant::now).elapsed();
+        if since < Duration::from_millis(1000) || req.path.contains("never") {
+            let body = r#"{"error":{"code":503,"message":"Loading model","type":"unavailable_error"}}"#;
+            return common::raw::respond(s, "503 Service Unavailable", "application/json", body);
+        }
+        if req.path == "/v1/models" {
+            return models_ok(s);
+        }
+        start_stream(s, "text/event-stream", "");
+        let _ = write!(s, "data: {{\"choices\":[{{\"text\":\" a\"}}]}}\n\ndata: [DONE]\n\n");
+    };
+    let srv = RawServer::start(loading);
+    let dir = tempfile::tempdir().unwrap();
+    let f = write_scenario(dir.path(), "loading", &one_target(&srv.url(), "ready_timeout_s = 10"));
+    let out = dir.path().join("r1");
+    let run = mlxbench().args(["run", "-q", "--out"]).arg(&out).arg(&f).output().unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let r = read_result(&out);
+    let w = r["cases"][0]["warnings"].to_string();
+    assert!(w.contains("still loading its model (503 Loading model): waited"), "{w}");
+    assert_eq!(r["cases"][0]["samples"][0]["ok"], true);
+    // a server that never finishes loading: the bound, named
+    let f = write_scenario(dir.path(), "never", &one_target(&format!("{}/never", srv.url()), "ready_timeout_s = 1"));
+    let t0 = Instant::now();
+    let run = mlxbench().args(["run", "-q", "--out"]).arg(dir.path().join("r2")).arg(&f).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
+    assert!(text.contains("still loading its model after 1 s (ready_timeout_s)") || read_result_text(&dir.path().join("r2")).contains("still loading its model after 1 s"), "{text}");
+}
+
+fn read_result_text(dir: &Path) -> String {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect()
+}

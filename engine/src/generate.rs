@@ -26,13 +26,17 @@ pub struct Sampling {
 /// log-probabilities divided by the temperature.
 fn sample(logits: &Array, s: &Sampling) -> MResult<Array> {
     let mut logprobs = logits.subtract(ops::logsumexp_axis(logits, -1, true).map_err(mlx_err)?).map_err(mlx_err)?;
-    if s.temperature <= 0.0 {
+    // greedy at 0, and where 1/temperature is no float32 (1e-300, NaN): that is the
+    // limit sampling tends to as the temperature falls, where the scaled log-probabilities
+    // would be infinities and NaN and the draw random
+    let scale = (1.0 / s.temperature) as f32;
+    if s.temperature <= 0.0 || !scale.is_finite() {
         return ops::indexing::argmax_axis(&logprobs, -1, None).map_err(mlx_err);
     }
     if let Some(p) = s.top_p.filter(|p| *p > 0.0 && *p < 1.0) {
         logprobs = top_p(&logprobs, p as f32)?;
     }
-    let scaled = logprobs.multiply(Array::from_f32((1.0 / s.temperature) as f32)).map_err(mlx_err)?;
+    let scaled = logprobs.multiply(Array::from_f32(scale)).map_err(mlx_err)?;
     random::categorical(&scaled, -1, None, None).map_err(mlx_err)
 }
 
@@ -342,6 +346,19 @@ mod tests {
 
     use super::*;
     use crate::testmodel::tiny_model;
+
+    /// A temperature too small for 1/T to be a float32 acts greedy, never random.
+    #[test]
+    fn vanishing_temperatures_act_greedy() {
+        let logits = Array::from_slice(&[0.1f32, 2.0, 0.5, 1.9], &[1, 4]);
+        for t in [1e-300, 1e-45, f64::MIN_POSITIVE, f64::NAN] {
+            let s = Sampling { max_tokens: 1, temperature: t, top_p: None, seed: 0, ignore_eos: false };
+            for _ in 0..20 {
+                let id = sample(&logits, &s).unwrap();
+                assert_eq!(id.try_item_cast::<u32>().unwrap(), 1, "temperature {t}");
+            }
+        }
+    }
 
     fn run(model: &Model, prompt: &[u32], deadline: Instant, cancel: Cancel<'_>) -> Result<Outcome, EngineError> {
         let s = Sampling { max_tokens: 4, temperature: 0.0, top_p: None, seed: 0, ignore_eos: true };

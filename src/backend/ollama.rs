@@ -171,7 +171,7 @@ impl Ollama {
 
 /// Interprets one NDJSON line; `Ok(true)` on the final `done: true` object.
 pub fn handle_line(line: &[u8], at: Instant, rec: &mut StreamRecord) -> Result<bool, RequestError> {
-    let v: Value = serde_json::from_slice(line).map_err(|e| RequestError::malformed(e, line))?;
+    let v: Value = crate::stream::json::parse(line).map_err(|e| RequestError::malformed(e, line))?;
     if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
         let msg = err.as_str().map(str::to_string).unwrap_or_else(|| err.to_string());
         return Err(RequestError::Server(msg));

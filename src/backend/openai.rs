@@ -29,6 +29,13 @@ pub struct OpenAi {
     /// The key, or why there is none although the target names one.
     api_key: Result<Option<String>, String>,
     launcher: Launcher,
+    /// Seconds an already-running server was still loading its model before it answered.
+    loading_waited: std::sync::Mutex<Option<f64>>,
+}
+
+/// Whether a failed `GET /models` is a server still loading its model (llama.cpp's 503).
+fn is_loading(reason: &str) -> bool {
+    reason.contains("503") && reason.to_ascii_lowercase().contains("loading")
 }
 
 /// `GET /models` (and the server's version) within `timeout`, for `mlxbench info`.
@@ -60,6 +67,7 @@ impl OpenAi {
             cfg: cfg.clone(),
             api_key,
             launcher: Launcher::default(),
+            loading_waited: std::sync::Mutex::new(None),
         }
     }
 
@@ -79,6 +87,32 @@ impl OpenAi {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(|m| m.get("id")?.as_str().map(str::to_string)).collect())
             .unwrap_or_default())
+    }
+
+    /// `GET /models` of an already-running server; while it answers 503 "Loading model"
+    /// (llama.cpp loading), asks again every 250 ms, up to `loading_timeout`.
+    async fn wait_while_loading(&self) -> Result<(), BackendError> {
+        let started = std::time::Instant::now();
+        let url = format!("{}/models", self.cfg.base_url);
+        loop {
+            match self.models(Duration::from_secs(5)).await {
+                Ok(_) => {
+                    if started.elapsed() > Duration::from_millis(200) {
+                        *self.loading_waited.lock().unwrap_or_else(|e| e.into_inner()) = Some(started.elapsed().as_secs_f64());
+                    }
+                    return Ok(());
+                }
+                Err(reason) if is_loading(&reason) && started.elapsed() < self.cfg.loading_timeout => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(reason) if is_loading(&reason) => {
+                    let limit = self.cfg.loading_timeout.as_secs_f64();
+                    let reason = format!("{reason}: still loading its model after {limit} s (ready_timeout_s)");
+                    return Err(BackendError::Unreachable { url, reason });
+                }
+                Err(reason) => return Err(BackendError::Unreachable { url, reason }),
+            }
+        }
     }
 
     async fn version(&self) -> Option<String> {
@@ -141,7 +175,7 @@ pub fn handle_event(data: &str, event: Option<&str>, at: Instant, rec: &mut Stre
     if data.is_empty() {
         return Ok(false);
     }
-    let v: Value = serde_json::from_str(data).map_err(|e| RequestError::malformed(e, data.as_bytes()))?;
+    let v: Value = crate::stream::json::parse(data.as_bytes()).map_err(|e| RequestError::malformed(e, data.as_bytes()))?;
     if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
         let msg = err.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| err.to_string());
         return Err(RequestError::Server(msg));
@@ -195,11 +229,7 @@ impl Backend for OpenAi {
                     let probe = |t| async move { self.models(t).await.map(|_| true) };
                     self.launcher.start(launch, &self.target_name, &self.cfg.base_url, probe).await
                 }
-                None => self
-                    .models(Duration::from_secs(5))
-                    .await
-                    .map(|_| ())
-                    .map_err(|reason| BackendError::Unreachable { url: format!("{}/models", self.cfg.base_url), reason }),
+                None => self.wait_while_loading().await,
             }
         }
         .boxed()
@@ -234,6 +264,9 @@ impl Backend for OpenAi {
                 });
             } else {
                 out.warnings.push("load time not measured: the server was already running (add `launch` to measure it)".into());
+            }
+            if let Some(s) = *self.loading_waited.lock().unwrap_or_else(|e| e.into_inner()) {
+                out.warnings.push(format!("the server was still loading its model (503 Loading model): waited {s:.1} s before the first request"));
             }
             if pids.is_empty() {
                 out.warnings.push("memory not measured: server not launched by mlxbench; set `pids` or `process_names`".into());

@@ -61,6 +61,10 @@ impl StreamRecord {
         if !text.is_empty() {
             self.arrivals.push((at, tokens.max(1)));
             self.text.push_str(text);
+            // an emoji whose UTF-16 halves came in two frames (stream/json.rs)
+            if crate::stream::json::has_stand_ins(text) {
+                crate::stream::json::join_surrogates(&mut self.text);
+            }
         }
     }
 

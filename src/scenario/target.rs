@@ -97,6 +97,9 @@ pub struct OpenAiConfig {
     pub launch: Option<LaunchConfig>,
     pub pids: Option<Vec<u32>>,
     pub process_names: Option<Vec<String>>,
+    /// How long an already-running server that answers "503 Loading model" (llama.cpp)
+    /// is waited for: `ready_timeout_s`, default 180 s.
+    pub loading_timeout: Duration,
 }
 
 impl OpenAiConfig {
@@ -109,6 +112,7 @@ impl OpenAiConfig {
             launch: None,
             pids: None,
             process_names: None,
+            loading_timeout: Duration::from_secs(180),
         }
     }
 }
@@ -153,6 +157,7 @@ pub(crate) fn resolve(t: &TargetSpec, base_dir: &Path) -> Target {
             launch: launch_config(t, base_dir),
             pids: t.pids.clone(),
             process_names: t.process_names.clone(),
+            loading_timeout: Duration::from_secs_f64(t.ready_timeout_s.as_ref().map_or(180.0, |v| *v.get_ref())),
         }),
     };
     Target {

@@ -4,6 +4,7 @@
 //! split at any point, and hand out complete frames. They never allocate per byte and
 //! never fail: a frame that does not parse is the backend's business, not the framer's.
 
+pub mod json;
 pub mod ndjson;
 pub mod sse;
 
