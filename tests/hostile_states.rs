@@ -279,7 +279,11 @@ fn a_server_still_loading_is_waited_for() {
     let run = mlxbench().args(["run", "-q", "--out"]).arg(dir.path().join("r2")).arg(&f).output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
     assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
-    assert!(text.contains("still loading its model after 1 s (ready_timeout_s)") || read_result_text(&dir.path().join("r2")).contains("still loading its model after 1 s"), "{text}");
+    assert!(
+        text.contains("still loading its model after 1 s (ready_timeout_s)")
+            || read_result_text(&dir.path().join("r2")).contains("still loading its model after 1 s"),
+        "{text}"
+    );
 }
 
 fn read_result_text(dir: &Path) -> String {

@@ -266,7 +266,8 @@ impl Backend for OpenAi {
                 out.warnings.push("load time not measured: the server was already running (add `launch` to measure it)".into());
             }
             if let Some(s) = *self.loading_waited.lock().unwrap_or_else(|e| e.into_inner()) {
-                out.warnings.push(format!("the server was still loading its model (503 Loading model): waited {s:.1} s before the first request"));
+                out.warnings
+                    .push(format!("the server was still loading its model (503 Loading model): waited {s:.1} s before the first request"));
             }
             if pids.is_empty() {
                 out.warnings.push("memory not measured: server not launched by mlxbench; set `pids` or `process_names`".into());

@@ -44,7 +44,9 @@ fn mark_lone_surrogates(frame: &[u8]) -> Option<Vec<u8>> {
         };
         let unit = if next == b'u' { hex4(&frame[i + 2..]) } else { None };
         match unit {
-            Some(hi @ 0xD800..=0xDBFF) if frame.get(i + 6..i + 8) == Some(b"\\u") && matches!(hex4(&frame[i + 8..]), Some(0xDC00..=0xDFFF)) => {
+            Some(hi @ 0xD800..=0xDBFF)
+                if frame.get(i + 6..i + 8) == Some(b"\\u") && matches!(hex4(&frame[i + 8..]), Some(0xDC00..=0xDFFF)) =>
+            {
                 let _ = hi;
                 out.extend_from_slice(&frame[i..i + 12]); // a whole pair: as it is
                 i += 12;
