@@ -177,6 +177,12 @@ pub async fn check(State(policy): State<Arc<Policy>>, req: Request, next: Next) 
 /// Reads the request body whole, within [`BODY_LIMIT`] and `timeout` (module docs).
 pub async fn read_body(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
+    if path.starts_with("/api/blobs/") {
+        // `ollama create` uploads a whole model here and reads no answer before it has
+        // sent it: its handler drains the upload keeping nothing (within its own time
+        // bound), then refuses, so the CLI shows the reason instead of a broken pipe
+        return next.run(req).await;
+    }
     let announced = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     if announced.is_some_and(|n| n > BODY_LIMIT as u64) {
         return too_large(&path);

@@ -42,11 +42,15 @@ pub fn routes() -> Router<Arc<State>> {
 const CREATE: &str =
     "create models: put a model directory or .gguf file into a model folder (--models) and it is served under its file's name";
 
-/// Reads an upload to its end, keeping nothing, then refuses it as `/api/create` would.
+/// How long an upload is drained before it is refused all the same.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Reads an upload to its end (at most [`DRAIN_LIMIT`]), keeping nothing, then refuses it
+/// as `/api/create` would.
 async fn drain_then_refuse(body: Body) -> Response {
     use futures_util::StreamExt;
     let mut frames = body.into_data_stream();
-    while let Some(Ok(_)) = frames.next().await {}
+    let _ = tokio::time::timeout(DRAIN_LIMIT, async { while let Some(Ok(_)) = frames.next().await {} }).await;
     refusal(CREATE).await
 }
 
