@@ -289,3 +289,39 @@ fn a_server_still_loading_is_waited_for() {
 fn read_result_text(dir: &Path) -> String {
     std::fs::read_dir(dir).into_iter().flatten().flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect()
 }
+
+/// Scenario files and fields that would block, flood or break later: a FIFO and
+/// `/dev/zero` as the scenario, 10^9 cases from a few lines, a 300-character name, an
+/// empty process name. Each is refused by `validate` at once, naming the reason.
+#[test]
+fn scenario_files_and_fields_that_would_block_or_flood_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.toml");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let huge: Vec<String> = (1..=1000).map(|i| i.to_string()).collect();
+    let sweep = format!("[sweep]\nmax_tokens = [{0}]\nprompt_tokens = [{0}]\nconcurrency = [{0}]\n", huge.join(","));
+    let cases = [
+        (fifo.clone(), "not a regular file"),
+        (std::path::PathBuf::from("/dev/zero"), "not a regular file"),
+        (write_scenario(dir.path(), "sweep", &format!("{}{sweep}", one_target("http://127.0.0.1:1", ""))), "1000000000 cases"),
+        (
+            write_scenario(
+                dir.path(),
+                "long",
+                &one_target("http://127.0.0.1:1", "").replacen("name = \"s\"", &format!("name = \"{}\"", "n".repeat(300)), 1),
+            ),
+            "at most 100 characters",
+        ),
+        (
+            write_scenario(dir.path(), "procs", &one_target("http://127.0.0.1:1", "process_names = [\"\"]")),
+            "empty process name would match every process",
+        ),
+    ];
+    for (file, reason) in cases {
+        let t0 = Instant::now();
+        let o = mlxbench().arg("validate").arg(&file).timeout(Duration::from_secs(20)).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(t0.elapsed() < Duration::from_secs(5), "{}: {:?}", file.display(), t0.elapsed());
+        assert!(!o.status.success() && text.contains(reason), "{}: {text}", file.display());
+    }
+}

@@ -96,11 +96,27 @@ fn is_unsafe_control(c: char) -> bool {
     c.is_control() && c != '\n' && c != '\t'
 }
 
-/// Escapes text for HTML content and attribute values.
+/// Whether XML 1.0 allows `c` at all (SVG is XML: U+FFFF or a C0 control in a name
+/// would make the whole file unreadable).
+fn xml_allows(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// `s` with every character XML 1.0 forbids replaced by U+FFFD.
+pub fn xml_chars(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().all(xml_allows) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(s.chars().map(|c| if xml_allows(c) { c } else { '\u{FFFD}' }).collect())
+}
+
+/// Escapes text for HTML content and attribute values (characters XML forbids become
+/// U+FFFD, so the same text is valid in SVG).
 pub fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {
+            c if !xml_allows(c) => out.push('\u{FFFD}'),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -133,6 +149,9 @@ mod tests {
         assert_eq!(csv_field("-12.5"), "-12.5");
         assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
         assert_eq!(strip_controls("red \u{1b}[31mX\u{9b}2J ok\n"), "red \u{fffd}[31mX\u{fffd}2J ok\n");
+        // what XML forbids (SVG is XML) becomes U+FFFD; the rest stays
+        assert_eq!(xml_chars("a\u{FFFF}b\u{1}c\u{FFFE}\t\u{1F600}"), "a\u{FFFD}b\u{FFFD}c\u{FFFD}\t\u{1F600}");
+        assert_eq!(html_escape("n\u{FFFF}<"), "n\u{FFFD}&lt;");
     }
 
     #[test]

@@ -109,7 +109,7 @@ impl Chart {
             self.draw(&root)?;
             root.present().map_err(err)?;
         }
-        Ok(s)
+        Ok(crate::fmt::xml_chars(&s).into_owned())
     }
 
     pub fn to_png(&self, path: &Path) -> Result<(), String> {

@@ -22,7 +22,9 @@ pub fn slug(s: &str) -> String {
     while out.contains("--") {
         out = out.replace("--", "-");
     }
-    let out = out.trim_matches('-').to_string();
+    // at most 80 characters: file names have 255 bytes for the timestamp, scenario and host
+    let out: String = out.trim_matches('-').chars().take(80).collect();
+    let out = out.trim_end_matches('-').to_string();
     if out.is_empty() { "unnamed".into() } else { out }
 }
 

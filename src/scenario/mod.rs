@@ -2,6 +2,7 @@
 //! validation whose every error names file, line, column and key, and expansion into a
 //! [`Plan`] of cases.
 
+mod files;
 mod plan;
 mod schema;
 mod target;

@@ -41,9 +41,12 @@ fn join(d: &[Diagnostic]) -> String {
     d.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n")
 }
 
-/// Reads, validates and expands one scenario file.
+/// Most cases one scenario may expand into.
+pub const MAX_CASES: u64 = 100_000;
+
+/// Reads, validates and expands one scenario file (files.rs reads it, bounded).
 pub fn load_file(path: &Path) -> Result<Plan, ScenarioError> {
-    let src = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
+    let src = super::files::read_scenario(path).map_err(|source| ScenarioError::Read { path: path.to_path_buf(), source })?;
     parse_str(&src, path)
 }
 
@@ -134,6 +137,9 @@ impl Checker<'_> {
             None => self.push_at(0, "name", "missing: every scenario needs a name"),
             Some(n) if n.get_ref().trim().is_empty() => self.push(n, "name", "must not be empty"),
             Some(n) if n.get_ref().chars().any(char::is_control) => self.push(n, "name", "names may not hold control characters"),
+            Some(n) if n.get_ref().chars().count() > 100 => {
+                self.push(n, "name", "names may be at most 100 characters (file names are made of them)")
+            }
             _ => {}
         }
         let d = &spec.defaults;
@@ -148,6 +154,7 @@ impl Checker<'_> {
 
         self.check_targets(spec);
         self.check_workloads(spec);
+        self.check_case_count(spec);
         if let Some(s) = &spec.sweep {
             for (k, v) in [("max_tokens", &s.max_tokens), ("prompt_tokens", &s.prompt_tokens), ("concurrency", &s.concurrency)] {
                 if let Some(v) = v {
@@ -163,6 +170,18 @@ impl Checker<'_> {
         }
     }
 
+    /// Targets x workloads x sweep points, counted before anything is expanded.
+    fn check_case_count(&mut self, spec: &ScenarioSpec) {
+        let Some(sw) = &spec.sweep else { return };
+        let dims = [&sw.max_tokens, &sw.prompt_tokens, &sw.concurrency];
+        let cases = dims.iter().fold((spec.targets.len().max(1) * spec.workloads.len().max(1)) as u64, |n, d| {
+            n.saturating_mul(d.as_ref().map_or(1, |v| v.get_ref().len().max(1) as u64))
+        });
+        if let Some(at) = dims.iter().find_map(|d| d.as_ref()).filter(|_| cases > MAX_CASES) {
+            self.push(at, "sweep", format!("{cases} cases (targets x workloads x sweep points); a scenario may have at most {MAX_CASES}"));
+        }
+    }
+
     fn check_targets(&mut self, spec: &ScenarioSpec) {
         if spec.targets.is_empty() {
             self.push_at(self.src.len(), "targets", "no [[targets]]: a scenario needs at least one target");
@@ -171,6 +190,9 @@ impl Checker<'_> {
         for (i, t) in spec.targets.iter().enumerate() {
             let t = t.get_ref();
             let key = |k: &str| format!("targets[{i}].{k}");
+            if t.process_names.as_ref().is_some_and(|p| p.iter().any(|n| n.trim().is_empty())) {
+                self.push(&spec.targets[i], key("process_names"), "an empty process name would match every process on the machine");
+            }
             let backend = t.backend.get_ref().as_str();
             if BackendKind::from_name(backend).is_none() {
                 let known: Vec<&str> = BackendKind::ALL.iter().map(|b| b.name()).collect();
@@ -268,7 +290,7 @@ impl Checker<'_> {
                 continue;
             };
             let p = base.join(pf.get_ref());
-            match read_prompt_file(&p) {
+            match super::files::read_prompt_file(&p) {
                 Ok(text) => out.push(Some(text)),
                 Err(e) => {
                     self.push(pf, format!("workloads[{i}].prompt_file"), e);
@@ -280,9 +302,6 @@ impl Checker<'_> {
     }
 }
 
-/// Most prompt_file bytes read: a prompt, not a corpus.
-pub const MAX_PROMPT_FILE_BYTES: u64 = 16 << 20;
-
 /// The largest value a count may take, by its last key part: beyond these a scenario is
 /// a mistake (or an attack), and sums over cases could overflow.
 fn limit_of(key: &str) -> u32 {
@@ -293,29 +312,6 @@ fn limit_of(key: &str) -> u32 {
         "max_tokens" | "prompt_tokens" => 1_000_000,
         _ => u32::MAX,
     }
-}
-
-/// Reads a prompt file if it is a regular file of at most [`MAX_PROMPT_FILE_BYTES`]:
-/// `/dev/zero`, a FIFO or a huge file are refused before anything is read.
-fn read_prompt_file(p: &Path) -> Result<String, String> {
-    use std::io::Read;
-    let meta = std::fs::metadata(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-    if !meta.is_file() {
-        return Err(format!("{} is not a regular file", p.display()));
-    }
-    if meta.len() > MAX_PROMPT_FILE_BYTES {
-        return Err(format!("{} is {} bytes; prompt files may be at most {} MiB", p.display(), meta.len(), MAX_PROMPT_FILE_BYTES >> 20));
-    }
-    let f = std::fs::File::open(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-    let mut text = String::new();
-    f.take(MAX_PROMPT_FILE_BYTES + 1).read_to_string(&mut text).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-    if text.len() as u64 > MAX_PROMPT_FILE_BYTES {
-        return Err(format!("{} grew past {} MiB while being read", p.display(), MAX_PROMPT_FILE_BYTES >> 20));
-    }
-    if text.trim().is_empty() {
-        return Err(format!("{} is empty", p.display()));
-    }
-    Ok(text)
 }
 
 /// 1-based line and column (in characters) of a byte offset.
