@@ -325,3 +325,21 @@ fn scenario_files_and_fields_that_would_block_or_flood_are_refused() {
         assert!(!o.status.success() && text.contains(reason), "{}: {text}", file.display());
     }
 }
+
+/// A launched server that never answers and ignores SIGTERM is given up on after
+/// `ready_timeout_s` and killed after `stop_grace_s` (not a fixed 10 s), and the error
+/// says so.
+#[test]
+fn a_launched_server_ignoring_sigterm_is_killed_after_its_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let launch = "launch = [\"sh\", \"-c\", \"trap '' TERM; sleep 60\"]\nready_timeout_s = 1\nstop_grace_s = 1";
+    let f = write_scenario(dir.path(), "deaf", &one_target(&url, launch));
+    let t0 = Instant::now();
+    let o = mlxbench().args(["run", "-q", "--out"]).arg(dir.path().join("r")).arg(&f).timeout(Duration::from_secs(30)).output().unwrap();
+    let took = t0.elapsed();
+    let text =
+        format!("{}{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr), read_result_text(&dir.path().join("r")));
+    assert!(took < Duration::from_secs(6), "took {took:?}: {text}");
+    assert!(text.contains("SIGKILL after 1 s (stop_grace_s)"), "{text}");
+}

@@ -19,6 +19,8 @@ pub type Readiness = Result<bool, String>;
 pub struct Launcher {
     server: Mutex<Option<ManagedServer>>,
     ready_ms: Mutex<Option<f64>>,
+    /// SIGTERM -> SIGKILL grace of the launched server (`stop_grace_s`).
+    grace: Mutex<Duration>,
 }
 
 impl Launcher {
@@ -34,6 +36,7 @@ impl Launcher {
             )));
         }
         let t0 = Instant::now();
+        *self.grace.lock().unwrap_or_else(|e| e.into_inner()) = cfg.stop_grace;
         *self.lock() = Some(ManagedServer::spawn(&cfg.argv, &cfg.cwd, label)?);
         loop {
             if let Some(why) = self.lock().as_mut().and_then(ManagedServer::exited) {
@@ -50,7 +53,10 @@ impl Launcher {
             if t0.elapsed() > cfg.ready_timeout {
                 let tail = self.lock().as_ref().map(|s| s.log_tail(5)).unwrap_or_default();
                 let secs = cfg.ready_timeout.as_secs_f64();
-                return Err(BackendError::Launch(format!("server did not answer at {url} within {secs} s (last: {last}); {tail}")));
+                let grace = cfg.stop_grace.as_secs_f64();
+                return Err(BackendError::Launch(format!(
+                    "server did not answer at {url} within {secs} s (last: {last}); {tail}; it is stopped with SIGTERM, then SIGKILL after {grace} s (stop_grace_s)"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -66,11 +72,12 @@ impl Launcher {
         self.lock().as_ref().map(|s| s.pid)
     }
 
-    /// Stops the server (SIGTERM to its group, SIGKILL after 10 s).
+    /// Stops the server (SIGTERM to its group, SIGKILL after `stop_grace_s`).
     pub async fn stop(&self) {
         let server = self.lock().take();
+        let grace = *self.grace.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(mut s) = server {
-            let _ = tokio::task::spawn_blocking(move || s.stop(Duration::from_secs(10))).await;
+            let _ = tokio::task::spawn_blocking(move || s.stop(grace)).await;
         }
     }
 

@@ -68,6 +68,9 @@ pub struct TargetSpec {
     /// Seconds to wait for a launched server to answer (extension; default 180).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_timeout_s: Option<Spanned<f64>>,
+    /// Seconds a launched server has to exit after SIGTERM before SIGKILL (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_grace_s: Option<Spanned<f64>>,
     /// `mlx` only: `"cpu"` or `"gpu"` pins MLX's device (default: MLX's own default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<Spanned<String>>,

@@ -125,6 +125,8 @@ pub struct LaunchConfig {
     pub cwd: PathBuf,
     /// How long to wait for it to answer.
     pub ready_timeout: Duration,
+    /// How long it has to exit after SIGTERM before SIGKILL.
+    pub stop_grace: Duration,
 }
 
 pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(600);
@@ -172,6 +174,7 @@ fn launch_config(t: &TargetSpec, base_dir: &Path) -> Option<LaunchConfig> {
         argv: l.get_ref().clone(),
         cwd: base_dir.to_path_buf(),
         ready_timeout: Duration::from_secs_f64(t.ready_timeout_s.as_ref().map_or(180.0, |v| *v.get_ref())),
+        stop_grace: Duration::from_secs_f64(t.stop_grace_s.as_ref().map_or(10.0, |v| *v.get_ref())),
     })
 }
 

@@ -222,6 +222,7 @@ impl Checker<'_> {
                 }
             }
             self.number_range(&t.ready_timeout_s, &key("ready_timeout_s"), 0.0, 86_400.0, false);
+            self.number_range(&t.stop_grace_s, &key("stop_grace_s"), 0.0, 600.0, true);
             self.number_range(&t.load_timeout_s, &key("load_timeout_s"), 0.0, 86_400.0, false);
             if let Some(d) = &t.device {
                 if !["cpu", "gpu"].contains(&d.get_ref().as_str()) {
