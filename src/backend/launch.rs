@@ -102,26 +102,9 @@ impl Drop for ManagedServer {
 /// symbolic link planted at the name fails instead of being followed), mode 0600, and a
 /// random part in the name; a few names are tried.
 fn private_log(label: &str) -> Result<(File, PathBuf), BackendError> {
-    use std::hash::{BuildHasher, Hasher};
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
     let slug = crate::results::slug_for_file(label);
-    let mut last = None;
-    for attempt in 0..8u64 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(attempt);
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
-        let path = std::env::temp_dir().join(format!("mlxbench-{slug}-{}-{:016x}.log", std::process::id(), h.finish()));
-        let mut o = std::fs::OpenOptions::new();
-        o.write(true).create_new(true);
-        #[cfg(unix)]
-        o.mode(0o600);
-        match o.open(&path) {
-            Ok(f) => return Ok((f, path)),
-            Err(e) => last = Some(format!("{}: {e}", path.display())),
-        }
-    }
-    Err(BackendError::Launch(format!("cannot create a server log: {}", last.unwrap_or_default())))
+    crate::results::write::create_new_in(&std::env::temp_dir(), &format!("mlxbench-{slug}-{}-", std::process::id()), ".log", true)
+        .map_err(|e| BackendError::Launch(format!("cannot create a server log in {}: {e}", std::env::temp_dir().display())))
 }
 
 /// The last `max` bytes of a file (a server's log can be any size).

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::backend;
 use crate::cli::InfoArgs;
-use crate::fmt::bytes;
+use crate::fmt::{bytes, one_line};
 use crate::measure::host;
 use crate::scenario;
 
@@ -107,9 +107,9 @@ fn print_info(host: &host::HostInfo, backends: &[serde_json::Value], as_json: bo
         return Ok(());
     }
     writeln!(out, "mlxbench {}", env!("CARGO_PKG_VERSION"))?;
-    writeln!(out, "host      {}", host.hostname)?;
-    writeln!(out, "os        {} {} ({})", host.os, host.os_version, host.arch)?;
-    writeln!(out, "cpu       {}", host.cpu)?;
+    writeln!(out, "host      {}", one_line(&host.hostname))?;
+    writeln!(out, "os        {}", one_line(&format!("{} {} ({})", host.os, host.os_version, host.arch)))?;
+    writeln!(out, "cpu       {}", one_line(&host.cpu))?;
     let mut cores = format!("{} logical", host.cores);
     if let Some(p) = host.physical_cores {
         cores.push_str(&format!(", {p} physical"));
@@ -120,7 +120,7 @@ fn print_info(host: &host::HostInfo, backends: &[serde_json::Value], as_json: bo
     writeln!(out, "cores     {cores}")?;
     writeln!(out, "memory    {}", bytes(host.memory_bytes))?;
     if let Some(chip) = &host.chip {
-        writeln!(out, "chip      {chip}, {} GPU cores", host.gpu_cores.map_or("?".into(), |g| g.to_string()))?;
+        writeln!(out, "chip      {}, {} GPU cores", one_line(chip), host.gpu_cores.map_or("?".into(), |g| g.to_string()))?;
     }
     if let Some(bw) = host.memory_bandwidth_gbps {
         writeln!(out, "bandwidth {bw} GB/s")?;
@@ -128,7 +128,7 @@ fn print_info(host: &host::HostInfo, backends: &[serde_json::Value], as_json: bo
         writeln!(out, "bandwidth {why}")?;
     }
     for g in &host.gpus {
-        writeln!(out, "gpu       {}", crate::measure::gpu::describe(g))?;
+        writeln!(out, "gpu       {}", one_line(&crate::measure::gpu::describe(g)))?;
     }
     if host.gpus.is_empty() {
         writeln!(out, "gpu       none found (NVIDIA through NVML, Apple from the chip)")?;
@@ -140,9 +140,9 @@ fn print_info(host: &host::HostInfo, backends: &[serde_json::Value], as_json: bo
         writeln!(
             out,
             "  {mark} {:<16} {:<32} {}",
-            b["name"].as_str().unwrap_or(""),
-            b["url"].as_str().unwrap_or(""),
-            b["detail"].as_str().unwrap_or("")
+            one_line(b["name"].as_str().unwrap_or("")),
+            one_line(b["url"].as_str().unwrap_or("")),
+            one_line(b["detail"].as_str().unwrap_or(""))
         )?;
     }
     Ok(())

@@ -159,7 +159,8 @@ fn list(dirs: &[PathBuf], as_json: bool) -> Result<ExitCode> {
         writeln!(out, "{}", g.terminal(None))?;
     }
     for e in entries.iter().filter(|e| !e.supported) {
-        writeln!(out, "{} does not run here: {}", e.name, e.reason.as_deref().unwrap_or("unsupported"))?;
+        let why = e.reason.as_deref().unwrap_or("unsupported");
+        writeln!(out, "{} does not run here: {}", crate::fmt::one_line(&e.name), crate::fmt::one_line(why))?;
     }
     let hubs: Vec<String> = mlxbench_engine::hub_dirs().iter().map(|p| p.display().to_string()).collect();
     let folders: Vec<String> = dirs.iter().map(|p| p.display().to_string()).collect();

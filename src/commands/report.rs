@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::cli::{CompareArgs, ReportArgs};
 use crate::compare::{self, Options};
@@ -109,7 +109,7 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode> {
     if let Some(p) = &args.markdown {
         let mut buf = Vec::new();
         compare::render_markdown(&mut buf, &c)?;
-        std::fs::write(p, buf).with_context(|| format!("cannot write {}", p.display()))?;
+        crate::results::write::write_output(p, &buf)?;
     }
     if let Some(p) = &args.json {
         write_json_atomic(p, &c)?;

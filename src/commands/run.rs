@@ -174,7 +174,7 @@ fn export(args: &RunArgs, results: &[RunResult]) -> Result<()> {
             markdown::render(&mut buf, r)?;
             buf.push(b'\n');
         }
-        std::fs::write(p, buf).with_context(|| format!("cannot write {}", p.display()))?;
+        crate::results::write::write_output(p, &buf)?;
     }
     // the one-file formats of `report`, through the same exporters
     let wanted = [(&args.export_csv, crate::report::Format::Csv), (&args.export_bmf, crate::report::Format::Bmf)];
@@ -187,7 +187,7 @@ fn export(args: &RunArgs, results: &[RunResult]) -> Result<()> {
         for (path, format) in wanted {
             let (Some(p), Some(bytes)) = (path, crate::report::export::exporter(format).one_file(&refs)) else { continue };
             ensure_parent(p)?;
-            std::fs::write(p, bytes?).with_context(|| format!("cannot write {}", p.display()))?;
+            crate::results::write::write_output(p, &bytes?)?;
         }
     }
     Ok(())

@@ -60,10 +60,13 @@ impl Grid {
                 t.set_content_arrangement(ContentArrangement::Disabled);
             }
         }
-        t.set_header(self.headers.iter().map(Cell::new));
+        t.set_header(self.headers.iter().map(|h| Cell::new(super::one_line(h))));
         for (r, row) in self.rows.iter().enumerate() {
             t.add_row(row.iter().enumerate().map(|(c, v)| {
-                let text = if self.is_flagged(r, c) { format!("⚠ {v}") } else { v.clone() };
+                // a cell is one line: names and paths from servers and files cannot
+                // break the table or drive the terminal
+                let v = super::one_line(v);
+                let text = if self.is_flagged(r, c) { format!("⚠ {v}") } else { v.into_owned() };
                 let cell = Cell::new(text);
                 if self.align.get(c) == Some(&Align::Right) { cell.set_alignment(CellAlignment::Right) } else { cell }
             }));

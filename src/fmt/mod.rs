@@ -62,10 +62,12 @@ pub fn median_spread(s: Option<&Summary>) -> String {
     }
 }
 
-/// Escapes text for a Markdown table cell or list item: pipes, HTML and line breaks.
+/// Escapes text for a Markdown table cell or list item: pipes, HTML and line breaks;
+/// `@mentions`, e-mail addresses and bare URLs are kept from becoming notifications and
+/// links.
 pub fn md_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    for ch in s.chars() {
+    for (i, ch) in s.char_indices() {
         match ch {
             // what can make a link or an image (brackets), code, emphasis, a heading or a cell
             '\\' | '|' | '[' | ']' | '`' | '*' | '_' | '~' | '#' => {
@@ -76,7 +78,13 @@ pub fn md_escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
             '\n' | '\r' => out.push(' '),
-            c if c.is_control() => out.push('\u{fffd}'),
+            c if c.is_control() || is_layout_char(c) => out.push('\u{fffd}'),
+            // a word joiner after `@` keeps GitHub from mentioning (notifying) someone or
+            // linking an e-mail address; the text reads the same
+            '@' => out.push_str("@\u{2060}"),
+            // and after a URL's `:` or in `www.`, from making a bare URL a link
+            ':' if s[i + 1..].starts_with("//") => out.push_str(":\u{2060}"),
+            '.' if out.len() >= 3 && out.get(out.len() - 3..).is_some_and(|t| t.eq_ignore_ascii_case("www")) => out.push_str("\u{2060}."),
             c => out.push(c),
         }
     }
@@ -94,6 +102,32 @@ pub fn strip_controls(s: &str) -> std::borrow::Cow<'_, str> {
 
 fn is_unsafe_control(c: char) -> bool {
     c.is_control() && c != '\n' && c != '\t'
+}
+
+/// Characters that reorder or break lines without being controls: the Unicode line and
+/// paragraph separators and the bidirectional overrides and isolates ("Trojan Source").
+fn is_layout_char(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` for one line of a terminal: line breaks shown as `\n` (a server's text cannot
+/// start a line of its own that looks like ours), tabs as spaces, other controls,
+/// separators and bidirectional overrides as U+FFFD.
+pub fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() || is_layout_char(c)) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push(' '),
+            c if c.is_control() || is_layout_char(c) => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Whether XML 1.0 allows `c` at all (SVG is XML: U+FFFF or a C0 control in a name
@@ -144,7 +178,7 @@ mod tests {
     #[test]
     fn injection_is_neutralised() {
         let md = md_escape("![x](http://evil/t.png) [a](b) `c` <img> a|b");
-        assert_eq!(md, "!\\[x\\](http://evil/t.png) \\[a\\](b) \\`c\\` &lt;img&gt; a\\|b");
+        assert_eq!(md, "!\\[x\\](http:\u{2060}//evil/t.png) \\[a\\](b) \\`c\\` &lt;img&gt; a\\|b");
         assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_field("-12.5"), "-12.5");
         assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
@@ -152,6 +186,20 @@ mod tests {
         // what XML forbids (SVG is XML) becomes U+FFFD; the rest stays
         assert_eq!(xml_chars("a\u{FFFF}b\u{1}c\u{FFFE}\t\u{1F600}"), "a\u{FFFD}b\u{FFFD}c\u{FFFD}\t\u{1F600}");
         assert_eq!(html_escape("n\u{FFFF}<"), "n\u{FFFD}&lt;");
+    }
+
+    #[test]
+    fn mentions_and_bare_urls_stay_text_and_server_lines_stay_one_line() {
+        // GitHub would notify @octocat, link the address and both URLs
+        let md = md_escape("ping @octocat, mail a@b.example, see https://evil.example and WWW.evil.example");
+        assert!(!md.contains("@o") && !md.contains("@b") && !md.contains("://") && !md.contains("WWW."), "{md}");
+        assert_eq!(md.replace('\u{2060}', ""), "ping @octocat, mail a@b.example, see https://evil.example and WWW.evil.example");
+        // a forged summary line, a terminal escape and a right-to-left override
+        let forged = "oops\n  FAILED other-case: all good\r\u{1b}[2J\u{202E}txt";
+        let line = one_line(forged);
+        assert!(!line.contains(['\n', '\r', '\u{1b}', '\u{202E}']), "{line}");
+        assert_eq!(line, "oops\\n  FAILED other-case: all good\\r\u{FFFD}[2J\u{FFFD}txt");
+        assert!(matches!(one_line("plain text"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]

@@ -27,7 +27,7 @@ impl Progress {
         match e {
             Event::PlanStarted { requests, .. } => self.bar.inc_length(*requests),
             Event::TargetStarting { target } => self.bar.set_message(format!("{target}: starting and loading")),
-            Event::TargetFailed { target, error } => self.bar.println(format!("{target}: {error}")),
+            Event::TargetFailed { target, error } => self.bar.println(format!("{target}: {}", crate::fmt::one_line(error))),
             Event::CaseStarted { index, total, target, label } => {
                 self.bar.set_message(format!("case {}/{total}: {target} {label}", index + 1))
             }

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::{failures, grouped, load_cell, ok_cell, peak_cell, side_by_side};
-use crate::fmt::{Grid, median_spread, opt_num};
+use crate::fmt::{Grid, median_spread, one_line, opt_num};
 use crate::metric::Metric;
 use crate::results::CaseResult;
 
@@ -33,15 +33,16 @@ pub fn summary_grid(cases: &[CaseResult]) -> Grid {
 pub fn render<W: Write>(w: &mut W, cases: &[CaseResult], width: Option<u16>) -> std::io::Result<()> {
     writeln!(w, "{}", summary_grid(cases).terminal(width))?;
     writeln!(w, "{NOTE}")?;
+    // every line one line: a server's text with line breaks cannot forge lines of ours
     for line in side_by_side(cases) {
-        writeln!(w, "  {line}")?;
+        writeln!(w, "  {}", one_line(&line))?;
     }
     for (case, why) in failures(cases) {
-        writeln!(w, "  FAILED {case}: {why}")?;
+        writeln!(w, "  FAILED {}: {}", one_line(&case), one_line(&why))?;
     }
     for c in cases {
         for warn in &c.warnings {
-            writeln!(w, "  warning {}: {warn}", c.full_label())?;
+            writeln!(w, "  warning {}: {}", one_line(&c.full_label()), one_line(warn))?;
         }
     }
     Ok(())

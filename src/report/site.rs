@@ -62,10 +62,10 @@ pub fn write_site(runs: Vec<(PathBuf, RunResult)>, notes: Vec<String>, out: &Pat
     let refs: Vec<&Report> = reports.iter().collect();
     written.extend(write_dashboards(&refs, out, formats)?);
     let index = out.join("index.html");
-    std::fs::write(&index, index_html(&rows, files, &notes)).with_context(|| format!("cannot write {}", index.display()))?;
+    crate::results::write::write_output(&index, &index_html(&rows, files, &notes))?;
     written.push(index);
     let summary = out.join("summary.md");
-    std::fs::write(&summary, summary_md(&rows, files)).with_context(|| format!("cannot write {}", summary.display()))?;
+    crate::results::write::write_output(&summary, &summary_md(&rows, files))?;
     written.push(summary);
     Ok((written, scenarios))
 }

@@ -5,6 +5,7 @@
 mod identity;
 mod load;
 mod store;
+pub mod write;
 
 use std::collections::BTreeMap;
 

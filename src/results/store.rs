@@ -2,7 +2,6 @@
 //! run's file, rewritten atomically (temp file + rename) after every case.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -91,27 +90,13 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
-/// Serialises `value` as pretty JSON to `path` through a temp file in the same folder.
+/// Serialises `value` as pretty JSON to `path`, whole or not at all (write.rs); no
+/// registered secret is ever written.
 pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = (|| -> Result<()> {
-        // the folder may have been removed while a run went on: make it again
-        fs::create_dir_all(dir)?;
-        let mut f = fs::File::create(&tmp)?;
-        let json = serde_json::to_string_pretty(value)?;
-        // the last line of defence: no registered secret is ever written
-        f.write_all(crate::secrets::redact(&json).as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("cannot write {}", path.display()))
+    let json = serde_json::to_string_pretty(value).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut text = crate::secrets::redact(&json).into_owned();
+    text.push('\n');
+    super::write::write_output(path, text.as_bytes())
 }
 
 #[cfg(test)]
