@@ -181,6 +181,48 @@ fn ctrl_c_keeps_finished_cases_and_stops_the_server() {
     assert!(!Path::new(&format!("/proc/{server_pid}")).exists(), "launched server survived Ctrl-C");
 }
 
+/// Ctrl-C in the middle of a 20-iteration case: the requests that finished before are
+/// kept, summarized, marked `interrupted` and counted in a warning.
+#[test]
+fn ctrl_c_mid_case_keeps_the_requests_that_finished() {
+    let server = FakeServer::openai(Script { ttft_ms: 40, itl_ms: 10, tokens: 8, ..Script::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "name = \"cut\"\n[defaults]\nwarmup = 0\niterations = 20\nmax_tokens = 8\n[[targets]]\nname = \"f\"\nbackend = \"openai\"\nmodel = \"m\"\nbase_url = \"{}/v1\"\n[[workloads]]\nname = \"w\"\nprompt = \"a\"\n",
+        server.url()
+    );
+    let f = write_scenario(dir.path(), "c", &toml);
+    let out = dir.path().join("r");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlxbench"))
+        .args(["run", "-q", "--out"])
+        .arg(&out)
+        .arg(&f)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while server.requests.load(std::sync::atomic::Ordering::SeqCst) < 6 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "the requests never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: a signal to the child we spawned
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let r = read_result(&out);
+    assert_eq!(r["complete"], false);
+    let case = &r["cases"][0];
+    let n = case["samples"].as_array().unwrap().len();
+    // at least the five before the sixth started; not all twenty
+    assert!((5..20).contains(&n), "{n} requests kept");
+    assert_eq!(case["interrupted"], true, "{case}");
+    assert!(case["samples"].as_array().unwrap().iter().all(|s| s["ok"] == true));
+    assert!(case["summary"]["ttft_ms"]["n"].as_u64() == Some(n as u64), "{}", case["summary"]);
+    let warnings = case["warnings"].to_string();
+    assert!(warnings.contains(&format!("interrupted: {n} of 20 requests finished")), "{warnings}");
+}
+
 #[test]
 fn info_prints_host_and_backends() {
     mlxbench()

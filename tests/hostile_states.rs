@@ -121,10 +121,12 @@ fn gone(pid: u32) -> bool {
     }
 }
 
+/// Started through a wrapper shell (`; true` keeps `sh` from exec'ing it): the server is
+/// the shell's child, which the kernel's parent-death signal never reaches.
 #[test]
 fn a_killed_mlxbench_leaves_no_launched_server_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let launch = "launch = [\"sleep\", \"301.25\"]\nready_timeout_s = 120";
+    let launch = "launch = [\"sh\", \"-c\", \"sleep 301.25; true\"]\nready_timeout_s = 120";
     let f = write_scenario(dir.path(), "k", &one_target(&format!("http://127.0.0.1:{}", free_port()), launch));
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlxbench"))
         .args(["run", "-q", "--out"])
@@ -135,9 +137,11 @@ fn a_killed_mlxbench_leaves_no_launched_server_behind() {
         .spawn()
         .unwrap();
     let t0 = Instant::now();
-    let server = loop {
-        if let Some(p) = child_with_cmdline(child.id(), &["sleep", "301.25"]) {
-            break p;
+    let (wrapper, server) = loop {
+        if let Some(w) = child_with_cmdline(child.id(), &["sh", "-c", "sleep 301.25; true"])
+            && let Some(p) = child_with_cmdline(w, &["sleep", "301.25"])
+        {
+            break (w, p);
         }
         assert!(t0.elapsed() < Duration::from_secs(20), "the server was never launched");
         std::thread::sleep(Duration::from_millis(50));
@@ -145,8 +149,8 @@ fn a_killed_mlxbench_leaves_no_launched_server_behind() {
     child.kill().unwrap(); // SIGKILL: no drop guard runs
     child.wait().unwrap();
     let t0 = Instant::now();
-    while !gone(server) {
-        assert!(t0.elapsed() < Duration::from_secs(10), "launched server {server} outlived mlxbench");
+    while !gone(server) || !gone(wrapper) {
+        assert!(t0.elapsed() < Duration::from_secs(10), "launched server {server} (wrapper {wrapper}) outlived mlxbench");
         std::thread::sleep(Duration::from_millis(50));
     }
 }

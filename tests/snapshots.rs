@@ -78,6 +78,7 @@ fn case(target: &str, backend: &str, model: &str, ttft: u64, itl: u64) -> CaseRe
         summary: Default::default(),
         warnings: Vec::new(),
         error: None,
+        interrupted: false,
     };
     mlxbench::runner::summarize_case(&mut c);
     c

@@ -20,6 +20,8 @@ pub struct ManagedServer {
     pub pid: u32,
     pub log_path: PathBuf,
     stopped: bool,
+    /// Kills the server's whole group if mlxbench dies without stopping it ([`watchdog`]).
+    watchdog: Option<Child>,
 }
 
 impl ManagedServer {
@@ -42,7 +44,20 @@ impl ManagedServer {
         let child =
             cmd.spawn().map_err(|e| BackendError::Launch(format!("cannot start `{}` in {}: {e}", argv.join(" "), cwd.display())))?;
         let pid = child.id();
-        Ok(ManagedServer { child, pid, log_path, stopped: false })
+        let watchdog = watchdog(pid);
+        Ok(ManagedServer { child, pid, log_path, stopped: false, watchdog })
+    }
+
+    /// Tells the watchdog the group was stopped here (a line on its pipe: it exits
+    /// without killing) and reaps it.
+    fn release_watchdog(&mut self) {
+        use std::io::Write;
+        if let Some(mut w) = self.watchdog.take() {
+            if let Some(mut pipe) = w.stdin.take() {
+                let _ = pipe.write_all(b"stopped\n");
+            }
+            let _ = w.wait();
+        }
     }
 
     /// `Some(reason)` if the process has exited.
@@ -78,12 +93,14 @@ impl ManagedServer {
         while Instant::now() < until {
             if matches!(self.child.try_wait(), Ok(Some(_))) {
                 signal_group(self.pid, Signal::Kill); // children that outlived the leader
+                self.release_watchdog();
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         signal_group(self.pid, Signal::Kill);
         let _ = self.child.wait();
+        self.release_watchdog();
     }
 }
 
@@ -93,6 +110,7 @@ impl Drop for ManagedServer {
             self.stopped = true;
             signal_group(self.pid, Signal::Kill);
             let _ = self.child.wait();
+            self.release_watchdog();
         }
         let _ = std::fs::remove_file(&self.log_path);
     }
@@ -139,6 +157,32 @@ fn signal_group(pid: u32, sig: Signal) {
 
 #[cfg(not(unix))]
 fn signal_group(_pid: u32, _sig: Signal) {}
+
+/// A process that outlives mlxbench to kill the server's whole process group when
+/// mlxbench dies in any way (SIGKILL included, where no drop guard runs and
+/// `PR_SET_PDEATHSIG` reaches only the direct child, not a server a wrapper shell
+/// started; macOS has no such signal at all). It waits on a pipe only mlxbench holds
+/// (close-on-exec, so no server inherits it): end of file means mlxbench is gone; a line
+/// means the group was stopped here. In its own group, so Ctrl-C at the terminal does
+/// not end it first. `None` (and the kernel's signal alone) where `sh` cannot start.
+#[cfg(unix)]
+fn watchdog(pgid: u32) -> Option<Child> {
+    use std::os::unix::process::CommandExt;
+    Command::new("/bin/sh")
+        .args(["-c", "if read -r _; then exit 0; fi; kill -s KILL -- \"-$1\" 2>/dev/null", "mlxbench-watchdog"])
+        .arg(pgid.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .ok()
+}
+
+#[cfg(not(unix))]
+fn watchdog(_pgid: u32) -> Option<Child> {
+    None
+}
 
 /// The kernel kills the server when mlxbench dies in any way (SIGKILL, abort, crash),
 /// where no drop guard runs: `PR_SET_PDEATHSIG` in the child before it execs.

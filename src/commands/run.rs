@@ -12,7 +12,7 @@ use crate::cli::RunArgs;
 use crate::exit;
 use crate::measure::host::{self, HostInfo};
 use crate::output::{markdown, progress::Progress, table};
-use crate::results::{ResultStore, RunResult, SCHEMA_VERSION, ScenarioRecord, write_json_atomic};
+use crate::results::{CaseResult, ResultStore, RunResult, SCHEMA_VERSION, ScenarioRecord, write_json_atomic};
 use crate::runner::{self, Event, Observer};
 use crate::scenario::{self, Plan};
 
@@ -38,18 +38,38 @@ struct Writer {
     result: RunResult,
     store: ResultStore,
     write_error: Option<anyhow::Error>,
+    /// The case running now, as of its last finished round.
+    partial: Option<CaseResult>,
 }
 
 impl Observer for Writer {
     fn event(&mut self, e: Event<'_>) {
         self.progress.event(&e);
-        if let Event::CaseFinished { result, .. } = e {
-            self.result.cases.push(result.clone());
-            if let Err(err) = self.store.write(&self.result) {
-                self.write_error.get_or_insert(err);
+        match e {
+            Event::RoundFinished { partial } => self.partial = Some(partial.clone()),
+            Event::CaseFinished { result, .. } => {
+                self.partial = None;
+                self.result.cases.push(result.clone());
+                if let Err(err) = self.store.write(&self.result) {
+                    self.write_error.get_or_insert(err);
+                }
             }
+            _ => {}
         }
     }
+}
+
+/// A case cut short by Ctrl-C or SIGTERM: summarized over the requests that finished,
+/// marked `interrupted`, with a warning saying how many of how many.
+fn keep_interrupted(c: &mut CaseResult) {
+    c.interrupted = true;
+    runner::summarize_case(c);
+    let asked = u64::from(c.params.iterations) * u64::from(c.params.concurrency);
+    c.warnings.push(format!(
+        "interrupted: {} of {asked} requests finished before the signal (requests in flight were dropped); the numbers are from those",
+        c.samples.len()
+    ));
+    c.redact_secrets();
 }
 
 fn new_result(plan: &Plan, host: &HostInfo) -> RunResult {
@@ -102,7 +122,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     for plan in plans.iter().filter(|p| !p.cases.is_empty()) {
         let result = new_result(plan, &host);
         let store = ResultStore::create(&args.out, &result)?;
-        let mut w = Writer { progress: Progress::new(visible), result, store, write_error: None };
+        let mut w = Writer { progress: Progress::new(visible), result, store, write_error: None, partial: None };
         // On Ctrl-C or SIGTERM the run future is dropped: launched servers are killed by
         // their guards, and the result file already holds every finished case.
         let completed = rt.block_on(async {
@@ -112,6 +132,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             }
         });
         w.progress.finish();
+        // the case the signal cut short keeps the rounds that finished, marked
+        if let Some(mut partial) = w.partial.take().filter(|_| !completed) {
+            keep_interrupted(&mut partial);
+            w.result.cases.push(partial);
+        }
         w.result.finished_at = Some(chrono::Utc::now());
         w.result.complete = completed;
         // a result file that cannot be written does not cost the table or the exports

@@ -32,6 +32,7 @@ impl Progress {
                 self.bar.set_message(format!("case {}/{total}: {target} {label}", index + 1))
             }
             Event::RequestFinished { .. } => self.bar.inc(1),
+            Event::RoundFinished { .. } => {}
             Event::CaseFinished { result, .. } => {
                 if result.error.is_some() {
                     let n = u64::from(result.params.warmup) + u64::from(result.params.iterations);

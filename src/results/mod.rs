@@ -176,6 +176,10 @@ pub struct CaseResult {
     /// Why the whole case could not run (target unreachable, model missing, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The run was interrupted (Ctrl-C, SIGTERM) during this case: its samples are the
+    /// rounds of requests that finished before, fewer than `params.iterations` asked for.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// A compute device (`cases[].device`).

@@ -55,7 +55,7 @@ fn destination(path: &Path) -> PathBuf {
 }
 
 /// Writes `bytes` to `path` whole or not at all: into a new, unpredictably named file in
-/// the destination's folder, synced, then renamed over it. A symbolic link at `path` is
+/// the destination's folder (`.NAME.RANDOM.PID.tmp`), synced, then renamed over it. A symbolic link at `path` is
 /// written through, never replaced.
 pub fn write_output(path: &Path, bytes: impl AsRef<[u8]>) -> Result<()> {
     let bytes = bytes.as_ref();
@@ -65,7 +65,9 @@ pub fn write_output(path: &Path, bytes: impl AsRef<[u8]>) -> Result<()> {
     let result = (|| -> Result<()> {
         // the folder may have been removed while a run went on: make it again
         fs::create_dir_all(dir)?;
-        let (mut f, tmp) = create_new_in(dir, &format!(".{name}."), ".tmp", false)?;
+        // `.NAME.RANDOM.PID.tmp`: the process id lets a later run remove what a killed
+        // one left (store.rs)
+        let (mut f, tmp) = create_new_in(dir, &format!(".{name}."), &format!(".{}.tmp", std::process::id()), false)?;
         let written = f.write_all(bytes).and_then(|_| f.sync_all()).and_then(|_| fs::rename(&tmp, &dest));
         if written.is_err() {
             let _ = fs::remove_file(&tmp);

@@ -38,6 +38,7 @@ pub(super) fn empty_result(plan: &Plan, case: &Case, info: &TargetInfo) -> CaseR
         summary: BTreeMap::new(),
         warnings: info.warnings.clone(),
         error: None,
+        interrupted: false,
     }
 }
 
@@ -83,6 +84,7 @@ pub(super) async fn run_case(
         }
         result.samples.extend(samples);
         result.runs.push(agg);
+        observer.event(Event::RoundFinished { partial: &result });
     }
     let peak = sampler.finish();
     let allocator = backend.allocator_memory(false).await;

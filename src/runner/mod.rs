@@ -42,6 +42,11 @@ pub enum Event<'a> {
         warmup: bool,
         ok: bool,
     },
+    /// A round of measured requests finished: the case so far (samples and runs, not yet
+    /// summarized), for keeping what finished when the run is interrupted.
+    RoundFinished {
+        partial: &'a CaseResult,
+    },
     CaseFinished {
         index: usize,
         result: &'a CaseResult,
