@@ -4,11 +4,20 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // a child this program started to check a model's chat template (engine template.rs)
+    #[cfg(feature = "mlx")]
+    if std::env::var_os(mlxbench_engine::template::CHILD_ENV).is_some() {
+        mlxbench_engine::template::child_main();
+    }
     // SAFETY: first thing in main, before any thread or MLX evaluation exists
     #[cfg(feature = "mlx")]
     unsafe {
         mlxbench_engine::device::tune_launches()
     };
+    #[cfg(feature = "mlx")]
+    if let Ok(me) = std::env::current_exe() {
+        mlxbench_engine::template::set_checker(me);
+    }
     let code = run();
     leave(code)
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::raw::{RawServer, Request, models_ok, respond, start_stream};
-use common::{mlxbench, read_result, write_scenario};
+use common::{mlxbench, read_result, run_watching_memory, write_scenario};
 use serde_json::Value;
 
 /// A scenario of one completion workload; `defaults` may set iterations and timeout_s
@@ -145,27 +145,6 @@ fn secrets_never_leave_the_process() {
             panic!("secret {secret} leaked: {}", &everything[from..(i + 40).min(everything.len())]);
         }
     }
-}
-
-/// Polls a child's peak RSS (VmHWM) until it exits; returns (exit status, peak KiB).
-fn run_watching_memory(mut cmd: std::process::Command) -> (std::process::Output, u64) {
-    let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let pid = child.id();
-    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let p = peak.clone();
-    let watcher = std::thread::spawn(move || {
-        while let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-            if let Some(kb) =
-                status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-            {
-                p.fetch_max(kb, std::sync::atomic::Ordering::Relaxed);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    });
-    let out = child.wait_with_output().unwrap();
-    let _ = watcher.join();
-    (out, peak.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// An endless line without a newline, and a server that never stops sending tokens:

@@ -19,6 +19,7 @@ mod raw;
 mod source;
 #[cfg(test)]
 mod testmodel;
+pub mod template;
 mod tokenizer;
 
 use std::path::Path;

@@ -7,11 +7,13 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::template::{self, Template};
+
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
-    chat_template: Option<String>,
-    bos: Option<String>,
-    eos: Option<String>,
+    chat_template: Option<Template>,
+    /// Why the chat template is not used (it went past a budget: template.rs).
+    template_refused: Option<String>,
     pub eos_ids: Vec<u32>,
 }
 
@@ -58,7 +60,8 @@ impl Tokenizer {
         {
             eos_ids.push(id);
         }
-        Tokenizer { inner, chat_template, bos, eos, eos_ids }
+        let chat_template = chat_template.map(|source| Template { source, bos: bos.unwrap_or_default(), eos: eos.unwrap_or_default() });
+        Tokenizer { inner, chat_template, template_refused: None, eos_ids }
     }
 
     pub fn vocab_size(&self) -> usize {
@@ -77,22 +80,11 @@ impl Tokenizer {
     }
 
     fn render<M: serde::Serialize>(&self, messages: &[M], add_generation_prompt: bool) -> Result<Option<String>, String> {
-        let Some(tpl) = &self.chat_template else { return Ok(None) };
-        let mut env = minijinja::Environment::new();
-        minijinja_contrib::add_to_environment(&mut env);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
-        });
-        env.add_template("chat", tpl).map_err(|e| format!("chat template: {e}"))?;
-        let t = env.get_template("chat").map_err(|e| format!("chat template: {e}"))?;
-        let ctx = minijinja::context! {
-            messages => messages,
-            add_generation_prompt => add_generation_prompt,
-            bos_token => self.bos.clone().unwrap_or_default(),
-            eos_token => self.eos.clone().unwrap_or_default(),
-        };
-        t.render(ctx).map(Some).map_err(|e| format!("chat template: {e}"))
+        if let Some(why) = &self.template_refused {
+            return Err(why.clone());
+        }
+        let Some(t) = &self.chat_template else { return Ok(None) };
+        t.render(messages, add_generation_prompt).map(Some)
     }
 
     /// Text of `ids` with special tokens (BOS, end of turn, other control tokens) as
@@ -109,16 +101,13 @@ impl Tokenizer {
     }
 
     /// The special tokens the chat template writes right after an assistant's message
-    /// (`<|im_end|>`, `<|eot_id|>`, `<end_of_turn>`...): a model that writes one has ended
-    /// its turn, whether or not the checkpoint lists it as an end-of-sequence token. Found
-    /// by rendering a two-message conversation and reading what follows the answer; empty
-    /// without a template, or when the template writes no special token there.
-    pub fn turn_end_ids(&self) -> Vec<u32> {
-        const ANSWER: &str = "MLXBENCH-ANSWER-PROBE";
-        let probe = [serde_json::json!({"role": "user", "content": "Hi"}), serde_json::json!({"role": "assistant", "content": ANSWER})];
-        let Ok(Some(text)) = self.render(&probe, false) else { return Vec::new() };
-        let Some(at) = text.find(ANSWER) else { return Vec::new() };
-        let after = text[at + ANSWER.len()..].trim_start();
+    /// (`<|im_end|>`, `<|eot_id|>`, `<end_of_turn>`...) in `probe`, the template's
+    /// rendering of a user turn and then [`template::ANSWER`] as the assistant's: a model
+    /// that writes one has ended its turn, whether or not the checkpoint lists it as an
+    /// end-of-sequence token. Empty when the template writes no special token there.
+    fn turn_end_ids(&self, probe: &str) -> Vec<u32> {
+        let Some(at) = probe.find(template::ANSWER) else { return Vec::new() };
+        let after = probe[at + template::ANSWER.len()..].trim_start();
         let mut specials: Vec<(u32, String)> = self
             .inner
             .get_added_tokens_decoder()
@@ -131,12 +120,24 @@ impl Tokenizer {
         specials.into_iter().find(|(_, c)| after.starts_with(c.as_str())).map(|(id, _)| vec![id]).unwrap_or_default()
     }
 
-    /// Stops generation at the template's end of turn too ([`Tokenizer::turn_end_ids`]),
-    /// as a chat server does; returns the ids added to `eos_ids`.
-    pub fn stop_at_turn_end(&mut self) -> Vec<u32> {
-        let added: Vec<u32> = self.turn_end_ids().into_iter().filter(|id| !self.eos_ids.contains(id)).collect();
+    /// Gets the chat template ready, once per load and outside any timed load: checks it
+    /// within its budgets (template.rs; a template past one is refused, and chat prompts
+    /// then fail with the reason, which this returns) and stops generation at its end of
+    /// turn too, as a chat server does. Returns the ids added to `eos_ids`, or the refusal.
+    pub fn prepare_chat(&mut self) -> Result<Vec<u32>, String> {
+        let Some(t) = &self.chat_template else { return Ok(Vec::new()) };
+        let probe = match t.check() {
+            Ok(p) => p,
+            Err(why) => {
+                self.chat_template = None;
+                self.template_refused = Some(why.clone());
+                return Err(why);
+            }
+        };
+        let ends = probe.map(|p| self.turn_end_ids(&p)).unwrap_or_default();
+        let added: Vec<u32> = ends.into_iter().filter(|id| !self.eos_ids.contains(id)).collect();
         self.eos_ids.extend(&added);
-        added
+        Ok(added)
     }
 }
 
@@ -205,16 +206,23 @@ mod tests {
     fn the_templates_end_of_turn_is_found_and_stops_a_server() {
         let mut t = chatml();
         assert_eq!(t.eos_ids, [3]);
-        assert_eq!(t.turn_end_ids(), [5]);
-        assert_eq!(t.stop_at_turn_end(), [5]);
+        assert_eq!(t.prepare_chat(), Ok(vec![5]));
         assert_eq!(t.eos_ids, [3, 5]);
         // once is enough: asking again adds nothing
-        assert!(t.stop_at_turn_end().is_empty());
+        assert_eq!(t.prepare_chat(), Ok(vec![]));
         // no template, or one that writes no special token after the answer: nothing
         let mut plain = chatml();
         plain.chat_template = None;
-        assert!(plain.turn_end_ids().is_empty());
-        plain.chat_template = Some("{% for m in messages %}{{ m['content'] }}\n{% endfor %}".into());
-        assert!(plain.turn_end_ids().is_empty());
+        assert_eq!(plain.prepare_chat(), Ok(vec![]));
+        let mut plain = chatml();
+        plain.chat_template.as_mut().unwrap().source = "{% for m in messages %}{{ m['content'] }}\n{% endfor %}".into();
+        assert_eq!(plain.prepare_chat(), Ok(vec![]));
+        // a template that never ends is refused, and chat prompts say why
+        let mut endless = chatml();
+        endless.chat_template.as_mut().unwrap().source = "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}".into();
+        let why = endless.prepare_chat().unwrap_err();
+        assert!(why.contains("template steps"), "{why}");
+        let e = endless.render_chat(&[serde_json::json!({"role": "user", "content": "x"})]).unwrap_err();
+        assert_eq!(e, why);
     }
 }

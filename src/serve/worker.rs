@@ -281,11 +281,13 @@ impl Worker {
         let before = engine::memory(false).active_bytes.unwrap_or(0);
         let mut loaded = guarded(|| engine::load(&entry.path).map_err(|e| e.to_string()))
             .map_err(|e| format!("cannot load {} ({}): {e}", entry.name, entry.path.display()))?;
-        // a chat server ends the answer where the template ends the assistant's turn
-        if let Some(t) = loaded.tokenizer.as_mut() {
-            t.stop_at_turn_end();
-        }
         let load_ns = ns(t0.elapsed());
+        // outside the load time: the template is checked within its budgets (a child
+        // process), and a chat server ends the answer where the template ends the
+        // assistant's turn; a refused template fails chat requests with the reason
+        if let Some(t) = loaded.tokenizer.as_mut() {
+            let _ = t.prepare_chat();
+        }
         let after = engine::memory(false).active_bytes.unwrap_or(0);
         let resident = Resident {
             entry: entry.clone(),

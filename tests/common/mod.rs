@@ -81,3 +81,52 @@ pub fn mlxbench() -> assert_cmd::Command {
 pub fn summary(case: &Value, metric: &str, stat: &str) -> f64 {
     case["summary"][metric][stat].as_f64().unwrap_or_else(|| panic!("no summary.{metric}.{stat} in {}", case["summary"]))
 }
+
+/// The processes under `root` (its children, theirs, ...), read from /proc.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        if let Some(ppid) = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok()) {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        out.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    out
+}
+
+/// Runs `cmd` to its end, polling every 10 ms the peak resident size (VmHWM) of it and
+/// of every process it started; returns its output and the sum of those peaks, KiB (an
+/// upper bound of the whole tree's peak).
+pub fn run_watching_memory(mut cmd: std::process::Command) -> (std::process::Output, u64) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let root = child.id();
+    let total = std::sync::Arc::new(AtomicU64::new(0));
+    let t = total.clone();
+    let watcher = std::thread::spawn(move || {
+        let mut peaks = std::collections::HashMap::<u32, u64>::new();
+        while std::fs::metadata(format!("/proc/{root}/status")).is_ok() {
+            for pid in descendants(root) {
+                let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
+                let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok());
+                if let Some(kb) = kb {
+                    let p = peaks.entry(pid).or_default();
+                    *p = (*p).max(kb);
+                }
+            }
+            t.store(peaks.values().sum(), Ordering::Relaxed);
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = watcher.join();
+    (out, total.load(Ordering::Relaxed))
+}

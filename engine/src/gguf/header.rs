@@ -58,17 +58,74 @@ pub struct Gguf {
 
 const TRUNCATED: &str = "GGUF: unexpected end of file (truncated?)";
 
+/// The most of a file read as its header: real ones (a 256k-token vocabulary and its
+/// merges) are tens of MiB.
+pub const MAX_HEADER_BYTES: u64 = 256 << 20;
+/// The most metadata entries and tensors a header may list (real models: hundreds to a
+/// few thousand), checked before anything is kept for them.
+const MAX_ENTRIES: u64 = 1 << 16;
+/// The most elements of a metadata array that is kept ([`KEPT_ARRAYS`]): four times the
+/// largest vocabulary's tokens plus merges.
+const MAX_ARRAY: usize = 1 << 22;
+/// The arrays the engine reads; every other array is checked and skipped, costing no
+/// memory however long it is.
+const KEPT_ARRAYS: [&str; 3] = ["tokenizer.ggml.tokens", "tokenizer.ggml.merges", "tokenizer.ggml.token_type"];
+
 struct Reader<'a> {
     b: &'a [u8],
     pos: usize,
+    file_len: u64,
+    /// When the buffer ran out: how many bytes of the file the header needs at least.
+    need: u64,
 }
 
 impl Reader<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], String> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.b.len()).ok_or(TRUNCATED)?;
+        let Some(end) = self.pos.checked_add(n).filter(|e| *e <= self.b.len()) else {
+            let end = (self.pos as u64).saturating_add(n as u64);
+            if end > self.file_len {
+                // a length that runs past the file is known bad now: never read further
+                return Err(format!("GGUF: a length of {n} bytes at byte {} runs past the end of the file (truncated?)", self.pos));
+            }
+            self.need = end;
+            return Err(TRUNCATED.into());
+        };
         let s = &self.b[self.pos..end];
         self.pos = end;
         Ok(s)
+    }
+    /// Skips `count` values of type `t` (an array nobody reads) without keeping them.
+    fn skip(&mut self, t: u32, count: u64, depth: u32) -> Result<(), String> {
+        let fixed: Option<u64> = match t {
+            0 | 1 | 7 => Some(1),
+            2 | 3 => Some(2),
+            4..=6 => Some(4),
+            10..=12 => Some(8),
+            _ => None,
+        };
+        if let Some(size) = fixed {
+            let n = count.checked_mul(size).and_then(|n| usize::try_from(n).ok()).ok_or("GGUF: bad array length")?;
+            self.take(n)?;
+            return Ok(());
+        }
+        for _ in 0..count {
+            match t {
+                8 => {
+                    let n = usize::try_from(self.u64()?).map_err(|_| "GGUF: bad string length")?;
+                    self.take(n)?;
+                }
+                9 => {
+                    if depth > 2 {
+                        return Err("GGUF: nested arrays too deep".into());
+                    }
+                    let it = self.u32()?;
+                    let n = self.u64()?;
+                    self.skip(it, n, depth + 1)?;
+                }
+                other => return Err(format!("GGUF: unknown metadata type {other}")),
+            }
+        }
+        Ok(())
     }
     fn u32(&mut self) -> Result<u32, String> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| "GGUF: short read")?))
@@ -80,7 +137,8 @@ impl Reader<'_> {
         let n = usize::try_from(self.u64()?).map_err(|_| "GGUF: bad string length")?;
         Ok(String::from_utf8_lossy(self.take(n)?).into_owned())
     }
-    fn value(&mut self, t: u32, depth: u32) -> Result<Meta, String> {
+    /// A metadata value; an array is kept only when `keep` (else checked and skipped).
+    fn value(&mut self, t: u32, depth: u32, keep: bool) -> Result<Meta, String> {
         let le = |s: &[u8]| -> [u8; 8] {
             let mut a = [0u8; 8];
             a[..s.len()].copy_from_slice(s);
@@ -101,13 +159,21 @@ impl Reader<'_> {
                     return Err("GGUF: nested arrays too deep".into());
                 }
                 let it = self.u32()?;
-                let n = usize::try_from(self.u64()?).map_err(|_| "GGUF: bad array length")?;
-                if n > self.b.len() {
-                    return Err("GGUF: array longer than the file".into());
+                let count = self.u64()?;
+                if count > self.file_len {
+                    return Err(format!("GGUF: an array of {count} elements is longer than the file"));
                 }
-                let mut v = Vec::with_capacity(n);
+                if !keep {
+                    self.skip(it, count, depth)?;
+                    return Ok(Meta::Arr(Vec::new()));
+                }
+                let n = usize::try_from(count).ok().filter(|n| *n <= MAX_ARRAY).ok_or_else(|| {
+                    format!("GGUF: an array of {count} elements (at most {MAX_ARRAY} are read)")
+                })?;
+                // grown as elements arrive: a count the bytes do not back costs nothing
+                let mut v = Vec::with_capacity(n.min(1 << 16));
                 for _ in 0..n {
-                    v.push(self.value(it, depth + 1)?);
+                    v.push(self.value(it, depth + 1, true)?);
                 }
                 Meta::Arr(v)
             }
@@ -153,26 +219,43 @@ impl Gguf {
         let at = |e: String| format!("{}: {e}", path.display());
         let mut f = crate::files::open(path)?;
         let file_len = f.metadata().map_err(|e| at(e.to_string()))?.len();
-        // the header holds the whole vocabulary: start with 16 MiB, grow if it is longer
+        // the header holds the whole vocabulary: start with 16 MiB, grow to what it
+        // says it needs, never past MAX_HEADER_BYTES
         let mut want: u64 = 16 << 20;
         loop {
             let n = want.min(file_len);
             let mut buf = vec![0u8; n as usize];
             f.rewind().and_then(|_| f.read_exact(&mut buf)).map_err(|e| at(e.to_string()))?;
-            match Self::parse(&buf, file_len) {
-                Err(e) if e == TRUNCATED && n < file_len => want = want.saturating_mul(4),
+            match Self::parse_inner(&buf, file_len) {
+                Err((_, need)) if need > 0 && n < file_len => {
+                    if need > MAX_HEADER_BYTES {
+                        return Err(at(format!(
+                            "GGUF: the header would need {need} bytes (at most {MAX_HEADER_BYTES} are read): a bad length?"
+                        )));
+                    }
+                    want = need.max(want.saturating_mul(4)).min(MAX_HEADER_BYTES);
+                }
                 Ok(mut g) => {
                     g.path = path.to_path_buf();
                     return Ok(g);
                 }
-                Err(e) => return Err(at(e)),
+                Err((e, _)) => return Err(at(e)),
             }
         }
     }
 
     /// Parses a header from the first bytes of a file `file_len` bytes long.
     pub fn parse(bytes: &[u8], file_len: u64) -> Result<Self, String> {
-        let mut r = Reader { b: bytes, pos: 0 };
+        Self::parse_inner(bytes, file_len).map_err(|(e, _)| e)
+    }
+
+    /// As [`parse`](Self::parse); a truncated buffer's error comes with the bytes needed.
+    fn parse_inner(bytes: &[u8], file_len: u64) -> Result<Self, (String, u64)> {
+        let mut r = Reader { b: bytes, pos: 0, file_len, need: 0 };
+        Self::read_header(&mut r, file_len).map_err(|e| (e, r.need))
+    }
+
+    fn read_header(r: &mut Reader<'_>, file_len: u64) -> Result<Self, String> {
         if r.take(4)? != b"GGUF" {
             return Err("not a GGUF file (bad magic)".into());
         }
@@ -182,13 +265,19 @@ impl Gguf {
         }
         let n_tensors = r.u64()?;
         let n_kv = r.u64()?;
+        if n_tensors > MAX_ENTRIES || n_kv > MAX_ENTRIES {
+            return Err(format!("GGUF: {n_tensors} tensors and {n_kv} metadata entries (at most {MAX_ENTRIES} each)"));
+        }
         let mut meta = HashMap::new();
         for _ in 0..n_kv {
             let k = r.string()?;
             let t = r.u32()?;
-            meta.insert(k, r.value(t, 0)?);
+            let keep = KEPT_ARRAYS.contains(&k.as_str());
+            let v = r.value(t, 0, keep).map_err(|e| format!("metadata {k}: {e}"))?;
+            meta.insert(k, v);
         }
         let mut tensors = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for _ in 0..n_tensors {
             let name = r.string()?;
             let nd = r.u32()?;
@@ -196,6 +285,12 @@ impl Gguf {
                 return Err(format!("tensor {name}: {nd} dimensions"));
             }
             let dims = (0..nd).map(|_| r.u64()).collect::<Result<Vec<_>, _>>()?;
+            if dims.contains(&0) {
+                return Err(format!("tensor {name}: a dimension of size 0 ({dims:?})"));
+            }
+            if !seen.insert(name.clone()) {
+                return Err(format!("tensor {name}: listed twice"));
+            }
             let kind = r.u32()?;
             let offset = r.u64()?;
             tensors.push(TensorInfo { name, dims, kind, offset });
