@@ -198,7 +198,9 @@ fn fifty_concurrent_requests_against_a_queue_of_eight_complete_or_get_503() {
             }
         }
         assert_eq!(done + busy, 50);
-        assert!(done >= 9 && busy >= 1, "{done} completed, {busy} refused");
+        // the eight queued complete; a ninth too when the engine took the first one off
+        // the queue before the burst filled it (under load it may not have yet)
+        assert!(done >= 8 && busy >= 1, "{done} completed, {busy} refused");
         let r = c.get(format!("{}/api/version", s.url)).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 200, "the server is still up");
     });

@@ -79,9 +79,9 @@ pub fn md_escape(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '\n' | '\r' => out.push(' '),
             c if c.is_control() || is_layout_char(c) => out.push('\u{fffd}'),
-            // a word joiner after `@` keeps GitHub from mentioning (notifying) someone or
-            // linking an e-mail address; the text reads the same
-            '@' => out.push_str("@\u{2060}"),
+            // a word joiner between `@` and a name keeps GitHub from mentioning (notifying)
+            // someone or linking an e-mail address; the text reads the same
+            '@' if s[i + 1..].starts_with(|c: char| c.is_ascii_alphanumeric()) => out.push_str("@\u{2060}"),
             // and after a URL's `:` or in `www.`, from making a bare URL a link
             ':' if s[i + 1..].starts_with("//") => out.push_str(":\u{2060}"),
             '.' if out.len() >= 3 && out.get(out.len() - 3..).is_some_and(|t| t.eq_ignore_ascii_case("www")) => out.push_str("\u{2060}."),
