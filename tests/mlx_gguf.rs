@@ -174,3 +174,53 @@ fn mlx_gguf_truncated_or_unsupported_types_are_clear_errors() {
         assert!(err.contains(expected) && err.contains(&file.display().to_string()), "{}: {err}", file.display());
     }
 }
+
+/// `good` with the dimension `which` of tensor `name` set to `value` (its table entry:
+/// name, dimension count, dimensions).
+fn patch_dim(good: &[u8], name: &str, which: usize, value: u64) -> Vec<u8> {
+    let mut key = (name.len() as u64).to_le_bytes().to_vec();
+    key.extend(name.as_bytes());
+    let at = good.windows(key.len()).position(|w| w == key).unwrap_or_else(|| panic!("{name} not in the GGUF")) + key.len() + 4 + 8 * which;
+    let mut b = good.to_vec();
+    b[at..at + 8].copy_from_slice(&value.to_le_bytes());
+    b
+}
+
+/// A tensor listed twice, one with a zero dimension, and projections whose shapes the
+/// config does not imply: each an error naming the tensor (exit 1), for `generate` and
+/// `convert` alike, never a panic or "MLX's GGUF loader failed".
+#[test]
+fn mlx_gguf_bad_tensors_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny_gguf.py");
+    let good = dir.path().join("good.gguf");
+    python(&[script.as_os_str(), "make".as_ref(), good.as_os_str()]);
+    let bytes = std::fs::read(&good).unwrap();
+    // `attn_k` renamed `attn_q` (same length): the q projection listed twice
+    let mut twice = bytes.clone();
+    let k = b"blk.0.attn_k.weight";
+    let at = twice.windows(k.len()).position(|w| w == k).unwrap();
+    twice[at..at + k.len()].copy_from_slice(b"blk.0.attn_q.weight");
+    let cases = [
+        (twice, "tensor blk.0.attn_q.weight: listed twice", true),
+        (patch_dim(&bytes, "blk.0.attn_q.weight", 1, 0), "tensor blk.0.attn_q.weight: a dimension of size 0", true),
+        // shapes are the model's to check: `convert` only copies the tensors
+        (patch_dim(&bytes, "blk.0.attn_q.weight", 1, 32), "tensor model.layers.0.self_attn.q_proj.weight is [32, 64]", false),
+        (patch_dim(&bytes, "blk.1.ffn_down.weight", 1, 96), "tensor model.layers.1.mlp.down_proj.weight is [96, 128]", false),
+    ];
+    for (i, (b, expected, convert_fails)) in cases.into_iter().enumerate() {
+        let file = dir.path().join(format!("bad{i}.gguf"));
+        std::fs::write(&file, b).unwrap();
+        let generate = mlxbench().args(["models", "generate"]).arg(&file).args(["--ids", "1,2,3", "--max-tokens", "2"]).output().unwrap();
+        let convert = mlxbench().args(["models", "convert"]).arg(&file).arg(dir.path().join(format!("out{i}"))).output().unwrap();
+        for (what, out) in [("generate", generate), ("convert", convert)] {
+            let err = String::from_utf8_lossy(&out.stderr);
+            if what == "convert" && !convert_fails {
+                assert!(!err.contains("panicked"), "{what} {expected}: {err}");
+                continue;
+            }
+            assert_eq!(out.status.code(), Some(1), "{what} {expected}: {err}");
+            assert!(err.contains(expected) && !err.contains("panicked"), "{what} {expected}: {err}");
+        }
+    }
+}

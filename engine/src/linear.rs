@@ -73,6 +73,25 @@ impl Linear {
         }
     }
 
+    /// Input columns (a quantized weight packs 32 / bits values in each u32).
+    pub fn in_cols(&self) -> i32 {
+        match self {
+            Linear::Dense { w, .. } => w.shape().get(1).copied().unwrap_or(0),
+            Linear::Quant { w, bits, .. } => w.shape().get(1).copied().unwrap_or(0).saturating_mul(32 / (*bits).max(1)),
+        }
+    }
+
+    /// An error naming the tensor unless its `[out, in]` is what the config implies
+    /// (`out: None` when the config does not say).
+    pub fn expect(&self, path: &str, out: Option<i32>, cols: i32) -> MResult<()> {
+        let (o, i) = (self.out_rows(), self.in_cols());
+        if out.is_some_and(|x| x != o) || i != cols {
+            let out = out.map_or("?".to_string(), |x| x.to_string());
+            return Err(format!("weights: tensor {path}.weight is [{o}, {i}] where config.json implies [{out}, {cols}]"));
+        }
+        Ok(())
+    }
+
     pub fn arrays(&self) -> Vec<&Array> {
         match self {
             Linear::Dense { w, wt, b } => [w, wt].into_iter().chain(b.iter()).collect(),

@@ -167,18 +167,27 @@ impl Model {
         if rows != config.vocab_size {
             return Err(format!("embedding has {rows} rows but config.json says vocab_size {}", config.vocab_size));
         }
-        let (hd, nh, nkv) = (config.head_dim(), config.n_heads(), config.n_kv_heads());
+        let (hd, nh, nkv, hidden) = (config.head_dim(), config.n_heads(), config.n_kv_heads(), config.hidden_size);
         let mut layers = Vec::new();
         for i in 0..config.num_hidden_layers {
             let p = format!("model.layers.{i}");
-            let mut proj =
-                |names: &[&str]| -> MResult<Vec<Linear>> { names.iter().map(|n| w.linear(&config, &format!("{p}.{n}"))).collect() };
-            let qkv = proj(&["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"])?;
-            let gate_up = proj(&["mlp.gate_proj", "mlp.up_proj"])?;
-            let inter = gate_up[0].out_rows();
+            // each projection's shape checked against the config, naming the tensor
+            let mut proj = |n: &str, out: Option<i32>, cols: i32| -> MResult<Linear> {
+                let path = format!("{p}.{n}");
+                let l = w.linear(&config, &path)?;
+                l.expect(&path, out, cols)?;
+                Ok(l)
+            };
+            let (q, kv) = (Some(nh * hd), Some(nkv * hd));
+            let qkv = vec![proj("self_attn.q_proj", q, hidden)?, proj("self_attn.k_proj", kv, hidden)?, proj("self_attn.v_proj", kv, hidden)?];
+            let gate = proj("mlp.gate_proj", None, hidden)?;
+            let inter = gate.out_rows();
+            let gate_up = vec![gate, proj("mlp.up_proj", Some(inter), hidden)?];
+            let o = proj("self_attn.o_proj", Some(hidden), nh * hd)?;
+            let down = proj("mlp.down_proj", Some(hidden), inter)?;
             let attn = Attention {
                 qkv: Group::new(qkv, vec![nh * hd, nkv * hd, nkv * hd], !plain)?,
-                o: w.linear(&config, &format!("{p}.self_attn.o_proj"))?,
+                o,
                 q_norm: w.map.remove(&format!("{p}.self_attn.q_norm.weight")),
                 k_norm: w.map.remove(&format!("{p}.self_attn.k_norm.weight")),
             };
@@ -188,7 +197,7 @@ impl Model {
             let layer = Layer {
                 attn,
                 gate_up: Group::new(gate_up, vec![inter, inter], !plain)?,
-                down: w.linear(&config, &format!("{p}.mlp.down_proj"))?,
+                down,
                 input_norm: w.take(&format!("{p}.input_layernorm.weight"))?,
                 post_norm: w.take(&format!("{p}.post_attention_layernorm.weight"))?,
             };

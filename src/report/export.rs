@@ -35,7 +35,7 @@ pub fn exporter(f: Format) -> &'static dyn Exporter {
 }
 
 fn put(path: PathBuf, bytes: &[u8]) -> Result<PathBuf> {
-    crate::results::write::write_output(&path, &bytes)?;
+    crate::results::write::write_output(&path, bytes)?;
     Ok(path)
 }
 

@@ -62,10 +62,10 @@ pub fn write_site(runs: Vec<(PathBuf, RunResult)>, notes: Vec<String>, out: &Pat
     let refs: Vec<&Report> = reports.iter().collect();
     written.extend(write_dashboards(&refs, out, formats)?);
     let index = out.join("index.html");
-    crate::results::write::write_output(&index, &index_html(&rows, files, &notes))?;
+    crate::results::write::write_output(&index, index_html(&rows, files, &notes))?;
     written.push(index);
     let summary = out.join("summary.md");
-    crate::results::write::write_output(&summary, &summary_md(&rows, files))?;
+    crate::results::write::write_output(&summary, summary_md(&rows, files))?;
     written.push(summary);
     Ok((written, scenarios))
 }

@@ -345,16 +345,5 @@ impl Gguf {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn garbage_and_truncation_are_errors() {
-        assert!(Gguf::parse(b"nope", 4).is_err_and(|e| e.contains("bad magic")));
-        let mut b = b"GGUF".to_vec();
-        b.extend(3u32.to_le_bytes());
-        b.extend(1u64.to_le_bytes());
-        b.extend(1u64.to_le_bytes());
-        assert!(Gguf::parse(&b, b.len() as u64).is_err_and(|e| e.contains("truncated")));
-    }
-}
+#[path = "header_tests.rs"]
+mod tests;
