@@ -17,9 +17,9 @@ mod linear;
 mod model;
 mod raw;
 mod source;
+pub mod template;
 #[cfg(test)]
 mod testmodel;
-pub mod template;
 mod tokenizer;
 
 use std::path::Path;

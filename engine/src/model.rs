@@ -179,7 +179,8 @@ impl Model {
                 Ok(l)
             };
             let (q, kv) = (Some(nh * hd), Some(nkv * hd));
-            let qkv = vec![proj("self_attn.q_proj", q, hidden)?, proj("self_attn.k_proj", kv, hidden)?, proj("self_attn.v_proj", kv, hidden)?];
+            let qkv =
+                vec![proj("self_attn.q_proj", q, hidden)?, proj("self_attn.k_proj", kv, hidden)?, proj("self_attn.v_proj", kv, hidden)?];
             let gate = proj("mlp.gate_proj", None, hidden)?;
             let inter = gate.out_rows();
             let gate_up = vec![gate, proj("mlp.up_proj", Some(inter), hidden)?];

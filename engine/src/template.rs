@@ -148,16 +148,16 @@ impl Template {
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(format!("chat template refused: rendering a two-message conversation took more than {} s", CHECK_TIME.as_secs()));
+                    return Err(format!(
+                        "chat template refused: rendering a two-message conversation took more than {} s",
+                        CHECK_TIME.as_secs()
+                    ));
                 }
             }
         };
         let text = reader.join().unwrap_or_default();
         if status.code() == Some(MEMORY_EXIT) {
-            return Err(format!(
-                "chat template refused: rendering a two-message conversation used more than {} MiB",
-                CHECK_MEMORY >> 20
-            ));
+            return Err(format!("chat template refused: rendering a two-message conversation used more than {} MiB", CHECK_MEMORY >> 20));
         }
         let v: Value = serde_json::from_str(&text).map_err(|_| format!("chat template not checked: the check ended with {status}"))?;
         match (v.get("text").and_then(Value::as_str), v.get("error").and_then(Value::as_str), v.get("budget").and_then(Value::as_bool)) {

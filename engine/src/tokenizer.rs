@@ -219,7 +219,8 @@ mod tests {
         assert_eq!(plain.prepare_chat(), Ok(vec![]));
         // a template that never ends is refused, and chat prompts say why
         let mut endless = chatml();
-        endless.chat_template.as_mut().unwrap().source = "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}".into();
+        endless.chat_template.as_mut().unwrap().source =
+            "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}".into();
         let why = endless.prepare_chat().unwrap_err();
         assert!(why.contains("template steps"), "{why}");
         let e = endless.render_chat(&[serde_json::json!({"role": "user", "content": "x"})]).unwrap_err();

@@ -116,7 +116,10 @@ pub fn run_watching_memory(mut cmd: std::process::Command) -> (std::process::Out
         while std::fs::metadata(format!("/proc/{root}/status")).is_ok() {
             for pid in descendants(root) {
                 let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
-                let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok());
+                let kb = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok());
                 if let Some(kb) = kb {
                     let p = peaks.entry(pid).or_default();
                     *p = (*p).max(kb);

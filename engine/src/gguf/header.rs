@@ -167,9 +167,10 @@ impl Reader<'_> {
                     self.skip(it, count, depth)?;
                     return Ok(Meta::Arr(Vec::new()));
                 }
-                let n = usize::try_from(count).ok().filter(|n| *n <= MAX_ARRAY).ok_or_else(|| {
-                    format!("GGUF: an array of {count} elements (at most {MAX_ARRAY} are read)")
-                })?;
+                let n = usize::try_from(count)
+                    .ok()
+                    .filter(|n| *n <= MAX_ARRAY)
+                    .ok_or_else(|| format!("GGUF: an array of {count} elements (at most {MAX_ARRAY} are read)"))?;
                 // grown as elements arrive: a count the bytes do not back costs nothing
                 let mut v = Vec::with_capacity(n.min(1 << 16));
                 for _ in 0..n {

@@ -55,7 +55,8 @@ fn bad_lengths_unread_arrays_and_bad_tensors_are_bounded_and_named() {
     let e = Gguf::parse(&b, b.len() as u64).err().unwrap();
     assert!(e.contains("metadata general.name") && e.contains("runs past the end of the file"), "{e}");
     // an array nobody reads is skipped (kept empty); a kept one is kept
-    let strings: Vec<u8> = ["a", "bc"].iter().flat_map(|t| [(t.len() as u64).to_le_bytes().to_vec(), t.as_bytes().to_vec()].concat()).collect();
+    let strings: Vec<u8> =
+        ["a", "bc"].iter().flat_map(|t| [(t.len() as u64).to_le_bytes().to_vec(), t.as_bytes().to_vec()].concat()).collect();
     let b = header(
         &[("junk", array(5, 3, &[1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0])), ("tokenizer.ggml.tokens", array(8, 2, &strings))],
         &[("w", &[4, 2])],
