@@ -1,6 +1,9 @@
 //! The harness's own cost per token on the hot path: bytes in -> framing -> JSON ->
 //! timestamped arrival. Each network chunk is stamped with `Instant::now()` as in the
-//! real read loop. Run with `cargo bench --bench stream_path`.
+//! real read loop. The same path again while the energy meter polls on its thread (a
+//! source that reads a kernel file each tick, as RAPL does), and the per-request cost of
+//! the energy figures, computed after the request. Run with `cargo bench --bench
+//! stream_path`.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -8,7 +11,22 @@ use std::time::Instant;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mlxbench::backend::streaming::{NdjsonWire, SseWire, Wire};
 use mlxbench::backend::{ollama, openai};
-use mlxbench::measure::metrics::{StreamRecord, compute};
+use mlxbench::measure::energy::{Meter, Source, SourceInfo, fill};
+use mlxbench::measure::metrics::{Sample, StreamRecord, compute};
+
+/// A counter read from a kernel file each tick (as RAPL's `energy_uj` is), advancing
+/// with the clock.
+struct FileCounter(Instant);
+
+impl Source for FileCounter {
+    fn info(&self) -> SourceInfo {
+        SourceInfo { name: "bench".into(), covers: "bench".into(), period_ms: 10.0, estimate: false }
+    }
+    fn joules(&mut self) -> Option<f64> {
+        let _ = black_box(std::fs::read("/proc/self/stat"));
+        Some(self.0.elapsed().as_secs_f64() * 30.0)
+    }
+}
 
 const TOKENS: usize = 512;
 
@@ -67,7 +85,23 @@ fn bench(c: &mut Criterion) {
     g.bench_function("ollama_ndjson", |b| b.iter(|| black_box(ollama_stream(black_box(&nd)))));
     let rec = openai_stream(&sse);
     g.bench_function("metrics_compute", |b| b.iter(|| black_box(compute(black_box(&rec), rec.sent))));
+    let meter = Meter::start(vec![Box::new(FileCounter(Instant::now()))]).expect("a meter");
+    g.bench_function("openai_sse_meter_on", |b| b.iter(|| black_box(openai_stream(black_box(&sse)))));
+    g.bench_function("ollama_ndjson_meter_on", |b| b.iter(|| black_box(ollama_stream(black_box(&nd)))));
     g.finish();
+    // the energy figures of one request, once it is done (off the stream path)
+    let sent = Instant::now();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let done = Instant::now();
+    meter.settle(done);
+    let sample = Sample { ok: true, output_tokens: Some(64), span: Some((sent, Some(sent), done)), ..Default::default() };
+    c.bench_function("per_request/energy_fill", |b| {
+        b.iter(|| {
+            let mut s = sample.clone();
+            fill(&meter, black_box(&mut s), Some(10.0));
+            black_box(s)
+        })
+    });
 }
 
 criterion_group!(benches, bench);

@@ -25,10 +25,18 @@ pub enum Metric {
     FirstByteMs,
     /// Gaps between successive token arrivals (every gap of every request).
     ItlMs,
+    /// Decode-phase energy / decoded tokens (output_tokens - 1), J.
+    JPerToken,
+    /// As JPerToken, less the idle power measured before the case.
+    JPerTokenAboveIdle,
     OutputTokens,
+    /// Request energy / end-to-end time, W.
+    PowerW,
     /// Prompt tokens / prefill time (server-reported prefill where given, else TTFT).
     PrefillTps,
     PromptTokens,
+    /// Decoded tokens per J of decode-phase energy.
+    TokensPerJ,
     /// Request sent -> first chunk carrying generated text.
     TtftMs,
 }
@@ -45,18 +53,25 @@ enum Source {
 
 impl Metric {
     /// Every metric, in summary order.
-    pub const ALL: [Metric; 10] = [
+    pub const ALL: [Metric; 14] = [
         Metric::AggregateOutputTps,
         Metric::DecodeTps,
         Metric::DecodeTpsServer,
         Metric::E2eMs,
         Metric::FirstByteMs,
         Metric::ItlMs,
+        Metric::JPerToken,
+        Metric::JPerTokenAboveIdle,
         Metric::OutputTokens,
+        Metric::PowerW,
         Metric::PrefillTps,
         Metric::PromptTokens,
+        Metric::TokensPerJ,
         Metric::TtftMs,
     ];
+
+    /// The energy metrics: shown where a case measured them (run table, reports).
+    pub const ENERGY: [Metric; 3] = [Metric::JPerToken, Metric::TokensPerJ, Metric::PowerW];
 
     /// What `compare` decides on when no `--metric` is given.
     pub const COMPARED_BY_DEFAULT: [Metric; 4] = [Metric::DecodeTps, Metric::TtftMs, Metric::PrefillTps, Metric::E2eMs];
@@ -84,9 +99,13 @@ impl Metric {
             Metric::E2eMs => "e2e_ms",
             Metric::FirstByteMs => "first_byte_ms",
             Metric::ItlMs => "itl_ms",
+            Metric::JPerToken => "j_per_token",
+            Metric::JPerTokenAboveIdle => "j_per_token_above_idle",
             Metric::OutputTokens => "output_tokens",
+            Metric::PowerW => "power_w",
             Metric::PrefillTps => "prefill_tps",
             Metric::PromptTokens => "prompt_tokens",
+            Metric::TokensPerJ => "tokens_per_j",
             Metric::TtftMs => "ttft_ms",
         }
     }
@@ -101,6 +120,9 @@ impl Metric {
             Metric::AggregateOutputTps | Metric::DecodeTps | Metric::DecodeTpsServer | Metric::PrefillTps => "tokens/s",
             Metric::E2eMs | Metric::FirstByteMs | Metric::ItlMs | Metric::TtftMs => "ms",
             Metric::OutputTokens | Metric::PromptTokens => "tokens",
+            Metric::JPerToken | Metric::JPerTokenAboveIdle => "J/token",
+            Metric::PowerW => "W",
+            Metric::TokensPerJ => "tokens/J",
         }
     }
 
@@ -113,9 +135,13 @@ impl Metric {
             Metric::E2eMs => "End-to-end time",
             Metric::FirstByteMs => "Time to first byte",
             Metric::ItlMs => "Inter-token latency",
+            Metric::JPerToken => "Energy per token",
+            Metric::JPerTokenAboveIdle => "Energy per token above idle",
             Metric::OutputTokens => "Output tokens",
+            Metric::PowerW => "Average power",
             Metric::PrefillTps => "Prefill speed",
             Metric::PromptTokens => "Prompt tokens",
+            Metric::TokensPerJ => "Tokens per joule",
             Metric::TtftMs => "Time to first token",
         }
     }
@@ -129,16 +155,21 @@ impl Metric {
             Metric::E2eMs => "E2E ms",
             Metric::FirstByteMs => "First byte ms",
             Metric::ItlMs => "ITL ms",
+            Metric::JPerToken => "J/token",
+            Metric::JPerTokenAboveIdle => "J/token above idle",
             Metric::OutputTokens => "Output tokens",
+            Metric::PowerW => "Power W",
             Metric::PrefillTps => "Prefill tok/s",
             Metric::PromptTokens => "Prompt tokens",
+            Metric::TokensPerJ => "Tokens/J",
             Metric::TtftMs => "TTFT ms",
         }
     }
 
-    /// Rates are better higher; times and counts-as-cost are better lower.
+    /// Rates and efficiencies are better higher; times, energy, power and counts-as-cost
+    /// are better lower.
     pub fn higher_is_better(self) -> bool {
-        self.unit() == "tokens/s"
+        matches!(self.unit(), "tokens/s" | "tokens/J")
     }
 
     fn source(self) -> Source {
@@ -150,6 +181,10 @@ impl Metric {
             Metric::E2eMs => Source::Sample(|s| s.e2e_ms),
             Metric::FirstByteMs => Source::Sample(|s| s.first_byte_ms),
             Metric::OutputTokens => Source::Sample(|s| s.output_tokens.map(|n| n as f64)),
+            Metric::JPerToken => Source::Sample(|s| s.j_per_token),
+            Metric::JPerTokenAboveIdle => Source::Sample(|s| s.j_per_token_above_idle),
+            Metric::PowerW => Source::Sample(|s| s.power_w),
+            Metric::TokensPerJ => Source::Sample(|s| s.tokens_per_j),
             Metric::PrefillTps => Source::Sample(|s| s.prefill_tps),
             Metric::PromptTokens => Source::Sample(|s| s.prompt_tokens.map(|n| n as f64)),
             Metric::TtftMs => Source::Sample(|s| s.ttft_ms),
@@ -202,6 +237,8 @@ mod tests {
         assert!(Metric::DecodeTps.higher_is_better());
         assert!(!Metric::TtftMs.higher_is_better());
         assert!(!Metric::ItlMs.higher_is_better());
+        assert!(Metric::TokensPerJ.higher_is_better());
+        assert!(!Metric::JPerToken.higher_is_better() && !Metric::PowerW.higher_is_better());
     }
 
     #[test]

@@ -59,6 +59,7 @@ fn case(target: &str, backend: &str, model: &str, ttft: u64, itl: u64) -> CaseRe
             cooldown_s: 0.0,
             api: Api::Completion,
             prompt_cache: Some(PromptCache::Cold),
+            exclude_throttled: false,
         },
         load: Some(LoadResult { method: "fixed".into(), cold_ms: Some(1500.0), warm_ms: Some(12.5), ..Default::default() }),
         memory: Some(MemoryResult {
@@ -79,6 +80,7 @@ fn case(target: &str, backend: &str, model: &str, ttft: u64, itl: u64) -> CaseRe
         warnings: Vec::new(),
         error: None,
         interrupted: false,
+        energy: None,
     };
     mlxbench::runner::summarize_case(&mut c);
     c

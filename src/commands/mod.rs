@@ -98,11 +98,32 @@ pub fn info(args: InfoArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The energy and heat sources found, and why the others are missing.
+type EnergySources = (Vec<crate::measure::energy::SourceInfo>, Vec<crate::measure::energy::Unavailable>);
+
+fn print_energy(out: &mut impl Write, (found, missing): &EnergySources) -> Result<()> {
+    if found.is_empty() {
+        writeln!(out, "energy    none found")?;
+    }
+    for s in found {
+        let estimate = if s.estimate { ", a model's estimate" } else { "" };
+        let period = if s.period_ms > 0.0 { format!(", every {} ms", s.period_ms) } else { String::new() };
+        writeln!(out, "energy    {}: {}{period}{estimate}", one_line(&s.name), one_line(&s.covers))?;
+    }
+    for u in missing {
+        writeln!(out, "  no {}: {}", one_line(&u.name), one_line(&u.reason))?;
+    }
+    Ok(())
+}
+
 /// Writes `info`'s answer as text or JSON.
 fn print_info(host: &host::HostInfo, backends: &[serde_json::Value], as_json: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
+    let (sources, missing) = crate::measure::energy::detect();
+    let energy: EnergySources = (sources.iter().map(|s| s.info()).collect(), missing);
     if as_json {
-        serde_json::to_writer_pretty(&mut out, &json!({"host": host, "backends": backends}))?;
+        let e = json!({"sources": energy.0, "unavailable": energy.1});
+        serde_json::to_writer_pretty(&mut out, &json!({"host": host, "backends": backends, "energy": e}))?;
         writeln!(out)?;
         return Ok(());
     }
@@ -134,6 +155,7 @@ fn print_info(host: &host::HostInfo, backends: &[serde_json::Value], as_json: bo
         writeln!(out, "gpu       none found (NVIDIA through NVML, Apple from the chip)")?;
     }
     writeln!(out, "memory is measured as {}", crate::measure::memory::SOURCE)?;
+    print_energy(&mut out, &energy)?;
     writeln!(out, "\nbackends:")?;
     for b in backends {
         let mark = if b["reachable"].as_bool() == Some(true) { "up  " } else { "down" };

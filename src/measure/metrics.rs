@@ -158,6 +158,39 @@ pub struct Sample {
     /// the client's own figure stands in for them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub claims_set_aside: Vec<String>,
+    /// Energy from request sent to stream complete, J, summed over the case's energy
+    /// sources (measure/energy; what they cover is in the case's `energy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_j: Option<f64>,
+    /// Energy over the decode phase alone (first token -> stream complete), J.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_energy_j: Option<f64>,
+    /// `energy_j` / end-to-end time, W.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_w: Option<f64>,
+    /// `decode_energy_j` / (output_tokens - 1): J per decoded token, gross.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub j_per_token: Option<f64>,
+    /// As `j_per_token`, less the case's idle power over the decode time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub j_per_token_above_idle: Option<f64>,
+    /// 1 / `j_per_token`: decoded tokens per J, gross.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_j: Option<f64>,
+    /// Why energy is absent although it was measured (a span below the counters'
+    /// resolution).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_note: Option<String>,
+    /// Throttle reasons in force at some moment of the request (heat, power caps).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub throttled: Vec<String>,
+    /// Mean clock during the request (an NVIDIA GPU's SM clock, Apple's GPU, else the
+    /// CPUs' frequency), MHz.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_mhz: Option<f64>,
+    /// (sent, first token, done): what energy is computed over, after the fact; not stored.
+    #[serde(skip)]
+    pub span: Option<(Instant, Option<Instant>, Instant)>,
 }
 
 impl Sample {
@@ -227,7 +260,8 @@ pub fn compute(rec: &StreamRecord, run_start: Instant) -> Sample {
         prefill_source,
         finish_reason: rec.finish_reason.clone(),
         server: rec.server.clone(),
-        claims_set_aside: Vec::new(),
+        span: rec.done.map(|d| (rec.sent, rec.arrivals.first().map(|a| a.0), d)),
+        ..Default::default()
     }
 }
 

@@ -1,8 +1,9 @@
 //! Measurement primitives: per-request metrics from timestamped stream records, memory
-//! probes per OS, and the host fingerprint.
+//! probes per OS, energy and heat sources, and the host fingerprint.
 
 pub mod apple;
 pub mod claims;
+pub mod energy;
 pub mod gpu;
 pub mod host;
 pub mod memory;

@@ -14,15 +14,15 @@ pub const NOTE: &str =
 
 /// The run summary: one row per case, grouped (shared with the Markdown export).
 pub fn summary_grid(cases: &[CaseResult]) -> Grid {
-    let headers = ["Target", "Workload", "Params", "OK"]
-        .into_iter()
-        .chain(Metric::EXPORTED.iter().map(|m| m.column()))
-        .chain(["Load ms", "Peak mem"]);
+    // energy columns only where some case measured energy
+    let energy: &[Metric] = if cases.iter().any(|c| c.summary.contains_key(Metric::PowerW.name())) { &Metric::ENERGY } else { &[] };
+    let metrics: Vec<Metric> = Metric::EXPORTED.iter().chain(energy).copied().collect();
+    let headers = ["Target", "Workload", "Params", "OK"].into_iter().chain(metrics.iter().map(|m| m.column())).chain(["Load ms", "Peak mem"]);
     let mut g = Grid::new(headers, 3);
     for c in grouped(cases).into_iter().flatten() {
         let mut row = vec![c.target.clone(), c.workload.clone(), c.params.label(), ok_cell(c)];
         // per-request metrics with their spread; a per-run one (total speed) as its median
-        row.extend(Metric::EXPORTED.iter().map(|m| if m.per_request() { median_spread(c.summary_of(*m)) } else { opt_num(c.median(*m)) }));
+        row.extend(metrics.iter().map(|m| if m.per_request() { median_spread(c.summary_of(*m)) } else { opt_num(c.median(*m)) }));
         row.extend([load_cell(c), peak_cell(c)]);
         g.push(row);
     }

@@ -180,6 +180,11 @@ pub struct CaseResult {
     /// rounds of requests that finished before, fewer than `params.iterations` asked for.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// Where the energy figures of the samples come from, the idle power before the case,
+    /// and how many requests were below resolution or throttled; absent where no energy
+    /// or heat source was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy: Option<crate::measure::energy::CaseEnergy>,
 }
 
 /// A compute device (`cases[].device`).
@@ -250,8 +255,11 @@ impl CaseResult {
 
     /// Per-request values of a metric over successful requests (per-run values for the
     /// aggregate metric).
+    /// A metric's values over the successful samples (without the throttled ones when
+    /// `params.exclude_throttled`) or over the runs.
     pub fn values(&self, metric: Metric) -> Vec<f64> {
-        metric.values(self.samples.iter(), self.runs.iter().map(|r| (r.ok, r.output_tps)))
+        let kept = self.samples.iter().filter(|s| !self.params.exclude_throttled || s.throttled.is_empty());
+        metric.values(kept, self.runs.iter().map(|r| (r.ok, r.output_tps)))
     }
 
     /// Why a case has failures, in one line, if it has any.

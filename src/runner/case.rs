@@ -39,6 +39,7 @@ pub(super) fn empty_result(plan: &Plan, case: &Case, info: &TargetInfo) -> CaseR
         warnings: info.warnings.clone(),
         error: None,
         interrupted: false,
+        energy: None,
     }
 }
 
@@ -71,6 +72,13 @@ pub(super) async fn run_case(
         result.warnings.push(format!("{} warmup request(s) failed, first: {first}", warmup_failures.len()));
     }
 
+    // idle power just before the measured requests (and after warmup): the baseline of
+    // the above-idle figures
+    let meter = crate::measure::energy::meter();
+    let idle_w = match meter {
+        Some(m) => tokio::task::spawn_blocking(move || crate::measure::energy::idle_power(m)).await.ok().flatten(),
+        None => None,
+    };
     let pids = backend.memory_pids();
     let _ = backend.allocator_memory(true).await; // new peak for this case
     let sampler = PeakSampler::start(pids.clone(), MEMORY_INTERVAL);
@@ -87,6 +95,10 @@ pub(super) async fn run_case(
         observer.event(Event::RoundFinished { partial: &result });
     }
     let peak = sampler.finish();
+    if let Some(m) = meter {
+        // waits (at most three counter periods) for the counter to pass the last request
+        super::energy::attach(m, &mut result, idle_w);
+    }
     let allocator = backend.allocator_memory(false).await;
     if load.memory.is_some() || !pids.is_empty() {
         let mut memory = load.memory.clone().unwrap_or_default();

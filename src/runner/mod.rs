@@ -4,6 +4,7 @@
 //! data; it never prints.
 
 mod case;
+mod energy;
 pub mod prompt;
 #[cfg(test)]
 mod tests;

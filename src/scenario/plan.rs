@@ -132,6 +132,9 @@ pub struct Params {
     /// written before mlxbench controlled prompt caching.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_cache: Option<PromptCache>,
+    /// Requests that ran throttled (heat, power caps) are left out of the statistics.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exclude_throttled: bool,
 }
 
 impl Params {
@@ -188,6 +191,7 @@ pub(crate) fn expand(
         cooldown_s: fval(&d.cooldown_s, 0.0),
         api: Api::Completion,
         prompt_cache: Some(d.prompt_cache.unwrap_or_default()),
+        exclude_throttled: d.exclude_throttled.unwrap_or(false),
     };
     let targets: Vec<Target> = spec.targets.iter().map(|t| target::resolve(t.get_ref(), &base_dir)).collect();
     let sweep = spec.sweep.clone().unwrap_or_default();

@@ -40,6 +40,8 @@ pub struct Defaults {
     pub cooldown_s: Option<Spanned<f64>>,
     /// Ask for exactly `max_tokens` where the backend allows it.
     pub ignore_eos: Option<bool>,
+    /// Leave requests that ran throttled (heat, power caps) out of the statistics.
+    pub exclude_throttled: Option<bool>,
     /// `"cold"` (default): every request starts with a prefix no earlier request had, so
     /// no server can reuse a cached prompt; `"warm"`: identical prompts, caching allowed
     /// (extension).
