@@ -60,6 +60,7 @@ fn case(target: &str, backend: &str, model: &str, ttft: u64, itl: u64) -> CaseRe
             api: Api::Completion,
             prompt_cache: Some(PromptCache::Cold),
             exclude_throttled: false,
+            until_cool_max_s: None,
         },
         load: Some(LoadResult { method: "fixed".into(), cold_ms: Some(1500.0), warm_ms: Some(12.5), ..Default::default() }),
         memory: Some(MemoryResult {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::backend::{Backend, GenRequest, LoadOutcome, TargetInfo};
+use super::energy;
 use crate::measure::claims;
 use crate::measure::memory::PeakSampler;
 use crate::measure::metrics::{self, Sample};
@@ -75,17 +76,16 @@ pub(super) async fn run_case(
     // idle power just before the measured requests (and after warmup): the baseline of
     // the above-idle figures
     let meter = crate::measure::energy::meter();
-    let idle_w = match meter {
-        Some(m) => tokio::task::spawn_blocking(move || crate::measure::energy::idle_power(m)).await.ok().flatten(),
-        None => None,
-    };
+    let idle_w = energy::idle_before(meter).await;
     let pids = backend.memory_pids();
     let _ = backend.allocator_memory(true).await; // new peak for this case
     let sampler = PeakSampler::start(pids.clone(), MEMORY_INTERVAL);
+    let mut not_cool = 0;
     for it in 0..p.iterations {
         if it > 0 {
             tokio::time::sleep(cooldown).await;
         }
+        not_cool += u32::from(!energy::cooled(p, meter).await);
         let (samples, agg) = run_round(backend, &req, p.concurrency, it).await;
         for s in &samples {
             observer.event(Event::RequestFinished { warmup: false, ok: s.ok });
@@ -94,10 +94,11 @@ pub(super) async fn run_case(
         result.runs.push(agg);
         observer.event(Event::RoundFinished { partial: &result });
     }
+    result.warnings.extend(energy::cool_warning(p, meter.is_some(), not_cool));
     let peak = sampler.finish();
     if let Some(m) = meter {
         // waits (at most three counter periods) for the counter to pass the last request
-        super::energy::attach(m, &mut result, idle_w);
+        energy::attach(m, &mut result, idle_w);
     }
     let allocator = backend.allocator_memory(false).await;
     if load.memory.is_some() || !pids.is_empty() {

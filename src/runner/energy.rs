@@ -1,8 +1,39 @@
 //! A case's energy and heat, from the process's meter (measure/energy): every request's
 //! figures, the case's record, and a warning for throttled requests.
 
-use crate::measure::energy::{CaseEnergy, Meter, fill};
+use std::time::Duration;
+
+use crate::measure::energy::{CaseEnergy, Meter, fill, idle_power};
 use crate::results::CaseResult;
+use crate::scenario::Params;
+
+/// The idle power just before a case's measured requests (off the async workers).
+pub(super) async fn idle_before(meter: Option<&'static Meter>) -> Option<f64> {
+    let m = meter?;
+    tokio::task::spawn_blocking(move || idle_power(m)).await.ok().flatten()
+}
+
+/// With `cooldown = "until-cool"`, waits (bounded) until power and clocks are back near
+/// idle; false when the bound ran out first.
+pub(super) async fn cooled(p: &Params, meter: Option<&'static Meter>) -> bool {
+    let (Some(max), Some(m)) = (p.until_cool_max_s, meter) else { return true };
+    let max = Duration::from_secs_f64(max);
+    tokio::task::spawn_blocking(move || m.wait_until_cool(max).is_ok()).await.unwrap_or(true)
+}
+
+/// What the case says about `until-cool`: nothing to measure it with, or runs that began
+/// before the machine had cooled.
+pub(super) fn cool_warning(p: &Params, metered: bool, not_cool: u32) -> Option<String> {
+    let max = p.until_cool_max_s?;
+    if !metered {
+        return Some(
+            "cooldown = \"until-cool\" needs an energy or clock source and this machine has none (mlxbench info): runs were not delayed".into(),
+        );
+    }
+    (not_cool > 0).then(|| {
+        format!("{not_cool} of {} runs started before power and clocks were back near idle: cooldown_max_s = {max} ran out", p.iterations)
+    })
+}
 
 /// Fills the samples' energy, throttle and clock figures and the case's `energy`; warns
 /// when requests ran throttled (and, with `exclude_throttled`, that they were left out).

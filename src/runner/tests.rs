@@ -128,6 +128,19 @@ fn cooldown_separates_runs() {
 }
 
 #[test]
+fn until_cool_without_any_source_says_runs_were_not_delayed() {
+    // no energy or clock source on a machine without RAPL, NVML or IOReport
+    if crate::measure::energy::meter().is_some() {
+        return;
+    }
+    let p = plan("warmup = 0\niterations = 2\nmax_tokens = 2\ncooldown = \"until-cool\"\ncooldown_max_s = 5", &["a"]);
+    assert_eq!(p.cases[0].params.until_cool_max_s, Some(5.0));
+    let (r, _) = run(&p, vec![("a", Scripted::steady(MS, MS, 2))]);
+    assert!(r[0].warnings.iter().any(|w| w.contains("until-cool") && w.contains("not delayed")), "{:?}", r[0].warnings);
+    assert!(r[0].energy.is_none());
+}
+
+#[test]
 fn cache_hits_and_warm_prompts_are_warned_about() {
     let p = plan("warmup = 0\niterations = 2\nmax_tokens = 3\nprompt_cache = \"warm\"", &["a"]);
     let (mut r, _) = run(&p, vec![("a", Scripted::steady(MS, MS, 3))]);

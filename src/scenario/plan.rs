@@ -99,6 +99,14 @@ pub enum PromptCache {
     Warm,
 }
 
+/// `cooldown = "until-cool"`: before each counted run, wait until power and clocks are
+/// back near the machine's idle baseline (measure/energy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cooldown {
+    UntilCool,
+}
+
 /// Parameters of one case, as recorded in the result file (`cases[].params`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Params {
@@ -135,6 +143,10 @@ pub struct Params {
     /// Requests that ran throttled (heat, power caps) are left out of the statistics.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exclude_throttled: bool,
+    /// With `cooldown = "until-cool"`: the most seconds to wait for the machine to cool
+    /// before each counted run (`cooldown_max_s`, default 120).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_cool_max_s: Option<f64>,
 }
 
 impl Params {
@@ -192,6 +204,7 @@ pub(crate) fn expand(
         api: Api::Completion,
         prompt_cache: Some(d.prompt_cache.unwrap_or_default()),
         exclude_throttled: d.exclude_throttled.unwrap_or(false),
+        until_cool_max_s: d.cooldown.map(|Cooldown::UntilCool| fval(&d.cooldown_max_s, 120.0)),
     };
     let targets: Vec<Target> = spec.targets.iter().map(|t| target::resolve(t.get_ref(), &base_dir)).collect();
     let sweep = spec.sweep.clone().unwrap_or_default();

@@ -42,6 +42,10 @@ pub struct Defaults {
     pub ignore_eos: Option<bool>,
     /// Leave requests that ran throttled (heat, power caps) out of the statistics.
     pub exclude_throttled: Option<bool>,
+    /// `"until-cool"`: wait before each counted run until power and clocks are back near
+    /// the idle baseline, at most `cooldown_max_s` seconds.
+    pub cooldown: Option<super::plan::Cooldown>,
+    pub cooldown_max_s: Option<Spanned<f64>>,
     /// `"cold"` (default): every request starts with a prefix no earlier request had, so
     /// no server can reuse a cached prompt; `"warm"`: identical prompts, caching allowed
     /// (extension).

@@ -105,6 +105,8 @@ pub struct Meter {
     infos: Vec<SourceInfo>,
     energy: bool,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Idle power (W) and clock (MHz), measured once, for `cooldown = "until-cool"`.
+    baseline: OnceLock<(Option<f64>, Option<f64>)>,
 }
 
 fn push_capped<T>(q: &mut VecDeque<T>, v: T) {
@@ -131,7 +133,7 @@ impl Meter {
             .name("mlxbench-energy".into())
             .spawn(move || poll(sources, &counts, &st, &halt))
             .ok()?;
-        Some(Meter { state, stop, infos, energy, thread: Some(thread) })
+        Some(Meter { state, stop, infos, energy, thread: Some(thread), baseline: OnceLock::new() })
     }
 
     pub fn sources(&self) -> &[SourceInfo] {
@@ -182,6 +184,49 @@ impl Meter {
             }
         }
         out
+    }
+
+    /// The machine's idle power and clock, measured on the first call over a quiet
+    /// window ([`idle_power`]'s) and kept.
+    pub fn baseline(&self) -> (Option<f64>, Option<f64>) {
+        *self.baseline.get_or_init(|| {
+            let t0 = Instant::now();
+            let watts = idle_power(self);
+            (watts, self.clock(t0, Instant::now()))
+        })
+    }
+
+    /// Waits until the power over the last window is back near the baseline (at most
+    /// 110% of it + 1 W) and the clock near its own (at least 95%), checking every 100
+    /// ms, for at most `max`: `Ok(waited)` once cool, `Err(waited)` when `max` ran out.
+    pub fn wait_until_cool(&self, max: Duration) -> Result<Duration, Duration> {
+        let (idle_w, idle_clock) = self.baseline();
+        let window = self.period().mul_f64(MIN_PERIODS).max(Duration::from_millis(300));
+        let start = Instant::now();
+        loop {
+            let now = Instant::now();
+            // the last window that the counter has passed
+            let end = now.checked_sub(self.period() + TICK).unwrap_or(now);
+            let from = end.checked_sub(window).unwrap_or(end);
+            let power = self.energy(from, end).map(|j| j / window.as_secs_f64());
+            // no power yet for the window (a meter just started): not known to be cool
+            let power_ok = match (power, idle_w) {
+                (Some(p), Some(i)) => p <= i * 1.1 + 1.0,
+                (None, Some(_)) => false,
+                (_, None) => true,
+            };
+            let clock_ok = match (self.clock(from, end), idle_clock) {
+                (Some(c), Some(i)) => c >= i * 0.95,
+                _ => true,
+            };
+            if power_ok && clock_ok {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() >= max {
+                return Err(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The mean clock over `[t0, t1]`, MHz.

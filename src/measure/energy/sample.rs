@@ -35,6 +35,8 @@ pub fn idle_power(m: &Meter) -> Option<f64> {
         return None;
     }
     let window = (m.period().mul_f64(MIN_PERIODS)).max(Duration::from_millis(300));
+    // a meter started just now has no reading yet to start the window from
+    m.settle(Instant::now());
     let t0 = Instant::now();
     std::thread::sleep(window);
     let t1 = Instant::now();

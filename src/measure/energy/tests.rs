@@ -154,3 +154,38 @@ fn linux_throttle_counters_that_grow_are_throttling() {
     assert!(s.throttle().is_empty(), "no new events since");
     assert!(s.joules().is_none());
 }
+
+/// 80 W for 600 ms after start, then 20 W: the machine is "hot" and then cools.
+struct Cooling(Instant, f64);
+
+impl Source for Cooling {
+    fn info(&self) -> SourceInfo {
+        SourceInfo { name: "cooling".into(), covers: "test".into(), period_ms: 20.0, estimate: false }
+    }
+    fn joules(&mut self) -> Option<f64> {
+        let t = self.0.elapsed().as_secs_f64();
+        let hot = t.min(0.6);
+        let j = 80.0 * hot + 20.0 * (t - hot);
+        // a 20 ms counter step
+        Some((j / self.1).floor() * self.1)
+    }
+}
+
+#[test]
+fn until_cool_waits_for_power_to_return_to_the_baseline_and_is_bounded() {
+    // the baseline: measured once, over a quiet window
+    let m = Meter::start(vec![Box::new(Scripted::new(20.0, 20))]).unwrap();
+    let idle = m.baseline().0.unwrap();
+    assert!(close(idle, 20.0, 0.1), "{idle}");
+    assert_eq!(m.baseline().0, Some(idle), "kept, not measured again");
+    drop(m);
+    let m = Meter::start(vec![Box::new(Cooling(Instant::now(), 0.4))]).unwrap();
+    m.baseline.set((Some(20.0), None)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    // hot for the first 600 ms: a 200 ms bound runs out
+    assert!(m.wait_until_cool(Duration::from_millis(200)).is_err());
+    // cool once the last window (300 ms, ending a period before now) is past 600 ms
+    let waited = m.wait_until_cool(Duration::from_secs(5)).unwrap();
+    let t = waited.as_secs_f64() + 0.3;
+    assert!(t > 0.6 && t < 2.0, "cooled after {t} s");
+}
