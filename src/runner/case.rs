@@ -44,6 +44,99 @@ pub(super) fn empty_result(plan: &Plan, case: &Case, info: &TargetInfo) -> CaseR
     }
 }
 
+/// One case, for running whole ([`run_case`]) or round by round interleaved with other
+/// cases (runner/mod.rs): [`CaseRun::start`] runs the warmup and takes the idle power,
+/// [`CaseRun::round`] one counted run, [`CaseRun::finish`] memory, energy and summary.
+pub(super) struct CaseRun {
+    result: CaseResult,
+    backend: Arc<dyn Backend>,
+    req: GenRequest,
+    load_memory: Option<crate::results::MemoryResult>,
+    meter: Option<&'static crate::measure::energy::Meter>,
+    idle_w: Option<f64>,
+    pids: Vec<u32>,
+    sampler: PeakSampler,
+    not_cool: u32,
+}
+
+impl CaseRun {
+    pub(super) async fn start(
+        plan: &Plan,
+        case: &Case,
+        backend: &Arc<dyn Backend>,
+        info: &TargetInfo,
+        load: &LoadOutcome,
+        observer: &mut dyn Observer,
+    ) -> CaseRun {
+        let mut result = empty_result(plan, case, info);
+        result.load = load.load.clone();
+        let p = &case.params;
+        let req = GenRequest { prompt: case.workload.prompt.clone(), params: p.clone() };
+        let mut warmup_failures = Vec::new();
+        for _ in 0..p.warmup {
+            let (samples, _) = run_round(backend, &req, p.concurrency, 0).await;
+            for s in samples {
+                observer.event(Event::RequestFinished { warmup: true, ok: s.ok });
+                warmup_failures.extend(s.error);
+            }
+            tokio::time::sleep(Duration::from_secs_f64(p.cooldown_s)).await;
+        }
+        if let Some(first) = warmup_failures.first() {
+            result.warnings.push(format!("{} warmup request(s) failed, first: {first}", warmup_failures.len()));
+        }
+        // idle power just before the measured requests (and after warmup): the baseline
+        // of the above-idle figures
+        let meter = crate::measure::energy::meter();
+        let idle_w = energy::idle_before(meter).await;
+        let pids = backend.memory_pids();
+        let _ = backend.allocator_memory(true).await; // new peak for this case
+        let sampler = PeakSampler::start(pids.clone(), MEMORY_INTERVAL);
+        let load_memory = load.memory.clone();
+        CaseRun { result, backend: backend.clone(), req, load_memory, meter, idle_w, pids, sampler, not_cool: 0 }
+    }
+
+    /// Counted run `it`: after the cooldown (and, with `until-cool`, once cool).
+    pub(super) async fn round(&mut self, it: u32, observer: &mut dyn Observer) {
+        let p = &self.req.params;
+        if it > 0 {
+            tokio::time::sleep(Duration::from_secs_f64(p.cooldown_s)).await;
+        }
+        self.not_cool += u32::from(!energy::cooled(p, self.meter).await);
+        let (samples, agg) = run_round(&self.backend, &self.req, p.concurrency, it).await;
+        for s in &samples {
+            observer.event(Event::RequestFinished { warmup: false, ok: s.ok });
+        }
+        self.result.samples.extend(samples);
+        self.result.runs.push(agg);
+        observer.event(Event::RoundFinished { partial: &self.result });
+    }
+
+    pub(super) async fn finish(self) -> CaseResult {
+        let CaseRun { mut result, backend, req, load_memory, meter, idle_w, pids, sampler, not_cool } = self;
+        result.warnings.extend(energy::cool_warning(&req.params, meter.is_some(), not_cool));
+        let peak = sampler.finish();
+        if let Some(m) = meter {
+            // waits (at most three counter periods) for the counter to pass the last request
+            energy::attach(m, &mut result, idle_w);
+        }
+        let allocator = backend.allocator_memory(false).await;
+        if load_memory.is_some() || !pids.is_empty() {
+            let mut memory = load_memory.unwrap_or_default();
+            memory.source = crate::measure::memory::SOURCE.into();
+            if !pids.is_empty() {
+                memory.pids = pids;
+                memory.peak_bytes = peak.host;
+                memory.gpu_peak_bytes = peak.gpu;
+                memory.peak_delta_bytes = peak.host.zip(memory.after_load_bytes).map(|(p, a)| p as i64 - a as i64);
+            }
+            memory.allocator = allocator.or(memory.allocator);
+            result.memory = Some(memory);
+        }
+        summarize_case(&mut result);
+        result
+    }
+}
+
 pub(super) async fn run_case(
     plan: &Plan,
     case: &Case,
@@ -52,69 +145,11 @@ pub(super) async fn run_case(
     load: &LoadOutcome,
     observer: &mut dyn Observer,
 ) -> CaseResult {
-    let mut result = empty_result(plan, case, info);
-    result.load = load.load.clone();
-    let p = &case.params;
-    let req = GenRequest { prompt: case.workload.prompt.clone(), params: p.clone() };
-    let cooldown = Duration::from_secs_f64(p.cooldown_s);
-
-    let mut warmup_failures = Vec::new();
-    for _ in 0..p.warmup {
-        let (samples, _) = run_round(backend, &req, p.concurrency, 0).await;
-        for s in samples {
-            observer.event(Event::RequestFinished { warmup: true, ok: s.ok });
-            if let Some(e) = s.error {
-                warmup_failures.push(e);
-            }
-        }
-        tokio::time::sleep(cooldown).await;
+    let mut run = CaseRun::start(plan, case, backend, info, load, observer).await;
+    for it in 0..case.params.iterations {
+        run.round(it, observer).await;
     }
-    if let Some(first) = warmup_failures.first() {
-        result.warnings.push(format!("{} warmup request(s) failed, first: {first}", warmup_failures.len()));
-    }
-
-    // idle power just before the measured requests (and after warmup): the baseline of
-    // the above-idle figures
-    let meter = crate::measure::energy::meter();
-    let idle_w = energy::idle_before(meter).await;
-    let pids = backend.memory_pids();
-    let _ = backend.allocator_memory(true).await; // new peak for this case
-    let sampler = PeakSampler::start(pids.clone(), MEMORY_INTERVAL);
-    let mut not_cool = 0;
-    for it in 0..p.iterations {
-        if it > 0 {
-            tokio::time::sleep(cooldown).await;
-        }
-        not_cool += u32::from(!energy::cooled(p, meter).await);
-        let (samples, agg) = run_round(backend, &req, p.concurrency, it).await;
-        for s in &samples {
-            observer.event(Event::RequestFinished { warmup: false, ok: s.ok });
-        }
-        result.samples.extend(samples);
-        result.runs.push(agg);
-        observer.event(Event::RoundFinished { partial: &result });
-    }
-    result.warnings.extend(energy::cool_warning(p, meter.is_some(), not_cool));
-    let peak = sampler.finish();
-    if let Some(m) = meter {
-        // waits (at most three counter periods) for the counter to pass the last request
-        energy::attach(m, &mut result, idle_w);
-    }
-    let allocator = backend.allocator_memory(false).await;
-    if load.memory.is_some() || !pids.is_empty() {
-        let mut memory = load.memory.clone().unwrap_or_default();
-        memory.source = crate::measure::memory::SOURCE.into();
-        if !pids.is_empty() {
-            memory.pids = pids;
-            memory.peak_bytes = peak.host;
-            memory.gpu_peak_bytes = peak.gpu;
-            memory.peak_delta_bytes = peak.host.zip(memory.after_load_bytes).map(|(p, a)| p as i64 - a as i64);
-        }
-        memory.allocator = allocator.or(memory.allocator);
-        result.memory = Some(memory);
-    }
-    summarize_case(&mut result);
-    result
+    run.finish().await
 }
 
 /// What a request asked for, for checking the server's claims about it.

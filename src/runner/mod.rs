@@ -85,50 +85,108 @@ pub async fn run_plan(plan: &Plan, observer: &mut dyn Observer) -> Vec<CaseResul
 /// [`run_plan`] with the backends `factory` makes (tests use scripted ones).
 pub async fn run_plan_with(plan: &Plan, observer: &mut dyn Observer, factory: &BackendFactory<'_>) -> Vec<CaseResult> {
     observer.event(Event::PlanStarted { cases: plan.cases.len(), requests: request_count(plan) });
-    let total = plan.cases.len();
-    let mut results = Vec::with_capacity(total);
-    let mut index = 0;
-    for (ti, target) in plan.targets.iter().enumerate() {
+    let mut done = Done { results: Vec::with_capacity(plan.cases.len()), index: 0 };
+    // with order = "interleaved", the targets mlxbench does not launch take turns
+    let together: Vec<usize> = match plan.spec.order {
+        Some(crate::scenario::Order::Interleaved) => (0..plan.targets.len()).filter(|t| !plan.targets[*t].launched()).collect(),
+        _ => Vec::new(),
+    };
+    if !together.is_empty() {
+        interleaved(plan, &together, observer, factory, &mut done).await;
+    }
+    for ti in (0..plan.targets.len()).filter(|t| !together.contains(t)) {
+        let target = &plan.targets[ti];
         let cases: Vec<&Case> = plan.cases.iter().filter(|c| c.target == ti).collect();
         if cases.is_empty() {
             continue;
         }
         observer.event(Event::TargetStarting { target: &target.name });
-        let prepared = prepare(target, factory).await;
-        match prepared {
-            Err((error, backend)) => {
-                let error = crate::fmt::strip_controls(&crate::secrets::redact(&error)).into_owned();
-                observer.event(Event::TargetFailed { target: &target.name, error: &error });
-                for case in cases {
-                    let mut r = case::empty_result(plan, case, &TargetInfo::default());
-                    r.error = Some(error.clone());
-                    observer.event(Event::CaseFinished { index, result: &r });
-                    results.push(r);
-                    index += 1;
-                }
-                if let Some(b) = backend {
-                    b.stop().await;
-                }
-            }
+        match prepare(target, factory).await {
+            Err(failed) => done.target_failed(plan, ti, failed, observer).await,
             Ok((backend, info, load)) => {
                 for case in cases {
-                    observer.event(Event::CaseStarted { index, total, target: &target.name, label: case.label() });
-                    let mut r = case::run_case(plan, case, &backend, &info, &load, observer).await;
-                    r.redact_secrets();
-                    observer.event(Event::CaseFinished { index, result: &r });
-                    results.push(r);
-                    index += 1;
+                    observer.event(Event::CaseStarted { index: done.index, total: plan.cases.len(), target: &target.name, label: case.label() });
+                    let r = case::run_case(plan, case, &backend, &info, &load, observer).await;
+                    done.finished(r, observer);
                 }
                 backend.stop().await;
             }
         }
     }
-    results
+    done.results
+}
+
+/// The results so far, and the next case's index.
+struct Done {
+    results: Vec<CaseResult>,
+    index: usize,
+}
+
+impl Done {
+    fn finished(&mut self, mut r: CaseResult, observer: &mut dyn Observer) {
+        r.redact_secrets();
+        observer.event(Event::CaseFinished { index: self.index, result: &r });
+        self.results.push(r);
+        self.index += 1;
+    }
+
+    /// Every case of a target that could not be started, described or loaded fails with
+    /// the reason.
+    async fn target_failed(&mut self, plan: &Plan, ti: usize, (error, backend): PrepareError, observer: &mut dyn Observer) {
+        let target = &plan.targets[ti];
+        let error = crate::fmt::strip_controls(&crate::secrets::redact(&error)).into_owned();
+        observer.event(Event::TargetFailed { target: &target.name, error: &error });
+        for case in plan.cases.iter().filter(|c| c.target == ti) {
+            let mut r = case::empty_result(plan, case, &TargetInfo::default());
+            r.error = Some(error.clone());
+            self.finished(r, observer);
+        }
+        if let Some(b) = backend {
+            b.stop().await;
+        }
+    }
+}
+
+/// `order = "interleaved"`: every target of `tis` started and loaded, every case's warmup
+/// in plan order, then counted run 1 of each case, run 2 of each, ...
+async fn interleaved(plan: &Plan, tis: &[usize], observer: &mut dyn Observer, factory: &BackendFactory<'_>, done: &mut Done) {
+    let mut ready = Vec::new();
+    for &ti in tis {
+        observer.event(Event::TargetStarting { target: &plan.targets[ti].name });
+        match prepare(&plan.targets[ti], factory).await {
+            Err(failed) => done.target_failed(plan, ti, failed, observer).await,
+            Ok(p) => ready.push((ti, p)),
+        }
+    }
+    let mut runs = Vec::new();
+    for (ti, (backend, info, load)) in &ready {
+        for case in plan.cases.iter().filter(|c| c.target == *ti) {
+            let (index, total) = (done.index + runs.len(), plan.cases.len());
+            observer.event(Event::CaseStarted { index, total, target: &plan.targets[*ti].name, label: case.label() });
+            runs.push((case, case::CaseRun::start(plan, case, backend, info, load, observer).await));
+        }
+    }
+    let rounds = runs.iter().map(|(c, _)| c.params.iterations).max().unwrap_or(0);
+    for it in 0..rounds {
+        for (_, run) in runs.iter_mut().filter(|(c, _)| it < c.params.iterations) {
+            run.round(it, observer).await;
+        }
+    }
+    for (_, run) in runs {
+        let mut r = run.finish().await;
+        r.warnings.push("order = \"interleaved\": counted runs took turns with other targets' cases; memory peaks span all of their rounds".into());
+        done.finished(r, observer);
+    }
+    for (_, (backend, ..)) in ready {
+        backend.stop().await;
+    }
 }
 
 type Prepared = (Arc<dyn Backend>, TargetInfo, backend::LoadOutcome);
+/// Why a target could not be prepared, and its backend when it was made (to stop it).
+type PrepareError = (String, Option<Arc<dyn Backend>>);
 
-async fn prepare(target: &Target, factory: &BackendFactory<'_>) -> Result<Prepared, (String, Option<Arc<dyn Backend>>)> {
+async fn prepare(target: &Target, factory: &BackendFactory<'_>) -> Result<Prepared, PrepareError> {
     let backend: Arc<dyn Backend> = factory(target).map_err(|e| (e.to_string(), None))?.into();
     if let Err(e) = backend.start().await {
         return Err((e.to_string(), Some(backend)));

@@ -152,3 +152,30 @@ fn cache_hits_and_warm_prompts_are_warned_about() {
     super::case::summarize_case(c);
     assert!(c.warnings.iter().any(|w| w.starts_with("1 of 2 requests hit the server's prompt cache")), "{:?}", c.warnings);
 }
+
+/// `order = "interleaved"`: counted runs take turns across targets (a1 b1 a2 b2 a3 b3),
+/// after every case's warmup; the default runs target by target.
+#[test]
+fn interleaved_order_takes_turns_across_targets() {
+    for (order, expected) in [("interleaved", "a1 b1 a2 b2 a3 b3"), ("sequential", "a1 a2 a3 b1 b2 b3")] {
+        let src = format!(
+            "name = \"o\"\norder = \"{order}\"\n[defaults]\nwarmup = 1\niterations = 3\nmax_tokens = 2\n\
+             [[targets]]\nname = \"a\"\nbackend = \"openai\"\nmodel = \"m\"\n[[targets]]\nname = \"b\"\nbackend = \"openai\"\nmodel = \"m\"\n\
+             [[workloads]]\nname = \"w\"\nprompt = \"hi\"\n"
+        );
+        let p = parse_str(&src, Path::new("o.toml")).unwrap();
+        let rounds = Mutex::new(Vec::new());
+        let mut observer = |e: Event<'_>| {
+            if let Event::RoundFinished { partial } = e {
+                rounds.lock().unwrap().push(format!("{}{}", partial.target, partial.runs.len()));
+            }
+        };
+        let factory = |_: &Target| -> Result<Box<dyn Backend>, BackendError> { Ok(Box::new(Scripted::steady(MS, MS, 2))) };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let results = rt.block_on(run_plan_with(&p, &mut observer, &factory));
+        assert_eq!(rounds.into_inner().unwrap().join(" "), expected, "{order}");
+        assert!(results.iter().all(|r| r.samples.len() == 3 && r.samples.iter().all(|s| s.ok)));
+        let said = results.iter().all(|r| r.warnings.iter().any(|w| w.contains("interleaved")));
+        assert_eq!(said, order == "interleaved");
+    }
+}

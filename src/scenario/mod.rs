@@ -8,7 +8,7 @@ mod schema;
 mod target;
 mod validate;
 
-pub use plan::{Api, BackendKind, Case, ChatMessage, Params, Plan, Prompt, PromptCache, Workload};
+pub use plan::{Api, BackendKind, Case, ChatMessage, Order, Params, Plan, Prompt, PromptCache, Workload};
 pub use schema::{Defaults, ScenarioSpec, SweepSpec, TargetSpec, WorkloadSpec};
 pub use target::{
     BackendConfig, LaunchConfig, MlxConfig, OllamaConfig, OpenAiConfig, Target, normalize_ollama_host, resolve_base_url,

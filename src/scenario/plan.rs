@@ -99,6 +99,18 @@ pub enum PromptCache {
     Warm,
 }
 
+/// The order counted runs take across targets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Every case of a target, then the next target's (launched servers one at a time).
+    #[default]
+    Sequential,
+    /// Round by round across the in-process and already-running targets, so that drift
+    /// (heat, background load) falls on all of them alike.
+    Interleaved,
+}
+
 /// `cooldown = "until-cool"`: before each counted run, wait until power and clocks are
 /// back near the machine's idle baseline (measure/energy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,6 +19,10 @@ pub struct ScenarioSpec {
     pub workloads: Vec<Spanned<WorkloadSpec>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<SweepSpec>,
+    /// `"interleaved"`: counted runs take turns across targets (A1 B1 A2 B2 ...), for
+    /// in-process and already-running targets; `"sequential"` (default): target by target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<super::plan::Order>,
 }
 
 /// `[defaults]`: every key optional; the documented default applies when absent.

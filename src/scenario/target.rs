@@ -23,6 +23,15 @@ impl Target {
     pub fn backend(&self) -> BackendKind {
         self.config.kind()
     }
+
+    /// Whether mlxbench starts (and stops) this target's server itself.
+    pub fn launched(&self) -> bool {
+        match &self.config {
+            BackendConfig::Mlx(_) => false,
+            BackendConfig::Ollama(c) => c.launch.is_some(),
+            BackendConfig::Openai(c) => c.launch.is_some(),
+        }
+    }
 }
 
 /// Each backend's own settings.
