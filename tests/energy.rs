@@ -101,7 +101,26 @@ fn joules_per_token_watts_idle_and_throttling_from_a_scripted_rapl_counter() {
     assert!((1..=2).contains(&hot), "{hot} throttled: {samples:?}");
     assert_eq!(energy["throttled"].as_u64(), Some(hot as u64));
     let warnings = case["warnings"].to_string();
-    assert!(warnings.contains(&format!("{hot} of 6 requests ran throttled")) && warnings.contains("left out of the statistics"), "{warnings}");
+    assert!(
+        warnings.contains(&format!("{hot} of 6 requests ran throttled")) && warnings.contains("left out of the statistics"),
+        "{warnings}"
+    );
     assert_eq!(case["summary"]["j_per_token"]["n"].as_u64(), Some(6 - hot as u64));
     assert!(stdout.contains("J/token") && stdout.contains("Tokens/J"), "{stdout}");
+    // the report's energy table: what was measured, idle power, J/token, throttling
+    let rep = dir.path().join("rep");
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlxbench"))
+        .args(["report", "--format", "md", "-o"])
+        .arg(&rep)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let md: String = std::fs::read_dir(&rep)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "md"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert!(md.contains("## Energy") && md.contains("CPU package 0") && md.contains(&format!("{hot} of 6")), "{md}");
 }

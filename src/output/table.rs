@@ -17,7 +17,8 @@ pub fn summary_grid(cases: &[CaseResult]) -> Grid {
     // energy columns only where some case measured energy
     let energy: &[Metric] = if cases.iter().any(|c| c.summary.contains_key(Metric::PowerW.name())) { &Metric::ENERGY } else { &[] };
     let metrics: Vec<Metric> = Metric::EXPORTED.iter().chain(energy).copied().collect();
-    let headers = ["Target", "Workload", "Params", "OK"].into_iter().chain(metrics.iter().map(|m| m.column())).chain(["Load ms", "Peak mem"]);
+    let headers =
+        ["Target", "Workload", "Params", "OK"].into_iter().chain(metrics.iter().map(|m| m.column())).chain(["Load ms", "Peak mem"]);
     let mut g = Grid::new(headers, 3);
     for c in grouped(cases).into_iter().flatten() {
         let mut row = vec![c.target.clone(), c.workload.clone(), c.params.label(), ok_cell(c)];

@@ -130,6 +130,10 @@ pub fn render(r: &Report, figs: &[Figure]) -> Result<String> {
 
     body.push_str("<h2 id=\"cases\">Cases</h2><p class=\"note\">Median (95% interval of the median) over successful requests. Click a column to sort.</p>");
     body.push_str(&tables::cases(run).html(true));
+    if let Some(g) = tables::energy(run) {
+        body.push_str("<h2 id=\"energy\">Energy</h2><p class=\"note\">Median (95% interval of the median) per request; J/token over the decode phase.</p>");
+        body.push_str(&g.html(true));
+    }
     body.push_str(&list(side_by_side(&run.cases)));
     let failed: Vec<String> = failures(&run.cases).into_iter().map(|(case, why)| format!("{case}: {why}")).collect();
     if !failed.is_empty() {
@@ -180,7 +184,7 @@ fn list(items: Vec<String>) -> String {
 
 fn hardware(r: &Report) -> String {
     let mut s = String::from("<h2 id=\"hardware\">Hardware comparison</h2>");
-    for (metric, heading) in tables::section_metrics() {
+    for (metric, heading) in tables::machine_metrics(r) {
         s.push_str(&format!("<h3>{}</h3>", esc(&heading)));
         s.push_str(&tables::machines(r, metric).html(true));
     }

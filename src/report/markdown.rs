@@ -27,6 +27,11 @@ pub fn render<W: Write>(w: &mut W, r: &Report) -> std::io::Result<()> {
     writeln!(w, "## Cases\n")?;
     writeln!(w, "Median (95% interval of the median) over successful requests.\n")?;
     write!(w, "{}", tables::cases(run).markdown())?;
+    if let Some(g) = tables::energy(run) {
+        writeln!(w, "\n## Energy\n")?;
+        writeln!(w, "Median (95% interval of the median) per request; J/token over the decode phase.\n")?;
+        write!(w, "{}", g.markdown())?;
+    }
     list(w, Some("Side by side"), side_by_side(&run.cases))?;
     list(w, Some("Failures"), failures(&run.cases).into_iter().map(|(case, why)| format!("{case}: {why}")).collect())?;
     if r.machines.len() > 1 {
@@ -34,7 +39,7 @@ pub fn render<W: Write>(w: &mut W, r: &Report) -> std::io::Result<()> {
         for m in &r.machines {
             writeln!(w, "- {} — run {}", md_escape(&host_line(m)), m.started_at.format("%Y-%m-%d %H:%M UTC"))?;
         }
-        for (metric, heading) in tables::section_metrics() {
+        for (metric, heading) in tables::machine_metrics(r) {
             writeln!(w, "\n### {heading}\n")?;
             write!(w, "{}", tables::machines(r, metric).markdown())?;
         }

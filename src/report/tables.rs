@@ -40,6 +40,34 @@ pub fn cases(run: &RunResult) -> Grid {
     g
 }
 
+/// Energy per case where it was measured (`None` when no case was): what the sources
+/// cover, idle and average power, J per decoded token gross and above idle, tokens per J
+/// and how many requests ran throttled.
+pub fn energy(run: &RunResult) -> Option<Grid> {
+    let measured: Vec<&CaseResult> = run.cases.iter().filter(|c| c.energy.is_some()).collect();
+    if measured.is_empty() {
+        return None;
+    }
+    let mut g = Grid::new(["Target", "Case", "Measured", "Idle W", "Power W", "J/token", "J/token above idle", "Tokens/J", "Throttled"], 3);
+    for c in measured {
+        let Some(e) = &c.energy else { continue };
+        let covers: Vec<String> =
+            e.sources.iter().map(|s| format!("{}{}", s.covers, if s.estimate { " (estimate)" } else { "" })).collect();
+        g.push(vec![
+            c.target.clone(),
+            c.label(),
+            covers.join("; "),
+            opt_num(e.idle_power_w),
+            cell(c, Metric::PowerW),
+            cell(c, Metric::JPerToken),
+            cell(c, Metric::JPerTokenAboveIdle),
+            cell(c, Metric::TokensPerJ),
+            format!("{} of {}", e.throttled, c.ok_count()),
+        ]);
+    }
+    Some(g)
+}
+
 /// One metric across machines: a row per case, a column per machine.
 pub fn machines(r: &Report, metric: Metric) -> Grid {
     let mut g = Grid::new(std::iter::once("Case".to_string()).chain(r.machines.iter().map(RunResult::machine)), 1);
@@ -102,4 +130,14 @@ pub fn trend(r: &Report, metric: Metric) -> Grid {
 /// The metrics the machine and trend sections show, with their headings.
 pub fn section_metrics() -> impl Iterator<Item = (Metric, String)> {
     Metric::TRENDED.iter().map(|m| (*m, format!("{} ({})", m.title(), m.unit())))
+}
+
+/// The machine comparison's sections: the trended metrics, and efficiency (tokens per
+/// J, J per token) when some machine measured energy.
+pub fn machine_metrics(r: &Report) -> Vec<(Metric, String)> {
+    let mut v: Vec<(Metric, String)> = section_metrics().collect();
+    if r.machines.iter().any(|m| m.cases.iter().any(|c| c.summary.contains_key(Metric::TokensPerJ.name()))) {
+        v.extend([Metric::TokensPerJ, Metric::JPerToken].map(|m| (m, format!("{} ({})", m.title(), m.unit()))));
+    }
+    v
 }

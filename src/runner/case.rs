@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::{Backend, GenRequest, LoadOutcome, TargetInfo};
 use super::energy;
+use crate::backend::{Backend, GenRequest, LoadOutcome, TargetInfo};
 use crate::measure::claims;
 use crate::measure::memory::PeakSampler;
 use crate::measure::metrics::{self, Sample};

@@ -27,7 +27,8 @@ pub(super) fn cool_warning(p: &Params, metered: bool, not_cool: u32) -> Option<S
     let max = p.until_cool_max_s?;
     if !metered {
         return Some(
-            "cooldown = \"until-cool\" needs an energy or clock source and this machine has none (mlxbench info): runs were not delayed".into(),
+            "cooldown = \"until-cool\" needs an energy or clock source and this machine has none (mlxbench info): runs were not delayed"
+                .into(),
         );
     }
     (not_cool > 0).then(|| {
@@ -49,12 +50,7 @@ pub(super) fn attach(m: &Meter, r: &mut CaseResult, idle_w: Option<f64>) {
     let throttled: Vec<_> = ok.iter().filter(|s| !s.throttled.is_empty()).collect();
     if let Some(first) = throttled.first() {
         let left_out = if r.params.exclude_throttled { "; left out of the statistics (exclude_throttled)" } else { "" };
-        r.warnings.push(format!(
-            "{} of {} requests ran throttled ({}){left_out}",
-            throttled.len(),
-            ok.len(),
-            first.throttled.join(", ")
-        ));
+        r.warnings.push(format!("{} of {} requests ran throttled ({}){left_out}", throttled.len(), ok.len(), first.throttled.join(", ")));
     }
     if below > 0 {
         r.warnings.push(format!(

@@ -105,7 +105,12 @@ pub async fn run_plan_with(plan: &Plan, observer: &mut dyn Observer, factory: &B
             Err(failed) => done.target_failed(plan, ti, failed, observer).await,
             Ok((backend, info, load)) => {
                 for case in cases {
-                    observer.event(Event::CaseStarted { index: done.index, total: plan.cases.len(), target: &target.name, label: case.label() });
+                    observer.event(Event::CaseStarted {
+                        index: done.index,
+                        total: plan.cases.len(),
+                        target: &target.name,
+                        label: case.label(),
+                    });
                     let r = case::run_case(plan, case, &backend, &info, &load, observer).await;
                     done.finished(r, observer);
                 }
@@ -174,7 +179,9 @@ async fn interleaved(plan: &Plan, tis: &[usize], observer: &mut dyn Observer, fa
     }
     for (_, run) in runs {
         let mut r = run.finish().await;
-        r.warnings.push("order = \"interleaved\": counted runs took turns with other targets' cases; memory peaks span all of their rounds".into());
+        r.warnings.push(
+            "order = \"interleaved\": counted runs took turns with other targets' cases; memory peaks span all of their rounds".into(),
+        );
         done.finished(r, observer);
     }
     for (_, (backend, ..)) in ready {

@@ -129,10 +129,7 @@ impl Meter {
         let state = Arc::new(Mutex::new(State::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let (st, halt) = (state.clone(), stop.clone());
-        let thread = std::thread::Builder::new()
-            .name("mlxbench-energy".into())
-            .spawn(move || poll(sources, &counts, &st, &halt))
-            .ok()?;
+        let thread = std::thread::Builder::new().name("mlxbench-energy".into()).spawn(move || poll(sources, &counts, &st, &halt)).ok()?;
         Some(Meter { state, stop, infos, energy, thread: Some(thread), baseline: OnceLock::new() })
     }
 

@@ -66,7 +66,8 @@ fn zone(dir: &Path) -> Option<Zone> {
 pub fn sources(root: &Path) -> Result<Vec<Box<dyn Source>>, Unavailable> {
     let base = root.join("class/powercap");
     let unavailable = |reason: String| Unavailable { name: "RAPL (powercap)".into(), reason };
-    let entries = std::fs::read_dir(&base).map_err(|_| unavailable(format!("{} does not exist (no RAPL here: a VM, or not Linux)", base.display())))?;
+    let entries = std::fs::read_dir(&base)
+        .map_err(|_| unavailable(format!("{} does not exist (no RAPL here: a VM, or not Linux)", base.display())))?;
     let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
     dirs.sort();
     let is_zone = |p: &PathBuf, depth: usize| {
@@ -135,7 +136,9 @@ pub fn throttle_source(root: &Path) -> Result<Vec<Box<dyn Source>>, Unavailable>
     cpus.sort();
     let mut counters = Vec::new();
     for c in &cpus {
-        for (file, what) in [("core_throttle_count", "CPU core thermal throttling"), ("package_throttle_count", "CPU package thermal throttling")] {
+        for (file, what) in
+            [("core_throttle_count", "CPU core thermal throttling"), ("package_throttle_count", "CPU package thermal throttling")]
+        {
             let p = c.join("thermal_throttle").join(file);
             if p.exists() {
                 counters.push((what.to_string(), p));

@@ -104,7 +104,8 @@ fn requests_get_joules_per_token_power_and_throttling_and_short_ones_are_flagged
     let mut hot = Sample { ok: true, output_tokens: Some(5), span: Some((a, Some(a), b)), ..Default::default() };
     fill(&m, &mut hot, None);
     assert_eq!(hot.throttled, ["scripted heat"]);
-    let mut short = Sample { ok: true, output_tokens: Some(3), span: Some((b, Some(b), b + Duration::from_millis(40))), ..Default::default() };
+    let mut short =
+        Sample { ok: true, output_tokens: Some(3), span: Some((b, Some(b), b + Duration::from_millis(40))), ..Default::default() };
     fill(&m, &mut short, None);
     assert!(short.energy_j.is_none() && short.energy_note.as_deref().is_some_and(|n| n.contains("below resolution")), "{short:?}");
 }
