@@ -110,7 +110,7 @@ fn joules_per_token_watts_idle_and_throttling_from_a_scripted_rapl_counter() {
     // the report's energy table: what was measured, idle power, J/token, throttling
     let rep = dir.path().join("rep");
     let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlxbench"))
-        .args(["report", "--format", "md", "-o"])
+        .args(["report", "--format", "md,csv,bmf", "-o"])
         .arg(&rep)
         .arg(&out)
         .status()
@@ -123,4 +123,23 @@ fn joules_per_token_watts_idle_and_throttling_from_a_scripted_rapl_counter() {
         .map(|e| std::fs::read_to_string(e.path()).unwrap())
         .collect();
     assert!(md.contains("## Energy") && md.contains("CPU package 0") && md.contains(&format!("{hot} of 6")), "{md}");
+    // CSV: the energy columns after the fixed ones; Bencher's format: the energy measures
+    let read = |ext: &str| -> String {
+        std::fs::read_dir(&rep)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == ext))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .collect()
+    };
+    let csv = read("csv");
+    let (head, row) = csv.split_once('\n').unwrap();
+    // counted from the end: the machine's name may hold a quoted comma
+    let heads: Vec<&str> = head.split(',').collect();
+    let cells: Vec<&str> = row.trim_end().split(',').collect();
+    let from_end = heads.len() - heads.iter().position(|h| *h == "j_per_token_median").unwrap_or_else(|| panic!("{head}"));
+    assert!(heads.iter().position(|h| *h == "error").unwrap() < heads.len() - from_end, "{head}");
+    let jpt: f64 = cells[cells.len() - from_end].parse().unwrap();
+    assert!((jpt - 0.6).abs() < 0.06, "{csv}");
+    assert!(read("json").contains("tokens_per_j"), "bmf.json has no energy measure");
 }

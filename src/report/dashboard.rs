@@ -45,7 +45,8 @@ fn points(reports: &[&Report]) -> Vec<Point> {
         for c in &run.cases {
             let bench = format!("{}/{}/{}", run.scenario.name, c.target, c.label());
             let suffix = if several { format!(" @ {machine}") } else { String::new() };
-            for metric in Metric::EXPORTED {
+            // energy metrics only where measured (a case without them has no value)
+            for metric in Metric::EXPORTED.into_iter().chain(Metric::ENERGY) {
                 let Some((median, lo, hi)) = median_with_ci(c, metric) else { continue };
                 let n = c.values(metric).len();
                 v.push(Point { bench: bench.clone(), suffix: suffix.clone(), machine: machine.clone(), metric, median, lo, hi, n });
