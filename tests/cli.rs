@@ -136,6 +136,17 @@ fn managed_server_load_time_and_memory() {
     std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
 }
 
+/// `mlxbench run -q --out OUT FILE` in the background, to be interrupted.
+fn spawn_run(out: &Path, file: &Path) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("mlxbench"))
+        .args(["run", "-q", "--out"])
+        .arg(out)
+        .arg(file)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn ctrl_c_keeps_finished_cases_and_stops_the_server() {
     let port = free_port();
@@ -146,14 +157,7 @@ fn ctrl_c_keeps_finished_cases_and_stops_the_server() {
     );
     let f = write_scenario(dir.path(), "i", &toml);
     let out = dir.path().join("r");
-    let bin = assert_cmd::cargo::cargo_bin("mlxbench");
-    let mut child = std::process::Command::new(bin)
-        .args(["run", "-q", "--out"])
-        .arg(&out)
-        .arg(&f)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&out, &f);
     // wait until the first case is in the result file
     let t0 = Instant::now();
     let server_pid;
@@ -193,13 +197,7 @@ fn ctrl_c_mid_case_keeps_the_requests_that_finished() {
     );
     let f = write_scenario(dir.path(), "c", &toml);
     let out = dir.path().join("r");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlxbench"))
-        .args(["run", "-q", "--out"])
-        .arg(&out)
-        .arg(&f)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&out, &f);
     let t0 = Instant::now();
     while server.requests.load(std::sync::atomic::Ordering::SeqCst) < 6 {
         assert!(t0.elapsed() < Duration::from_secs(30), "the requests never started");
