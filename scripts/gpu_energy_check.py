@@ -3,7 +3,7 @@
 
 A small OpenAI-compatible server streams tokens, each made of real GPU work (bf16
 matrix products with PyTorch), and records when each completion request began and ended
-(wall clock). nvidia-smi samples the GPU's power draw every 20 ms meanwhile. mlxbench
+(wall clock). nvidia-smi samples the GPU's instantaneous power draw every 20 ms meanwhile. mlxbench
 runs a scenario against the server; each request's `energy_j` (NVML's energy counter) is
 compared with nvidia-smi's power integrated over the same request. Prints one JSON line
 and exits 1 when a request is off by more than the tolerance.
@@ -121,8 +121,14 @@ def main():
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     power_log = os.path.join(a.out, "nvidia-smi-power.csv")
+    # power.draw.instant: `power.draw` is averaged over a second on Hopper and lags a
+    # request that starts from idle
+    field = "power.draw.instant"
+    probe = subprocess.run(["nvidia-smi", f"--query-gpu={field}", "--format=csv,noheader"], capture_output=True, text=True)
+    if probe.returncode != 0 or "not a valid field" in probe.stdout + probe.stderr:
+        field = "power.draw"
     smi = subprocess.Popen(
-        ["nvidia-smi", "--query-gpu=timestamp,power.draw", "--format=csv,noheader,nounits", "-lms", "20"],
+        ["nvidia-smi", f"--query-gpu=timestamp,{field}", "--format=csv,noheader,nounits", "-lms", "20"],
         stdout=open(power_log, "w"),
     )
     time.sleep(1.0)
@@ -153,7 +159,7 @@ def main():
         rows.append({"mlxbench_j": ours, "nvidia_smi_j": round(smi_j, 2), "seconds": round(t1 - t0, 3),
                      "off": None if not ours or not smi_j else round(ours / smi_j - 1, 4)})
     worst = max((abs(r["off"]) for r in rows if r["off"] is not None), default=None)
-    summary = {"energy": case.get("energy"), "requests": rows, "worst_off": worst,
+    summary = {"nvidia_smi_field": field, "energy": case.get("energy"), "requests": rows, "worst_off": worst,
                "power_w_median": case["summary"].get("power_w", {}).get("median"),
                "j_per_token_median": case["summary"].get("j_per_token", {}).get("median"),
                "result_file": files[-1]}
