@@ -107,12 +107,18 @@ fn joules_per_token_watts_idle_and_throttling_from_a_scripted_rapl_counter() {
     );
     assert_eq!(case["summary"]["j_per_token"]["n"].as_u64(), Some(6 - hot as u64));
     assert!(stdout.contains("J/token") && stdout.contains("Tokens/J"), "{stdout}");
-    // the report's energy table: what was measured, idle power, J/token, throttling
-    let rep = dir.path().join("rep");
+    check_reports(dir.path(), &out, hot);
+}
+
+/// The report's energy table (what was measured, idle power, J/token, throttling), the
+/// CSV's energy columns and Bencher's energy measures, for a run with `hot` throttled
+/// requests of 6.
+fn check_reports(dir: &Path, out: &Path, hot: usize) {
+    let rep = dir.join("rep");
     let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("mlxbench"))
         .args(["report", "--format", "md,csv,bmf", "-o"])
         .arg(&rep)
-        .arg(&out)
+        .arg(out)
         .status()
         .unwrap();
     assert!(status.success());

@@ -85,6 +85,9 @@ pub async fn run_plan(plan: &Plan, observer: &mut dyn Observer) -> Vec<CaseResul
 /// [`run_plan`] with the backends `factory` makes (tests use scripted ones).
 pub async fn run_plan_with(plan: &Plan, observer: &mut dyn Observer, factory: &BackendFactory<'_>) -> Vec<CaseResult> {
     observer.event(Event::PlanStarted { cases: plan.cases.len(), requests: request_count(plan) });
+    // energy and heat sources found (and their meter started) now, never between a
+    // case's warmup and its measured requests
+    let _ = crate::measure::energy::meter();
     let mut done = Done { results: Vec::with_capacity(plan.cases.len()), index: 0 };
     // with order = "interleaved", the targets mlxbench does not launch take turns
     let together: Vec<usize> = match plan.spec.order {
