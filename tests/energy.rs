@@ -149,3 +149,32 @@ fn check_reports(dir: &Path, out: &Path, hot: usize) {
     assert!((jpt - 0.6).abs() < 0.06, "{csv}");
     assert!(read("json").contains("tokens_per_j"), "bmf.json has no energy measure");
 }
+
+/// `order = "interleaved"` as the server sees it: two targets on one already-running
+/// server take turns request by request (each case's warmup first, in plan order); the
+/// default order sends every request of the first target before the second's.
+#[test]
+fn interleaved_order_as_a_server_records_it() {
+    let models = vec!["ma".to_string(), "mb".to_string()];
+    for (order, expected) in [("interleaved", "ma mb ma mb ma mb ma mb"), ("sequential", "ma ma ma ma mb mb mb mb")] {
+        let server = FakeServer::openai(Script { ttft_ms: 5, itl_ms: 2, tokens: 3, models: models.clone(), ..Script::default() });
+        let mut toml = format!("name = \"order\"\norder = \"{order}\"\n[defaults]\nwarmup = 1\niterations = 3\nmax_tokens = 3\n");
+        for m in &models {
+            toml.push_str(&format!(
+                "[[targets]]\nname = \"{m}\"\nbackend = \"openai\"\nmodel = \"{m}\"\nbase_url = \"{}/v1\"\n",
+                server.url()
+            ));
+        }
+        toml.push_str("[[workloads]]\nname = \"w\"\nprompt = \"a\"\n");
+        let dir = tempfile::tempdir().unwrap();
+        let f = write_scenario(dir.path(), "o", &toml);
+        let out = dir.path().join("r");
+        common::mlxbench().args(["run", "--out"]).arg(&out).arg(&f).assert().success();
+        assert_eq!(server.log.lock().unwrap().join(" "), expected, "{order}: the order requests reached the server");
+        let result = read_result(&out);
+        let cases = result["cases"].as_array().unwrap();
+        assert!(cases.iter().all(|c| c["samples"].as_array().unwrap().len() == 3));
+        let said = cases.iter().all(|c| c["warnings"].to_string().contains("interleaved"));
+        assert_eq!(said, order == "interleaved", "{:?}", cases[0]["warnings"]);
+    }
+}

@@ -57,6 +57,7 @@ fn case(target: &str, backend: &str, model: &str, ttft: u64, itl: u64) -> CaseRe
             iterations: 6,
             timeout_s: 300.0,
             cooldown_s: 0.0,
+            case_cooldown_s: 0.0,
             api: Api::Completion,
             prompt_cache: Some(PromptCache::Cold),
             exclude_throttled: false,

@@ -111,6 +111,10 @@ pub struct Sample {
     pub error_kind: Option<String>,
     /// Offset of this request's send from the start of its run, ms.
     pub start_offset_ms: f64,
+    /// When the request was sent, UTC (to line samples up with outside records such as
+    /// nvidia-smi's power log or a server's own log); absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_byte_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -244,6 +248,7 @@ pub fn compute(rec: &StreamRecord, run_start: Instant) -> Sample {
         error: None,
         error_kind: None,
         start_offset_ms: ms(rec.sent.saturating_duration_since(run_start)),
+        sent_at: wall_clock(rec.sent),
         first_byte_ms: rec.first_byte.map(since),
         ttft_ms,
         e2e_ms: rec.done.map(since),
@@ -263,6 +268,13 @@ pub fn compute(rec: &StreamRecord, run_start: Instant) -> Sample {
         span: rec.done.map(|d| (rec.sent, rec.arrivals.first().map(|a| a.0), d)),
         ..Default::default()
     }
+}
+
+/// The wall-clock time of `t`, a moment in the past (read after the request, never on
+/// the stream path).
+fn wall_clock(t: Instant) -> Option<chrono::DateTime<chrono::Utc>> {
+    let ago = chrono::Duration::from_std(Instant::now().saturating_duration_since(t)).ok()?;
+    chrono::Utc::now().checked_sub_signed(ago)
 }
 
 #[cfg(test)]
@@ -292,7 +304,8 @@ mod tests {
 
     #[test]
     fn ttft_itl_decode_from_known_arrivals() {
-        let t0 = Instant::now();
+        let wall = chrono::Utc::now();
+        let t0 = Instant::now() - Duration::from_secs(3);
         let mut r = StreamRecord::new(t0);
         r.first_byte = Some(at(t0, 5));
         r.push_text(at(t0, 7), "", 1); // role-only / empty deltas do not count
@@ -314,6 +327,9 @@ mod tests {
         assert!((s.prefill_tps.unwrap() - 500.0).abs() < 1e-6);
         assert_eq!(s.prefill_source, Some(PrefillSource::Ttft));
         assert!(s.arrival_tokens.is_empty());
+        // sent three seconds before `wall`, give or take the test's own time
+        let before = (wall - s.sent_at.unwrap()).num_milliseconds();
+        assert!((2_990..3_100).contains(&before), "sent {before} ms before the test began");
     }
 
     #[test]

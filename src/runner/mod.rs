@@ -100,14 +100,16 @@ pub async fn run_plan_with(plan: &Plan, observer: &mut dyn Observer, factory: &B
     for ti in (0..plan.targets.len()).filter(|t| !together.contains(t)) {
         let target = &plan.targets[ti];
         let cases: Vec<&Case> = plan.cases.iter().filter(|c| c.target == ti).collect();
-        if cases.is_empty() {
-            continue;
-        }
+        let Some(first) = cases.first() else { continue };
+        // the pause before a case comes before its target's load too, so that the load
+        // does not meet the previous target's heat
+        case_pause(first, done.index > 0).await;
         observer.event(Event::TargetStarting { target: &target.name });
         match prepare(target, factory).await {
             Err(failed) => done.target_failed(plan, ti, failed, observer).await,
             Ok((backend, info, load)) => {
-                for case in cases {
+                for (k, case) in cases.into_iter().enumerate() {
+                    case_pause(case, k > 0).await;
                     observer.event(Event::CaseStarted {
                         index: done.index,
                         total: plan.cases.len(),
@@ -159,7 +161,10 @@ impl Done {
 /// in plan order, then counted run 1 of each case, run 2 of each, ...
 async fn interleaved(plan: &Plan, tis: &[usize], observer: &mut dyn Observer, factory: &BackendFactory<'_>, done: &mut Done) {
     let mut ready = Vec::new();
-    for &ti in tis {
+    for (k, &ti) in tis.iter().enumerate() {
+        if let Some(first) = plan.cases.iter().find(|c| c.target == ti) {
+            case_pause(first, k > 0).await;
+        }
         observer.event(Event::TargetStarting { target: &plan.targets[ti].name });
         match prepare(&plan.targets[ti], factory).await {
             Err(failed) => done.target_failed(plan, ti, failed, observer).await,
@@ -170,6 +175,7 @@ async fn interleaved(plan: &Plan, tis: &[usize], observer: &mut dyn Observer, fa
     for (ti, (backend, info, load)) in &ready {
         for case in plan.cases.iter().filter(|c| c.target == *ti) {
             let (index, total) = (done.index + runs.len(), plan.cases.len());
+            case_pause(case, index > 0).await;
             observer.event(Event::CaseStarted { index, total, target: &plan.targets[*ti].name, label: case.label() });
             runs.push((case, case::CaseRun::start(plan, case, backend, info, load, observer).await));
         }
@@ -189,6 +195,14 @@ async fn interleaved(plan: &Plan, tis: &[usize], observer: &mut dyn Observer, fa
     }
     for (_, (backend, ..)) in ready {
         backend.stop().await;
+    }
+}
+
+/// `case_cooldown_s`: the pause before a case (and before its target's load) when
+/// another case or target came before it.
+async fn case_pause(case: &Case, after_another: bool) {
+    if after_another && case.params.case_cooldown_s > 0.0 {
+        tokio::time::sleep(std::time::Duration::from_secs_f64(case.params.case_cooldown_s)).await;
     }
 }
 

@@ -127,6 +127,41 @@ fn cooldown_separates_runs() {
     assert!(r[0].params.cooldown_s == 0.1);
 }
 
+/// Seconds from the end of case `a`'s last request to the start of case `b`'s first.
+fn gap_s(a: &CaseResult, b: &CaseResult) -> f64 {
+    let end = a.samples.iter().filter_map(|s| s.span.map(|x| x.2)).max().unwrap();
+    let start = b.samples.iter().filter_map(|s| s.span.map(|x| x.0)).min().unwrap();
+    start.saturating_duration_since(end).as_secs_f64()
+}
+
+#[test]
+fn case_cooldown_separates_cases_and_targets() {
+    for (order, pause) in [("sequential", 0.0), ("sequential", 0.15), ("interleaved", 0.15)] {
+        let d = format!("warmup = 0\niterations = 2\nmax_tokens = 2\ncase_cooldown_s = {pause}");
+        let mut p = plan(&d, &["a", "b"]);
+        p.spec.order = Some(if order == "sequential" { crate::scenario::Order::Sequential } else { crate::scenario::Order::Interleaved });
+        let t0 = Instant::now();
+        let (r, _) = run(&p, vec![("a", Scripted::steady(MS, MS, 2)), ("b", Scripted::steady(MS, MS, 2))]);
+        assert_eq!(r[1].params.case_cooldown_s, pause);
+        if order == "sequential" {
+            // one pause, before target b is started; none between a case's own runs
+            let gap = gap_s(&r[0], &r[1]);
+            assert!(gap >= pause && gap < pause + 0.1, "{order} {pause}: {gap} s between the cases");
+            let own = r[0].samples[1].span.unwrap().0.saturating_duration_since(r[0].samples[0].span.unwrap().2);
+            assert!(own < Duration::from_millis(100), "{own:?} between runs of one case");
+        } else {
+            // before target b's load and before case b's warmup: both before any counted run
+            let first = r[0].samples[0].span.unwrap().0;
+            let waited = first.saturating_duration_since(t0).as_secs_f64();
+            assert!(waited >= 2.0 * pause, "two pauses before the first counted run: {waited} s");
+            let started = r.iter().flat_map(|c| &c.samples).filter_map(|s| s.span).map(|x| x.0).min().unwrap();
+            assert_eq!(first, started, "a's first counted run goes first");
+            let b_first = r[1].samples[0].span.unwrap().0.saturating_duration_since(r[0].samples[0].span.unwrap().2);
+            assert!(b_first < Duration::from_millis(100), "the pauses come before the turns, not between them: {b_first:?}");
+        }
+    }
+}
+
 #[test]
 fn until_cool_without_any_source_says_runs_were_not_delayed() {
     // no energy or clock source on a machine without RAPL, NVML or IOReport

@@ -146,6 +146,10 @@ pub struct Params {
     pub timeout_s: f64,
     /// Pause between runs, seconds.
     pub cooldown_s: f64,
+    /// Pause before this case's first request (its warmup) when another case ran before
+    /// it, seconds; absent when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub case_cooldown_s: f64,
     /// Chat or completion.
     pub api: Api,
     /// Cold (unique prefix per request) or warm (identical prompts); absent in files
@@ -159,6 +163,10 @@ pub struct Params {
     /// before each counted run (`cooldown_max_s`, default 120).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until_cool_max_s: Option<f64>,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Params {
@@ -213,6 +221,7 @@ pub(crate) fn expand(
         iterations: val(&d.iterations, 5),
         timeout_s: fval(&d.timeout_s, 300.0),
         cooldown_s: fval(&d.cooldown_s, 0.0),
+        case_cooldown_s: fval(&d.case_cooldown_s, 0.0),
         api: Api::Completion,
         prompt_cache: Some(d.prompt_cache.unwrap_or_default()),
         exclude_throttled: d.exclude_throttled.unwrap_or(false),

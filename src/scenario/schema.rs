@@ -42,6 +42,8 @@ pub struct Defaults {
     pub timeout_s: Option<Spanned<f64>>,
     /// Pause between runs in seconds.
     pub cooldown_s: Option<Spanned<f64>>,
+    /// Pause before each case after the plan's first, in seconds (extension).
+    pub case_cooldown_s: Option<Spanned<f64>>,
     /// Ask for exactly `max_tokens` where the backend allows it.
     pub ignore_eos: Option<bool>,
     /// Leave requests that ran throttled (heat, power caps) out of the statistics.

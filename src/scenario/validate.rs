@@ -151,6 +151,7 @@ impl Checker<'_> {
         self.number_range(&d.top_p, "defaults.top_p", 0.0, 1.0, false);
         self.number_range(&d.timeout_s, "defaults.timeout_s", 0.0, 86_400.0, false);
         self.number_range(&d.cooldown_s, "defaults.cooldown_s", 0.0, 3_600.0, true);
+        self.number_range(&d.case_cooldown_s, "defaults.case_cooldown_s", 0.0, 3_600.0, true);
         self.number_range(&d.cooldown_max_s, "defaults.cooldown_max_s", 0.0, 3_600.0, false);
 
         self.check_targets(spec);

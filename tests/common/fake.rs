@@ -29,6 +29,7 @@ struct AppState {
     die: Arc<tokio::sync::Notify>,
     /// How late the server's timer actually sent each first token, ms.
     late_ms: Arc<std::sync::Mutex<Vec<f64>>>,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// A running fake server; stops when dropped.
@@ -36,6 +37,8 @@ pub struct FakeServer {
     pub addr: SocketAddr,
     pub requests: Arc<AtomicU32>,
     late_ms: Arc<std::sync::Mutex<Vec<f64>>>,
+    /// The model of each streamed generation request, in the order they arrived.
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -60,8 +63,10 @@ impl FakeServer {
             loaded: Arc::new(AtomicU32::new(0)),
             die: Arc::new(tokio::sync::Notify::new()),
             late_ms: Arc::new(std::sync::Mutex::new(Vec::new())),
+            log: Arc::new(std::sync::Mutex::new(Vec::new())),
         };
         let late_ms = state.late_ms.clone();
+        let log = state.log.clone();
         let die = state.die.clone();
         let requests = state.requests.clone();
         let app = if ollama {
@@ -104,7 +109,7 @@ impl FakeServer {
             rt.shutdown_timeout(Duration::from_millis(100));
         });
         let addr = addr_rx.recv().unwrap();
-        FakeServer { addr, requests, late_ms, stop: Some(stop_tx), thread: Some(thread) }
+        FakeServer { addr, requests, late_ms, log, stop: Some(stop_tx), thread: Some(thread) }
     }
 
     /// The most the server's first token was complete later than scripted (tokio timers
@@ -264,6 +269,7 @@ async fn ollama_generate(State(st): State<AppState>, headers: axum::http::Header
         Ok(false) => {}
     }
     st.loaded.store(1, Ordering::SeqCst);
+    st.log.lock().unwrap().push(model);
     let chat = body.get("messages").is_some();
     let script = st.script.clone();
     let late = st.late_ms.clone();
@@ -313,6 +319,7 @@ async fn openai_stream(
     if body.get("stream_options").and_then(|o| o.get("include_usage")) != Some(&json!(true)) {
         return (StatusCode::BAD_REQUEST, "include_usage missing").into_response();
     }
+    st.log.lock().unwrap().push(body.get("model").and_then(Value::as_str).unwrap_or("").to_string());
     let chat = uri.path().ends_with("chat/completions");
     let script = st.script.clone();
     let late = st.late_ms.clone();
