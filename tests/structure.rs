@@ -1,4 +1,5 @@
-//! The code's shape, checked: no import cycle between the crate's top-level modules, no
+//! The code's shape, checked: no import cycle between the top-level modules of either
+//! crate (the harness in `src/`, the engine in `engine/src/`), no
 //! `.rs` file over 400 lines, and no function over 80 lines unless the comment above it
 //! says why it is long.
 
@@ -26,26 +27,84 @@ fn files(dirs: &[&str]) -> Vec<PathBuf> {
     v
 }
 
-/// The top-level module a file of `src/` belongs to (`src/report/html.rs` -> `report`).
-fn module_of(path: &Path) -> Option<String> {
-    let rel = path.strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")).join("src")).ok()?;
-    let first = rel.components().next()?.as_os_str().to_string_lossy().into_owned();
-    let m = first.trim_end_matches(".rs").to_string();
-    (!matches!(m.as_str(), "lib" | "main")).then_some(m)
+/// The module path of a file under `src` (`report/html.rs` -> [report, html],
+/// `gguf/mod.rs` -> [gguf], `lib.rs` -> []).
+fn module_path(src: &Path, file: &Path) -> Vec<String> {
+    let rel = file.strip_prefix(src).unwrap();
+    let mut parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().trim_end_matches(".rs").to_string()).collect();
+    if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+        parts.pop();
+    }
+    parts
 }
 
-fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
+/// The names a path names after its prefix: `x` in `x::y`, `a` and `b` in `{a, b::c}`.
+fn path_heads(rest: &str) -> Vec<String> {
+    let ident = |s: &str| s.trim_start().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<String>();
+    match rest.strip_prefix('{') {
+        Some(group) => {
+            let mut heads = Vec::new();
+            let (mut depth, mut start) = (0, 0);
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => {
+                        heads.push(ident(&group[start..i]));
+                        break;
+                    }
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        heads.push(ident(&group[start..i]));
+                        start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+            heads
+        }
+        None => vec![ident(rest)],
+    }
+}
+
+/// Which top-level modules each top-level module of the crate in `src` uses, by any
+/// path form: `crate::x`, `<crate name>::x`, `super::x` (and `super::super::x`) resolved
+/// from the file's place, and `{a, b}` groups. A file's `#[cfg(test)]` tail (its tests
+/// module, whose `super` is the file itself) is not scanned.
+fn module_graph(src: &str, crate_name: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(src);
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for f in files(&["src"]) {
-        let Some(from) = module_of(&f) else { continue };
-        let text = std::fs::read_to_string(&f).unwrap();
+    for f in files(&[src]) {
+        let here = module_path(&root, &f);
+        let Some(from) = here.first().cloned() else { continue };
+        let full = std::fs::read_to_string(&f).unwrap();
+        let text = full.split("#[cfg(test)]\nmod tests").next().unwrap_or(&full);
         let deps = graph.entry(from.clone()).or_default();
-        for (i, _) in text.match_indices("crate::") {
-            let rest = &text[i + "crate::".len()..];
-            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-            // `crate::{a, b}` groups are not used in this code base
-            if !name.is_empty() && name != from && name.chars().next().is_some_and(char::is_lowercase) {
-                deps.insert(name);
+        let mut targets = Vec::new();
+        for prefix in ["crate::".to_string(), format!("{crate_name}::")] {
+            for (i, _) in text.match_indices(prefix.as_str()) {
+                // `engine::` inside `mlxbench_engine::`, or `crate::` inside `$crate::`
+                if text[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '$') {
+                    continue;
+                }
+                targets.extend(path_heads(&text[i + prefix.len()..]));
+            }
+        }
+        for (i, _) in text.match_indices("super::") {
+            if text[..i].ends_with("super::") || text[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+                continue; // counted from the first `super::` of the chain
+            }
+            let mut rest = &text[i..];
+            let mut up = 0;
+            while let Some(r) = rest.strip_prefix("super::") {
+                rest = r;
+                up += 1;
+            }
+            let base = &here[..here.len().saturating_sub(up)];
+            targets.extend(path_heads(rest).into_iter().map(|h| base.first().cloned().unwrap_or(h)));
+        }
+        for t in targets {
+            if !t.is_empty() && t != from && t.chars().next().is_some_and(char::is_lowercase) && t != "self" {
+                deps.insert(t);
             }
         }
     }
@@ -68,15 +127,35 @@ fn cycle_from(graph: &BTreeMap<String, BTreeSet<String>>, node: &str, path: &mut
     None
 }
 
-#[test]
-fn top_level_modules_import_each_other_without_cycles() {
-    let graph = module_graph();
-    assert!(graph.get("compare").is_some_and(|d| d.contains("results")), "the scan sees imports: {graph:?}");
+fn assert_acyclic(graph: &BTreeMap<String, BTreeSet<String>>) {
     for node in graph.keys() {
-        if let Some(c) = cycle_from(&graph, node, &mut Vec::new()) {
+        if let Some(c) = cycle_from(graph, node, &mut Vec::new()) {
             panic!("module cycle: {}", c.join(" -> "));
         }
     }
+}
+
+#[test]
+fn top_level_modules_import_each_other_without_cycles() {
+    let graph = module_graph("src", "mlxbench");
+    assert!(graph.get("compare").is_some_and(|d| d.contains("results")), "the scan sees imports: {graph:?}");
+    assert_acyclic(&graph);
+}
+
+#[test]
+fn the_engines_modules_import_each_other_without_cycles() {
+    let graph = module_graph("engine/src", "mlxbench_engine");
+    // `super::config` in linear.rs and `crate::files` in model.rs are both seen
+    assert!(graph.get("linear").is_some_and(|d| d.contains("config")), "the scan sees super:: paths: {graph:?}");
+    assert!(graph.get("model").is_some_and(|d| d.contains("files")), "the scan sees crate:: paths: {graph:?}");
+    assert!(graph.get("gguf").is_some_and(|d| d.contains("error")), "the scan sees nested files: {graph:?}");
+    assert_acyclic(&graph);
+}
+
+#[test]
+fn every_path_form_is_resolved_from_the_files_place() {
+    assert_eq!(path_heads("x::y;"), ["x"]);
+    assert_eq!(path_heads("{a, b::{c, d}, e}"), ["a", "b", "e"]);
 }
 
 #[test]

@@ -74,7 +74,7 @@ pub fn scan(dirs: &[PathBuf], hub: bool) -> Vec<Entry> {
         scan_dir(d, 0, &mut out);
     }
     if hub {
-        for h in crate::source::hub_dirs() {
+        for h in crate::hub::hub_dirs() {
             scan_hub(&h, &mut out);
         }
     }
@@ -134,7 +134,7 @@ fn scan_hub(hub: &Path, out: &mut Vec<Entry>) {
     repos.sort();
     for r in repos {
         let Some(id) = r.strip_prefix("models--").map(|s| s.replacen("--", "/", 1)) else { continue };
-        if let Ok(snap) = crate::source::resolve(&id, Path::new("/nonexistent")) {
+        if let Some(snap) = crate::hub::snapshot(&id, &mut Vec::new()) {
             out.push(describe_dir(&snap, &format!("{}:latest", clean(&id)), "hf-cache"));
         }
     }
@@ -174,7 +174,7 @@ fn describe_gguf(p: &Path) -> Entry {
     let g = match gguf::Gguf::open(p) {
         Ok(g) => g,
         Err(err) => {
-            e.reason = Some(err);
+            e.reason = Some(err.to_string());
             return e;
         }
     };
@@ -193,7 +193,7 @@ fn describe_gguf(p: &Path) -> Entry {
     e.quantization = kinds.iter().max_by_key(|c| c.0).map(|c| gguf::type_name(c.1));
     match gguf::check_supported(&g) {
         Ok(_) => e.supported = true,
-        Err(err) => e.reason = Some(err),
+        Err(err) => e.reason = Some(err.to_string()),
     }
     e
 }
@@ -217,7 +217,7 @@ fn describe_dir(d: &Path, name: &str, source: &'static str) -> Entry {
         _ => dtype.or_else(|| raw.get("torch_dtype").and_then(Value::as_str).map(|s| s.to_uppercase())),
     };
     let check = match ModelConfig::parse(&text) {
-        Err(e) => Err(e),
+        Err(e) => Err(e.to_string()),
         Ok(_) if shards.is_empty() => Err("no *.safetensors weights in the directory".to_string()),
         Ok(_) => Ok(()),
     };

@@ -1,6 +1,7 @@
 //! `config.json` of a Hugging Face / MLX model directory: the architectures we run and
 //! their hyper-parameters. Anything we cannot run is a clear error naming it.
 
+use crate::error::{Error, Result, json_err};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -60,18 +61,22 @@ pub enum Rope {
 }
 
 impl ModelConfig {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let raw: Value = serde_json::from_str(text).map_err(|e| format!("config.json: {e}"))?;
+    pub fn parse(text: &str) -> Result<Self> {
+        let raw: Value = serde_json::from_str(text).map_err(json_err("config.json"))?;
         // the architecture first: an unsupported model is named as such, not by a field it lacks
         if let Some(t) = raw.get("model_type").and_then(Value::as_str)
             && !SUPPORTED.contains(&t)
         {
-            return Err(format!("unsupported architecture \"{t}\" (model_type); supported: {}", SUPPORTED.join(", ")));
+            return Err(Error::Unsupported(format!("unsupported architecture \"{t}\" (model_type); supported: {}", SUPPORTED.join(", "))));
         }
-        let c: ModelConfig = serde_json::from_value(raw).map_err(|e| format!("config.json: {e}"))?;
+        let c: ModelConfig = serde_json::from_value(raw).map_err(json_err("config.json"))?;
         c.check_sizes()?;
         if c.n_heads() % c.n_kv_heads() != 0 {
-            return Err(format!("config.json: {} attention heads is not a multiple of {} key/value heads", c.n_heads(), c.n_kv_heads()));
+            return Err(Error::Model(format!(
+                "config.json: {} attention heads is not a multiple of {} key/value heads",
+                c.n_heads(),
+                c.n_kv_heads()
+            )));
         }
         c.rope()?;
         Ok(c)
@@ -79,7 +84,7 @@ impl ModelConfig {
 
     /// Every size positive, within what a real model has, and consistent, so that no
     /// later division, reshape or allocation can fail natively.
-    fn check_sizes(&self) -> Result<(), String> {
+    fn check_sizes(&self) -> Result<()> {
         let sizes = [
             ("hidden_size", self.hidden_size, 1 << 17),
             ("num_hidden_layers", self.num_hidden_layers, 4096),
@@ -92,14 +97,17 @@ impl ModelConfig {
         ];
         for (name, v, max) in sizes {
             if v <= 0 || v > max {
-                return Err(format!("config: {name} = {v} is not a model size (must be 1..={max})"));
+                return Err(Error::Model(format!("config: {name} = {v} is not a model size (must be 1..={max})")));
             }
         }
         if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
-            return Err(format!("config: hidden_size {} is not a multiple of {} heads", self.hidden_size, self.num_attention_heads));
+            return Err(Error::Model(format!(
+                "config: hidden_size {} is not a multiple of {} heads",
+                self.hidden_size, self.num_attention_heads
+            )));
         }
         if self.head_dim() % 2 != 0 {
-            return Err(format!("config: head dimension {} is odd; rotary embeddings need it even", self.head_dim()));
+            return Err(Error::Model(format!("config: head dimension {} is odd; rotary embeddings need it even", self.head_dim())));
         }
         Ok(())
     }
@@ -131,7 +139,7 @@ impl ModelConfig {
         }
     }
 
-    pub fn rope(&self) -> Result<Rope, String> {
+    pub fn rope(&self) -> Result<Rope> {
         let dims = self.head_dim();
         let Some(s) = self.rope_scaling.as_ref().filter(|s| !s.is_null()) else {
             return Ok(Rope::Standard { base: self.rope_theta, scale: 1.0 });
@@ -164,7 +172,7 @@ impl ModelConfig {
                     .collect();
                 Ok(Rope::Llama3 { freqs })
             }
-            other => Err(format!("unsupported rope scaling \"{other}\"")),
+            other => Err(Error::Unsupported(format!("unsupported rope scaling \"{other}\""))),
         }
     }
 
@@ -195,9 +203,9 @@ mod tests {
 
     #[test]
     fn unknown_architecture_and_rope_are_named() {
-        let e = ModelConfig::parse(&format!("{BASE}}}").replace("\"llama\"", "\"mamba\"")).unwrap_err();
+        let e = ModelConfig::parse(&format!("{BASE}}}").replace("\"llama\"", "\"mamba\"")).unwrap_err().to_string();
         assert!(e.contains("unsupported architecture \"mamba\""), "{e}");
-        let e = ModelConfig::parse(&format!("{BASE},\"rope_scaling\":{{\"type\":\"yarn\",\"factor\":4}}}}")).unwrap_err();
+        let e = ModelConfig::parse(&format!("{BASE},\"rope_scaling\":{{\"type\":\"yarn\",\"factor\":4}}}}")).unwrap_err().to_string();
         assert!(e.contains("yarn"), "{e}");
     }
 

@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use mlx_rs::{Array, ops, random, transforms};
 
-use super::model::{KvCache, MResult, Model, mlx_err};
+use super::model::{KvCache, Model};
 use super::tokenizer::{Detokenizer, Tokenizer};
 use super::{EngineError, ms};
+use crate::error::{self, mlx_err};
 
 /// Sampling and stopping.
 #[derive(Debug, Clone)]
@@ -24,7 +25,7 @@ pub struct Sampling {
 /// Samples as mlx-lm's default sampler does: greedy at temperature 0; otherwise top-p
 /// applied to the model's own distribution first, then a categorical draw from the
 /// log-probabilities divided by the temperature.
-fn sample(logits: &Array, s: &Sampling) -> MResult<Array> {
+fn sample(logits: &Array, s: &Sampling) -> error::Result<Array> {
     let mut logprobs = logits.subtract(ops::logsumexp_axis(logits, -1, true).map_err(mlx_err)?).map_err(mlx_err)?;
     // greedy at 0, and where 1/temperature is no float32 (1e-300, NaN): that is the
     // limit sampling tends to as the temperature falls, where the scaled log-probabilities
@@ -42,7 +43,7 @@ fn sample(logits: &Array, s: &Sampling) -> MResult<Array> {
 
 /// Keeps the most probable tokens whose mass reaches `p` (at least one): every token
 /// whose log-probability is below the threshold so found becomes impossible.
-fn top_p(logprobs: &Array, p: f32) -> MResult<Array> {
+fn top_p(logprobs: &Array, p: f32) -> error::Result<Array> {
     use ops::indexing::TryIndexOp;
     let sorted = ops::sort_axis(logprobs, -1).map_err(mlx_err)?; // ascending
     let probs = sorted.as_dtype(mlx_rs::Dtype::Float32).and_then(|x| x.exp()).map_err(mlx_err)?;
@@ -60,7 +61,7 @@ fn top_p(logprobs: &Array, p: f32) -> MResult<Array> {
 }
 
 /// One decoding step: logits of the last position for `ids` `[1, L]`, then a token.
-fn step(model: &Model, ids: &Array, cache: &mut KvCache, s: &Sampling) -> MResult<Array> {
+fn step(model: &Model, ids: &Array, cache: &mut KvCache, s: &Sampling) -> error::Result<Array> {
     let logits = model.forward(ids, cache)?;
     let l = logits.dim(1);
     // one position (every decode step): a reshape is a view, where a gather is a kernel
@@ -137,7 +138,7 @@ pub fn generate(
     cancel: Cancel<'_>,
 ) -> Result<Outcome, EngineError> {
     check(model, prompt, s.max_tokens)?;
-    run_loop(model, tok, prompt, s, deadline, sink, cancel).map_err(EngineError::Mlx)?.map_err(|tokens| EngineError::TimedOut { tokens })
+    run_loop(model, tok, prompt, s, deadline, sink, cancel)?.map_err(|tokens| EngineError::TimedOut { tokens })
 }
 
 /// Whether `prompt` can run on this model with `max_tokens` more positions: not empty,
@@ -182,7 +183,7 @@ fn prefill(
     steps: &mut StepTimes,
     deadline: Instant,
     cancel: Cancel<'_>,
-) -> MResult<Prefill> {
+) -> error::Result<Prefill> {
     for (i, chunk) in ids.chunks(PREFILL_CHUNK).enumerate() {
         if i > 0 {
             if cancel() {
@@ -216,7 +217,7 @@ fn run_loop(
     deadline: Instant,
     sink: TextSink<'_>,
     cancel: Cancel<'_>,
-) -> MResult<Result<Outcome, u32>> {
+) -> error::Result<Result<Outcome, u32>> {
     random::seed(s.seed).map_err(mlx_err)?;
     let ids: Vec<i32> = prompt.iter().map(|&t| t as i32).collect();
     let t_start = Instant::now();

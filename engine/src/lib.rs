@@ -4,15 +4,21 @@
 //! tokenizer with chat templates; greedy and mlx-lm-compatible sampled generation that
 //! reports each token's text the moment its value is read.
 //!
-//! The harness (`mlxbench`) depends on this API only: [`load`], [`Loaded`], [`Sampling`],
-//! [`Outcome`], [`memory`], [`describe`]. Errors are [`EngineError`].
+//! The harness (`mlxbench`) uses: [`load`] and [`Loaded`] (encode, check, generate),
+//! [`Sampling`], [`Outcome`], [`token_rate`], [`memory`], [`describe`], [`self_check`],
+//! [`resolve_model`] and [`hub_dirs`], [`Tokenizer`] (for `serve`'s chat turns),
+//! [`catalog`] (models by name), [`device`] (which device MLX computes on, pinning it),
+//! [`template`] (the chat-template check's child process), [`gguf`] (`models convert`).
+//! Errors reach it as [`EngineError`], made from the crate's own [`Error`] in one place.
 
 pub mod catalog;
 mod config;
 pub mod device;
+pub mod error;
 pub mod files;
 mod generate;
 pub mod gguf;
+mod hub;
 mod linear;
 mod model;
 mod raw;
@@ -27,9 +33,11 @@ use std::time::Instant;
 
 pub use config::ModelConfig;
 pub use device::DeviceInfo;
+pub use error::Error;
 pub use generate::{Cancel, Outcome, Sampling, StepTimes, TextSink, token_rate};
+pub use hub::hub_dirs;
 pub use model::{Model, load_weights};
-pub use source::{hub_dirs, resolve as resolve_model};
+pub use source::resolve as resolve_model;
 pub use tokenizer::Tokenizer;
 
 /// The MLX release mlx-sys 0.7.0's mlx-c pins (and scripts/build_mlx.sh installs on Linux).
@@ -56,6 +64,24 @@ pub enum EngineError {
     /// The deadline passed mid-generation.
     #[error("timed out after {tokens} tokens")]
     TimedOut { tokens: u32 },
+}
+
+/// The one place an engine [`Error`] becomes what the harness sees: MLX's failures,
+/// the tokenizer's and the template's, the rest as the model's (files, formats, shapes).
+impl From<Error> for EngineError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Mlx(source) => EngineError::Mlx(source.to_string()),
+            Error::MlxCall(m) => EngineError::Mlx(m),
+            e @ (Error::Tokenizer { .. } | Error::Template(_)) => EngineError::Tokenizer(e.to_string()),
+            e @ (Error::Io { .. }
+            | Error::File { .. }
+            | Error::Json { .. }
+            | Error::Model(_)
+            | Error::Unsupported(_)
+            | Error::NotFound(_)) => EngineError::Model(e.to_string()),
+        }
+    }
 }
 
 pub(crate) fn ms(d: std::time::Duration) -> f64 {
@@ -93,22 +119,21 @@ pub struct Loaded {
 /// leak into the first request).
 pub fn load(path: &Path) -> Result<Loaded, EngineError> {
     let (config, weights, tokenizer) = if path.is_file() && path.extension().is_some_and(|e| e == "gguf") {
-        let g = gguf::Gguf::open(path).map_err(EngineError::Model)?;
-        let c = gguf::convert_gguf(&g).map_err(EngineError::Model)?;
-        let config = ModelConfig::parse(&c.config.to_string()).map_err(EngineError::Model)?;
+        let g = gguf::Gguf::open(path)?;
+        let c = gguf::convert_gguf(&g)?;
+        let config = ModelConfig::parse(&c.config.to_string())?;
         let tok = Tokenizer::from_parts(c.tokenizer, &c.tokenizer_config, None, &config.eos_ids());
         (config, c.weights, Some(tok))
     } else {
         let cfg_path = path.join("config.json");
-        let text = files::read_text(&cfg_path, files::JSON_LIMIT).map_err(EngineError::Model)?;
-        let config = ModelConfig::parse(&text).map_err(EngineError::Model)?;
+        let text = files::read_text(&cfg_path, files::JSON_LIMIT)?;
+        let config = ModelConfig::parse(&text)?;
         let eos = config.eos_ids();
-        let weights = load_weights(path).map_err(EngineError::Model)?;
-        let tok =
-            if path.join("tokenizer.json").exists() { Some(Tokenizer::load(path, &eos).map_err(EngineError::Tokenizer)?) } else { None };
+        let weights = load_weights(path)?;
+        let tok = if path.join("tokenizer.json").exists() { Some(Tokenizer::load(path, &eos)?) } else { None };
         (config, weights, tok)
     };
-    let model = Model::from_weights(config, weights).map_err(EngineError::Model)?;
+    let model = Model::from_weights(config, weights)?;
     mlx_rs::transforms::eval(model.arrays()).map_err(|e| EngineError::Mlx(format!("materialising weights: {e}")))?;
     if let Some(t) = &tokenizer
         && t.vocab_size() > model.config.vocab_size as usize
@@ -129,15 +154,15 @@ impl Loaded {
 
     /// Token ids of a completion prompt (with the tokenizer's special prefix).
     pub fn encode_text(&self, text: &str) -> Result<Vec<u32>, EngineError> {
-        self.tokenizer()?.encode(text, true).map_err(EngineError::Tokenizer)
+        Ok(self.tokenizer()?.encode(text, true)?)
     }
 
     /// Token ids of chat messages (anything serialising as `{role, content}`) rendered
     /// through the model's chat template.
     pub fn encode_chat<M: serde::Serialize>(&self, messages: &[M]) -> Result<Vec<u32>, EngineError> {
         let tok = self.tokenizer()?;
-        match tok.render_chat(messages).map_err(EngineError::Tokenizer)? {
-            Some(text) => tok.encode(&text, false).map_err(EngineError::Tokenizer),
+        match tok.render_chat(messages)? {
+            Some(text) => Ok(tok.encode(&text, false)?),
             None => Err(EngineError::Tokenizer("the tokenizer has no chat template; use a completion prompt".into())),
         }
     }

@@ -14,7 +14,7 @@ use mlx_rs::ops::indexing::TryIndexOp;
 use mlx_rs::{Array, ops};
 
 use super::config::ModelConfig;
-use super::model::{MResult, mlx_err};
+use crate::error::{Error, Result, mlx_err};
 
 /// A linear map: dense `x @ W^T (+ b)` or MLX affine-quantized.
 pub enum Linear {
@@ -35,12 +35,12 @@ pub enum Linear {
 }
 
 impl Linear {
-    fn dense(w: Array, b: Option<Array>) -> MResult<Linear> {
+    fn dense(w: Array, b: Option<Array>) -> Result<Linear> {
         let wt = w.t();
         Ok(Linear::Dense { w, wt, b })
     }
 
-    pub fn forward(&self, x: &Array) -> MResult<Array> {
+    pub fn forward(&self, x: &Array) -> Result<Array> {
         let (y, b) = match self {
             Linear::Dense { wt, b, .. } => (x.matmul(wt).map_err(mlx_err)?, b),
             Linear::Quant { w, scales, biases, b, group_size, bits } => {
@@ -54,7 +54,7 @@ impl Linear {
     }
 
     /// Rows of an embedding table (dequantized when quantized).
-    pub fn rows(&self, ids: &Array) -> MResult<Array> {
+    pub fn rows(&self, ids: &Array) -> Result<Array> {
         match self {
             Linear::Dense { w, .. } => w.take_axis(ids, 0).map_err(mlx_err),
             Linear::Quant { w, scales, biases, group_size, bits, .. } => {
@@ -83,11 +83,11 @@ impl Linear {
 
     /// An error naming the tensor unless its `[out, in]` is what the config implies
     /// (`out: None` when the config does not say).
-    pub fn expect(&self, path: &str, out: Option<i32>, cols: i32) -> MResult<()> {
+    pub fn expect(&self, path: &str, out: Option<i32>, cols: i32) -> Result<()> {
         let (o, i) = (self.out_rows(), self.in_cols());
         if out.is_some_and(|x| x != o) || i != cols {
             let out = out.map_or("?".to_string(), |x| x.to_string());
-            return Err(format!("weights: tensor {path}.weight is [{o}, {i}] where config.json implies [{out}, {cols}]"));
+            return Err(Error::Model(format!("weights: tensor {path}.weight is [{o}, {i}] where config.json implies [{out}, {cols}]")));
         }
         Ok(())
     }
@@ -103,7 +103,7 @@ impl Linear {
     /// concatenated. `None` when they cannot be (dense and quantized mixed, different
     /// quantization, dtypes, or biases on some only). Each output row is the same dot
     /// product over the same input as before, so the values do not change.
-    fn stack(parts: &[Linear]) -> MResult<Option<Linear>> {
+    fn stack(parts: &[Linear]) -> Result<Option<Linear>> {
         if parts.len() < 2 {
             return Ok(None);
         }
@@ -157,10 +157,10 @@ enum Maps {
 impl Group {
     /// `widths`: each part's output rows as the config implies them; weights of other
     /// sizes are an error here rather than wrong slices later.
-    pub fn new(parts: Vec<Linear>, widths: Vec<i32>, stack: bool) -> MResult<Group> {
+    pub fn new(parts: Vec<Linear>, widths: Vec<i32>, stack: bool) -> Result<Group> {
         let rows: Vec<i32> = parts.iter().map(Linear::out_rows).collect();
         if rows != widths {
-            return Err(format!("weights: projections have {rows:?} output rows where config.json implies {widths:?}"));
+            return Err(Error::Model(format!("weights: projections have {rows:?} output rows where config.json implies {widths:?}")));
         }
         let maps = match stack.then(|| Linear::stack(&parts)).transpose()?.flatten() {
             Some(s) => Maps::Stacked(s),
@@ -180,7 +180,7 @@ impl Group {
 
     /// Each projection of `x` `[1, L, in]`, shaped `[1, L, width / unit, unit]`. Stacked,
     /// the parts are slices of one product along its third axis: views, not copies.
-    pub fn forward(&self, x: &Array, unit: i32) -> MResult<Vec<Array>> {
+    pub fn forward(&self, x: &Array, unit: i32) -> Result<Vec<Array>> {
         match &self.maps {
             Maps::Each(parts) => parts.iter().map(|p| product(p, x, unit)).collect(),
             Maps::Stacked(p) => {
@@ -192,7 +192,7 @@ impl Group {
 
     /// Each projection of `x` `[1, L, in]` as `[1, L, width]`. Stacked, the parts are
     /// slices of one product along its last axis: views, and no reshape nodes.
-    pub fn split(&self, x: &Array) -> MResult<Vec<Array>> {
+    pub fn split(&self, x: &Array) -> Result<Vec<Array>> {
         match &self.maps {
             Maps::Each(parts) => parts.iter().map(|p| p.forward(x)).collect(),
             Maps::Stacked(p) => {
@@ -204,7 +204,7 @@ impl Group {
 
     /// Stacked: the whole product `[1, L, total / unit, unit]`, for a caller that treats
     /// neighbouring parts as one (one RoPE over q and k); `None` when kept apart.
-    pub fn joint(&self, x: &Array, unit: i32) -> MResult<Option<Array>> {
+    pub fn joint(&self, x: &Array, unit: i32) -> Result<Option<Array>> {
         match &self.maps {
             Maps::Stacked(p) => product(p, x, unit).map(Some),
             Maps::Each(_) => Ok(None),
@@ -224,7 +224,7 @@ impl Group {
 }
 
 /// `p(x)` for `x` `[1, L, in]`, viewed as `[1, L, out / unit, unit]`.
-fn product(p: &Linear, x: &Array, unit: i32) -> MResult<Array> {
+fn product(p: &Linear, x: &Array, unit: i32) -> Result<Array> {
     p.forward(x)?.reshape(&[1, x.dim(1), -1, unit]).map_err(mlx_err)
 }
 
@@ -234,11 +234,11 @@ pub struct Weights {
 }
 
 impl Weights {
-    pub fn take(&mut self, name: &str) -> MResult<Array> {
-        self.map.remove(name).ok_or_else(|| format!("weights: tensor {name} is missing"))
+    pub fn take(&mut self, name: &str) -> Result<Array> {
+        self.map.remove(name).ok_or_else(|| Error::Model(format!("weights: tensor {name} is missing")))
     }
 
-    pub fn linear(&mut self, config: &ModelConfig, path: &str) -> MResult<Linear> {
+    pub fn linear(&mut self, config: &ModelConfig, path: &str) -> Result<Linear> {
         let w = self.take(&format!("{path}.weight"))?;
         let b = self.map.remove(&format!("{path}.bias"));
         match self.map.remove(&format!("{path}.scales")) {
@@ -247,9 +247,9 @@ impl Weights {
                 let biases = self.take(&format!("{path}.biases"))?;
                 let (group_size, bits) = config
                     .quantization_for(path)
-                    .ok_or_else(|| format!("weights: {path} is quantized but config.json has no `quantization`"))?;
+                    .ok_or_else(|| Error::Model(format!("weights: {path} is quantized but config.json has no `quantization`")))?;
                 if ![2, 3, 4, 5, 6, 8].contains(&bits) || ![32, 64, 128].contains(&group_size) {
-                    return Err(format!("unsupported quantization of {path}: {bits} bits, group size {group_size}"));
+                    return Err(Error::Model(format!("unsupported quantization of {path}: {bits} bits, group size {group_size}")));
                 }
                 Ok(Linear::Quant { w, scales, biases, b, group_size, bits })
             }
@@ -318,7 +318,7 @@ mod tests {
         let q8 = Linear::Quant { w: qw, scales, biases, b: None, group_size: 32, bits: 8 };
         assert!(!Group::new(vec![quant(&w), q8], vec![64, 64], true).unwrap().stacked());
         assert!(Group::new(vec![dense(None), dense(None)], vec![64, 64], true).unwrap().stacked());
-        let e = Group::new(vec![dense(None), dense(None)], vec![64, 32], true).err().unwrap();
+        let e = Group::new(vec![dense(None), dense(None)], vec![64, 32], true).err().unwrap().to_string();
         assert!(e.contains("[64, 64] output rows where config.json implies [64, 32]"), "{e}");
     }
 }

@@ -13,11 +13,7 @@ use mlx_rs::{Array, Dtype, Stream, fast, ops};
 use super::config::{ModelConfig, Rope};
 use super::linear::{Group, Linear, Weights};
 
-pub type MResult<T> = Result<T, String>;
-
-pub fn mlx_err(e: impl std::fmt::Display) -> String {
-    format!("mlx: {e}")
-}
+use crate::error::{Error, Result, json_err, mlx_err};
 
 struct Attention {
     /// q, k and v
@@ -65,10 +61,10 @@ impl KvCache {
 
     /// Stores `k`, `v` `[1, heads, L, dim]` at the current offset of layer `i`; returns
     /// the keys and values of every position so far. The caller advances `offset`.
-    fn update(&mut self, i: usize, k: Array, v: Array, stream: &Stream) -> MResult<(Array, Array)> {
+    fn update(&mut self, i: usize, k: Array, v: Array, stream: &Stream) -> Result<(Array, Array)> {
         let prev = self.offset;
         let l = k.dim(2);
-        let grow = |buf: Option<&Array>, new: &Array| -> MResult<Array> {
+        let grow = |buf: Option<&Array>, new: &Array| -> Result<Array> {
             let shape = new.shape();
             let steps = (KV_STEP + l - 1) / KV_STEP;
             let zeros = ops::zeros_dtype(&[shape[0], shape[1], steps * KV_STEP, shape[3]], new.dtype()).map_err(mlx_err)?;
@@ -114,7 +110,7 @@ pub struct Model {
     swiglu: Swiglu,
 }
 
-type Fused = dyn for<'a> FnMut((&'a Array, &'a Array)) -> Result<Array, mlx_rs::error::Exception>;
+type Fused = dyn for<'a> FnMut((&'a Array, &'a Array)) -> std::result::Result<Array, mlx_rs::error::Exception>;
 
 /// SwiGLU's elementwise part, `silu(gate) * up` (silu(x) = x * sigmoid(x), as mlx-lm
 /// computes it). Compiled once per model into one fused kernel: MLX caches a compiled
@@ -124,7 +120,7 @@ type Fused = dyn for<'a> FnMut((&'a Array, &'a Array)) -> Result<Array, mlx_rs::
 /// `MLXBENCH_NO_COMPILE=1` keeps the three plain ops, for comparing the two.
 struct Swiglu(Option<std::cell::RefCell<Box<Fused>>>);
 
-fn swiglu_ops((g, u): (&Array, &Array)) -> Result<Array, mlx_rs::error::Exception> {
+fn swiglu_ops((g, u): (&Array, &Array)) -> std::result::Result<Array, mlx_rs::error::Exception> {
     g.multiply(ops::sigmoid(g)?)?.multiply(u)
 }
 
@@ -133,10 +129,10 @@ impl Swiglu {
         Swiglu(on.then(|| std::cell::RefCell::new(Box::new(mlx_rs::transforms::compile::compile(swiglu_ops, true)) as Box<Fused>)))
     }
 
-    fn apply(&self, g: &Array, u: &Array) -> MResult<Array> {
+    fn apply(&self, g: &Array, u: &Array) -> Result<Array> {
         match &self.0 {
             Some(f) => {
-                let mut f = f.try_borrow_mut().map_err(|_| "the fused SwiGLU is already running".to_string())?;
+                let mut f = f.try_borrow_mut().map_err(|_| Error::MlxCall("the fused SwiGLU is already running".into()))?;
                 f((g, u)).map_err(mlx_err)
             }
             None => swiglu_ops((g, u)).map_err(mlx_err),
@@ -159,20 +155,20 @@ impl Model {
     /// Builds the model from a weight map (names as in Hugging Face / mlx-lm checkpoints).
     /// Stacked projections are materialised layer by layer, so loading holds at most one
     /// layer's weights twice.
-    pub fn from_weights(config: ModelConfig, map: HashMap<String, Array>) -> MResult<Self> {
+    pub fn from_weights(config: ModelConfig, map: HashMap<String, Array>) -> Result<Self> {
         let plain = plain_step();
         let mut w = Weights { map };
         let embed = w.linear(&config, "model.embed_tokens")?;
         let rows = embed.out_rows();
         if rows != config.vocab_size {
-            return Err(format!("embedding has {rows} rows but config.json says vocab_size {}", config.vocab_size));
+            return Err(Error::Model(format!("embedding has {rows} rows but config.json says vocab_size {}", config.vocab_size)));
         }
         let (hd, nh, nkv, hidden) = (config.head_dim(), config.n_heads(), config.n_kv_heads(), config.hidden_size);
         let mut layers = Vec::new();
         for i in 0..config.num_hidden_layers {
             let p = format!("model.layers.{i}");
             // each projection's shape checked against the config, naming the tensor
-            let mut proj = |n: &str, out: Option<i32>, cols: i32| -> MResult<Linear> {
+            let mut proj = |n: &str, out: Option<i32>, cols: i32| -> Result<Linear> {
                 let path = format!("{p}.{n}");
                 let l = w.linear(&config, &path)?;
                 l.expect(&path, out, cols)?;
@@ -193,7 +189,7 @@ impl Model {
                 k_norm: w.map.remove(&format!("{p}.self_attn.k_norm.weight")),
             };
             if config.model_type == "qwen3" && (attn.q_norm.is_none() || attn.k_norm.is_none()) {
-                return Err(format!("weights: qwen3 layer {i} lacks q_norm/k_norm"));
+                return Err(Error::Model(format!("weights: qwen3 layer {i} lacks q_norm/k_norm")));
             }
             let layer = Layer {
                 attn,
@@ -203,7 +199,7 @@ impl Model {
                 post_norm: w.take(&format!("{p}.post_attention_layernorm.weight"))?,
             };
             if layer.attn.qkv.stacked() || layer.gate_up.stacked() {
-                mlx_rs::transforms::eval(layer.arrays()).map_err(|e| format!("materialising layer {i}: {e}"))?;
+                mlx_rs::transforms::eval(layer.arrays()).map_err(|e| Error::Model(format!("materialising layer {i}: {e}")))?;
             }
             layers.push(layer);
         }
@@ -230,7 +226,7 @@ impl Model {
         v
     }
 
-    fn rope(&self, x: &Array, offset: i32) -> MResult<Array> {
+    fn rope(&self, x: &Array, offset: i32) -> Result<Array> {
         let dims = self.config.head_dim();
         match &self.rope {
             Rope::Standard { base, scale } => {
@@ -245,7 +241,7 @@ impl Model {
     /// Queries, keys and values `[1, heads, L, head_dim]`, RoPE applied. With stacked
     /// projections and no q/k norms, q and k are neighbouring heads of one product and
     /// take one RoPE kernel (each head is rotated on its own, so the values are the same).
-    fn qkv(&self, a: &Attention, x: &Array, offset: i32) -> MResult<(Array, Array, Array)> {
+    fn qkv(&self, a: &Attention, x: &Array, offset: i32) -> Result<(Array, Array, Array)> {
         let c = &self.config;
         let (nh, nkv, hd) = (c.n_heads(), c.n_kv_heads(), c.head_dim());
         // [1, L, heads, head_dim] -> [1, heads, L, head_dim]
@@ -260,7 +256,7 @@ impl Model {
             return Ok((part(&qk, 0..nh)?, part(&qk, nh..nh + nkv)?, part(&y, nh + nkv..nh + 2 * nkv)?));
         }
         let mut it = a.qkv.forward(x, hd)?.into_iter().map(heads);
-        let mut next = || it.next().ok_or_else(|| "attention: q, k, v expected".to_string())?;
+        let mut next = || it.next().ok_or_else(|| Error::MlxCall("attention: q, k, v expected".into()))?;
         let (mut q, mut k, v) = (next()?, next()?, next()?);
         if let (Some(qn), Some(kn)) = (&a.q_norm, &a.k_norm) {
             q = fast::rms_norm(&q, Some(qn), c.rms_norm_eps).map_err(mlx_err)?;
@@ -270,7 +266,7 @@ impl Model {
     }
 
     /// Logits `[1, L, vocab]` for token ids `[1, L]`, appending to the cache.
-    pub fn forward(&self, ids: &Array, cache: &mut KvCache) -> MResult<Array> {
+    pub fn forward(&self, ids: &Array, cache: &mut KvCache) -> Result<Array> {
         let c = &self.config;
         let l = ids.dim(1);
         let mut h = self.embed.rows(ids)?;
@@ -294,7 +290,7 @@ impl Model {
             let x = fast::rms_norm(&h, Some(&layer.post_norm), eps).map_err(mlx_err)?;
             // gate and up `[1, L, intermediate]` (stacked: views of one product)
             let gu = layer.gate_up.split(&x)?;
-            let (g, u) = gu.first().zip(gu.get(1)).ok_or_else(|| "mlp: gate and up expected".to_string())?;
+            let (g, u) = gu.first().zip(gu.get(1)).ok_or_else(|| Error::MlxCall("mlp: gate and up expected".into()))?;
             let m = self.swiglu.apply(g, u)?;
             h = h.add(layer.down.forward(&m)?).map_err(mlx_err)?;
         }
@@ -322,18 +318,18 @@ impl Model {
 }
 
 /// Loads `model.safetensors` or the shards listed in `model.safetensors.index.json`.
-pub fn load_weights(dir: &Path) -> MResult<HashMap<String, Array>> {
+pub fn load_weights(dir: &Path) -> Result<HashMap<String, Array>> {
     let single = dir.join("model.safetensors");
     let index = dir.join("model.safetensors.index.json");
     let files: Vec<std::path::PathBuf> = if single.exists() {
         vec![single]
     } else if index.exists() {
         let text = crate::files::read_text(&index, crate::files::JSON_LIMIT)?;
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", index.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(json_err(index.display()))?;
         let mut shards: Vec<String> = v
             .get("weight_map")
             .and_then(|m| m.as_object())
-            .ok_or_else(|| format!("{}: no weight_map", index.display()))?
+            .ok_or_else(|| Error::Model(format!("{}: no weight_map", index.display())))?
             .values()
             .filter_map(|s| s.as_str().map(str::to_string))
             .collect();
@@ -341,12 +337,12 @@ pub fn load_weights(dir: &Path) -> MResult<HashMap<String, Array>> {
         shards.dedup();
         shards.into_iter().map(|s| dir.join(s)).collect()
     } else {
-        return Err(format!("no model.safetensors or model.safetensors.index.json in {}", dir.display()));
+        return Err(Error::Model(format!("no model.safetensors or model.safetensors.index.json in {}", dir.display())));
     };
     let mut all = HashMap::new();
     for f in files {
         crate::files::check(&f)?;
-        let part = Array::load_safetensors(&f).map_err(|e| format!("{}: cannot load safetensors: {e}", f.display()))?;
+        let part = Array::load_safetensors(&f).map_err(|e| Error::Model(format!("{}: cannot load safetensors: {e}", f.display())))?;
         all.extend(part);
     }
     // mlx-lm drops these precomputed buffers too

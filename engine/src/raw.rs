@@ -12,15 +12,15 @@ use std::ffi::CString;
 
 use mlx_rs::{Array, Stream};
 
-use crate::model::MResult;
+use crate::error::{Error, Result};
 
 /// `buf` with `upd` written over `buf[starts[i]..ends[i]]` on every axis (unit strides);
 /// `upd` has exactly that slice's shape. One SliceUpdate node in the graph.
-pub fn slice_update(buf: &Array, upd: &Array, starts: &[i32], ends: &[i32], stream: &Stream) -> MResult<Array> {
+pub fn slice_update(buf: &Array, upd: &Array, starts: &[i32], ends: &[i32], stream: &Stream) -> Result<Array> {
     // unit strides, without an allocation per call (two per layer per decode step)
     const ONES: [i32; 8] = [1; 8];
     if ends.len() != starts.len() || starts.len() > ONES.len() {
-        return Err(format!("slice update: {} starts and {} ends (at most {} axes)", starts.len(), ends.len(), ONES.len()));
+        return Err(Error::MlxCall(format!("slice update: {} starts and {} ends (at most {} axes)", starts.len(), ends.len(), ONES.len())));
     }
     let strides = &ONES[..starts.len()];
     // SAFETY: handles owned by the arrays and stream borrowed for the call; the slices
@@ -42,7 +42,11 @@ pub fn slice_update(buf: &Array, upd: &Array, starts: &[i32], ends: &[i32], stre
         if rc != 0 {
             mlx_sys::mlx_array_free(res);
             drain_mlx_error();
-            return Err(format!("MLX slice update failed: {:?} into {:?} at {starts:?}..{ends:?}", upd.shape(), buf.shape()));
+            return Err(Error::MlxCall(format!(
+                "MLX slice update failed: {:?} into {:?} at {starts:?}..{ends:?}",
+                upd.shape(),
+                buf.shape()
+            )));
         }
         Ok(Array::from_ptr(res))
     }
@@ -66,14 +70,14 @@ pub fn step_dot_path() -> Option<String> {
 }
 
 /// Writes the graph that computes `outputs` to `path` as DOT.
-pub fn write_dot(path: &str, outputs: &[&Array]) -> Result<(), String> {
-    let cpath = CString::new(path).map_err(|_| format!("{path}: a NUL in the path"))?;
+pub fn write_dot(path: &str, outputs: &[&Array]) -> Result<()> {
+    let cpath = CString::new(path).map_err(|_| Error::MlxCall(format!("{path}: a NUL in the path")))?;
     // SAFETY: a FILE opened here, closed below; the vector and namer are freed below; the
     // arrays outlive the call
     unsafe {
         let f = fopen(cpath.as_ptr(), c"w".as_ptr());
         if f.is_null() {
-            return Err(format!("cannot write {path}"));
+            return Err(Error::MlxCall(format!("cannot write {path}")));
         }
         let vec = mlx_sys::mlx_vector_array_new();
         for a in outputs {
@@ -85,7 +89,7 @@ pub fn write_dot(path: &str, outputs: &[&Array]) -> Result<(), String> {
         mlx_sys::mlx_vector_array_free(vec);
         fclose(f);
         if rc != 0 {
-            return Err(format!("MLX could not write the step's graph to {path}"));
+            return Err(Error::MlxCall(format!("MLX could not write the step's graph to {path}")));
         }
     }
     Ok(())

@@ -3,24 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-/// Hub cache folders, in the order huggingface_hub uses them.
-pub fn hub_dirs() -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    if let Some(c) = std::env::var_os("HF_HUB_CACHE") {
-        v.push(PathBuf::from(c));
-    }
-    if let Some(h) = std::env::var_os("HF_HOME") {
-        v.push(PathBuf::from(h).join("hub"));
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        v.push(PathBuf::from(home).join(".cache/huggingface/hub"));
-    }
-    v
-}
+use crate::error::{Error, Result};
 
 /// Resolves `model` against the scenario folder, then the Hugging Face cache: a model
 /// directory, or a `.gguf` file.
-pub fn resolve(model: &str, base: &Path) -> Result<PathBuf, String> {
+pub fn resolve(model: &str, base: &Path) -> Result<PathBuf> {
     let p = Path::new(model);
     let local = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
     if local.is_dir() || (model.ends_with(".gguf") && local.is_file()) {
@@ -31,24 +18,8 @@ pub fn resolve(model: &str, base: &Path) -> Result<PathBuf, String> {
         crate::files::check(&local)?;
     }
     let mut looked = vec![local.display().to_string()];
-    if let Some((org, name)) = model.split_once('/').filter(|(o, n)| !o.is_empty() && !n.contains('/') && !model.starts_with('.')) {
-        for hub in hub_dirs() {
-            let repo = hub.join(format!("models--{org}--{name}"));
-            looked.push(repo.display().to_string());
-            let snapshots = repo.join("snapshots");
-            let wanted = crate::files::read_text(&repo.join("refs/main"), 4096).ok().map(|r| snapshots.join(r.trim()));
-            if let Some(s) = wanted.filter(|s| s.join("config.json").exists()) {
-                return Ok(s);
-            }
-            if let Ok(entries) = std::fs::read_dir(&snapshots) {
-                let mut snaps: Vec<PathBuf> =
-                    entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|s| s.join("config.json").exists()).collect();
-                snaps.sort_by_key(|s| std::fs::metadata(s).and_then(|m| m.modified()).ok());
-                if let Some(s) = snaps.pop() {
-                    return Ok(s);
-                }
-            }
-        }
+    if let Some(s) = crate::hub::snapshot(model, &mut looked) {
+        return Ok(s);
     }
     // a catalog name (`name:tag`, as `mlxbench models list` shows it) in $MLXBENCH_MODELS
     if let Some(v) = std::env::var_os("MLXBENCH_MODELS") {
@@ -58,7 +29,7 @@ pub fn resolve(model: &str, base: &Path) -> Result<PathBuf, String> {
         }
         looked.push(format!("model names in $MLXBENCH_MODELS ({})", v.to_string_lossy()));
     }
-    Err(format!("model \"{model}\" not found (looked in: {}); mlxbench never downloads models", looked.join(", ")))
+    Err(Error::NotFound(format!("model \"{model}\" not found (looked in: {}); mlxbench never downloads models", looked.join(", "))))
 }
 
 #[cfg(test)]
@@ -76,7 +47,7 @@ mod tests {
         // SAFETY: this test is the only one in the crate that reads or writes HF_HOME
         unsafe { std::env::set_var("HF_HOME", home.path()) };
         assert_eq!(resolve("org/tiny", Path::new("/nonexistent")).unwrap(), snap);
-        let e = resolve("org/missing", Path::new("/nonexistent")).unwrap_err();
+        let e = resolve("org/missing", Path::new("/nonexistent")).unwrap_err().to_string();
         assert!(e.contains("models--org--missing") && e.contains("never downloads"), "{e}");
         assert!(resolve("nope.gguf", Path::new("/nonexistent")).is_err());
     }

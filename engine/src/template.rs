@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::error::{Error, Result};
 use serde_json::{Value, json};
 
 /// The most template source read (real ones are a few KiB).
@@ -70,19 +71,19 @@ impl std::io::Write for Capped {
 
 impl Template {
     /// Renders `messages`; budget overruns are errors that say which budget.
-    pub fn render<M: serde::Serialize>(&self, messages: &[M], add_generation_prompt: bool) -> Result<String, String> {
+    pub fn render<M: serde::Serialize>(&self, messages: &[M], add_generation_prompt: bool) -> Result<String> {
         if self.source.len() > SOURCE_MAX {
-            return Err(format!("chat template: {} bytes of source (at most {SOURCE_MAX})", self.source.len()));
+            return Err(Error::Template(format!("chat template: {} bytes of source (at most {SOURCE_MAX})", self.source.len())));
         }
         let mut env = minijinja::Environment::new();
         minijinja_contrib::add_to_environment(&mut env);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.set_fuel(Some(FUEL));
-        env.add_function("raise_exception", |msg: String| -> Result<String, minijinja::Error> {
+        env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
             Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
         });
-        env.add_template("chat", &self.source).map_err(|e| format!("chat template: {e}"))?;
-        let t = env.get_template("chat").map_err(|e| format!("chat template: {e}"))?;
+        env.add_template("chat", &self.source).map_err(|e| Error::Template(format!("chat template: {e}")))?;
+        let t = env.get_template("chat").map_err(|e| Error::Template(format!("chat template: {e}")))?;
         let ctx = minijinja::context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,
@@ -92,41 +93,43 @@ impl Template {
         let mut out = Capped::default();
         match t.render_captured_to(ctx, &mut out) {
             Ok(_) => Ok(String::from_utf8_lossy(&out.text).into_owned()),
-            Err(_) if out.over => Err(format!("chat template: wrote more than its budget of {} MiB of text", OUTPUT_MAX >> 20)),
-            Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => {
-                Err(format!("chat template: ran past its budget of {FUEL} template steps (a loop without end?)"))
+            Err(_) if out.over => {
+                Err(Error::Template(format!("chat template: wrote more than its budget of {} MiB of text", OUTPUT_MAX >> 20)))
             }
-            Err(e) => Err(format!("chat template: {e}")),
+            Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => {
+                Err(Error::Template(format!("chat template: ran past its budget of {FUEL} template steps (a loop without end?)")))
+            }
+            Err(e) => Err(Error::Template(format!("chat template: {e}"))),
         }
     }
 
     /// The probe conversation rendered (a user turn, then [`ANSWER`] as the assistant's),
     /// within every budget: `Ok(Some(text))`, `Ok(None)` when the template fails on it in
     /// an ordinary way (a role it refuses), `Err(reason)` when it exceeded a budget.
-    pub fn check(&self) -> Result<Option<String>, String> {
+    pub fn check(&self) -> Result<Option<String>> {
         match CHECKER.get() {
             Some(program) => self.check_in_child(program),
             None => match self.probe() {
                 Ok(text) => Ok(Some(text)),
-                Err(e) if over_budget(&e) => Err(format!("chat template refused: {e}")),
+                Err(e) if over_budget(&e.to_string()) => Err(Error::Template(format!("chat template refused: {e}"))),
                 Err(_) => Ok(None),
             },
         }
     }
 
-    fn probe(&self) -> Result<String, String> {
+    fn probe(&self) -> Result<String> {
         let probe = [json!({"role": "user", "content": "Hi"}), json!({"role": "assistant", "content": ANSWER})];
         self.render(&probe, false)
     }
 
-    fn check_in_child(&self, program: &PathBuf) -> Result<Option<String>, String> {
+    fn check_in_child(&self, program: &PathBuf) -> Result<Option<String>> {
         let mut child = std::process::Command::new(program)
             .env(CHILD_ENV, "1")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .map_err(|e| format!("chat template not checked: cannot start {}: {e}", program.display()))?;
+            .map_err(|e| Error::Template(format!("chat template not checked: cannot start {}: {e}", program.display())))?;
         let input = json!({"source": self.source, "bos": self.bos, "eos": self.eos}).to_string();
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(input.as_bytes());
@@ -148,21 +151,25 @@ impl Template {
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    return Err(format!(
+                    return Err(Error::Template(format!(
                         "chat template refused: rendering a two-message conversation took more than {} s",
                         CHECK_TIME.as_secs()
-                    ));
+                    )));
                 }
             }
         };
         let text = reader.join().unwrap_or_default();
         if status.code() == Some(MEMORY_EXIT) {
-            return Err(format!("chat template refused: rendering a two-message conversation used more than {} MiB", CHECK_MEMORY >> 20));
+            return Err(Error::Template(format!(
+                "chat template refused: rendering a two-message conversation used more than {} MiB",
+                CHECK_MEMORY >> 20
+            )));
         }
-        let v: Value = serde_json::from_str(&text).map_err(|_| format!("chat template not checked: the check ended with {status}"))?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|_| Error::Template(format!("chat template not checked: the check ended with {status}")))?;
         match (v.get("text").and_then(Value::as_str), v.get("error").and_then(Value::as_str), v.get("budget").and_then(Value::as_bool)) {
             (Some(t), _, _) => Ok(Some(t.to_string())),
-            (_, Some(e), Some(true)) => Err(format!("chat template refused: {e}")),
+            (_, Some(e), Some(true)) => Err(Error::Template(format!("chat template refused: {e}"))),
             _ => Ok(None),
         }
     }
@@ -208,7 +215,7 @@ pub fn child_main() -> ! {
     let t = Template { source: field("source"), bos: field("bos"), eos: field("eos") };
     let answer = match t.probe() {
         Ok(text) => json!({ "text": text }),
-        Err(e) => json!({ "budget": over_budget(&e), "error": e }),
+        Err(e) => json!({ "budget": over_budget(&e.to_string()), "error": e.to_string() }),
     };
     let _ = writeln!(std::io::stdout(), "{answer}");
     std::process::exit(0);
@@ -228,13 +235,13 @@ mod tests {
         let ok = t("{{ bos_token }}{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}");
         assert_eq!(ok.render(&msgs, false).unwrap(), "<s><|user|>Hi");
         let endless = t("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}");
-        let e = endless.render(&msgs, false).unwrap_err();
+        let e = endless.render(&msgs, false).unwrap_err().to_string();
         assert!(e.contains("budget of 20000000 template steps"), "{e}");
         // 40 MiB of output: past the cap
         let flood = t("{% for i in range(100000) %}{{ 'x' * 420 }}{% endfor %}");
-        let e = flood.render(&msgs, false).unwrap_err();
+        let e = flood.render(&msgs, false).unwrap_err().to_string();
         assert!(e.contains("budget of 32 MiB of text"), "{e}");
-        let e = t(&"x".repeat(SOURCE_MAX + 1)).render(&msgs, false).unwrap_err();
+        let e = t(&"x".repeat(SOURCE_MAX + 1)).render(&msgs, false).unwrap_err().to_string();
         assert!(e.contains("bytes of source"), "{e}");
     }
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::error::{Error, Result, tok_err};
 use crate::template::{self, Template};
 
 pub struct Tokenizer {
@@ -26,10 +27,10 @@ fn special(v: Option<&Value>) -> Option<String> {
 }
 
 impl Tokenizer {
-    pub fn load(dir: &Path, config_eos: &[u32]) -> Result<Self, String> {
+    pub fn load(dir: &Path, config_eos: &[u32]) -> Result<Self> {
         let tj = dir.join("tokenizer.json");
         let bytes = crate::files::read(&tj, crate::files::TOKENIZER_LIMIT)?;
-        let inner = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| format!("{}: {e}", tj.display()))?;
+        let inner = tokenizers::Tokenizer::from_bytes(&bytes).map_err(tok_err(tj.display()))?;
         drop(bytes);
         let cfg: Value = crate::files::read_text(&dir.join("tokenizer_config.json"), crate::files::JSON_LIMIT)
             .ok()
@@ -70,18 +71,18 @@ impl Tokenizer {
 
     /// Token ids of a completion prompt (special tokens such as BOS added as the
     /// tokenizer's post-processor says).
-    pub fn encode(&self, text: &str, special: bool) -> Result<Vec<u32>, String> {
-        self.inner.encode(text, special).map(|e| e.get_ids().to_vec()).map_err(|e| format!("tokenizer: {e}"))
+    pub fn encode(&self, text: &str, special: bool) -> Result<Vec<u32>> {
+        self.inner.encode(text, special).map(|e| e.get_ids().to_vec()).map_err(tok_err("tokenizer"))
     }
 
     /// Renders the chat template with a generation prompt; `None` without a template.
-    pub fn render_chat<M: serde::Serialize>(&self, messages: &[M]) -> Result<Option<String>, String> {
+    pub fn render_chat<M: serde::Serialize>(&self, messages: &[M]) -> Result<Option<String>> {
         self.render(messages, true)
     }
 
-    fn render<M: serde::Serialize>(&self, messages: &[M], add_generation_prompt: bool) -> Result<Option<String>, String> {
+    fn render<M: serde::Serialize>(&self, messages: &[M], add_generation_prompt: bool) -> Result<Option<String>> {
         if let Some(why) = &self.template_refused {
-            return Err(why.clone());
+            return Err(Error::Template(why.clone()));
         }
         let Some(t) = &self.chat_template else { return Ok(None) };
         t.render(messages, add_generation_prompt).map(Some)
@@ -124,13 +125,13 @@ impl Tokenizer {
     /// within its budgets (template.rs; a template past one is refused, and chat prompts
     /// then fail with the reason, which this returns) and stops generation at its end of
     /// turn too, as a chat server does. Returns the ids added to `eos_ids`, or the refusal.
-    pub fn prepare_chat(&mut self) -> Result<Vec<u32>, String> {
+    pub fn prepare_chat(&mut self) -> Result<Vec<u32>> {
         let Some(t) = &self.chat_template else { return Ok(Vec::new()) };
         let probe = match t.check() {
             Ok(p) => p,
             Err(why) => {
                 self.chat_template = None;
-                self.template_refused = Some(why.clone());
+                self.template_refused = Some(why.to_string());
                 return Err(why);
             }
         };
@@ -206,24 +207,24 @@ mod tests {
     fn the_templates_end_of_turn_is_found_and_stops_a_server() {
         let mut t = chatml();
         assert_eq!(t.eos_ids, [3]);
-        assert_eq!(t.prepare_chat(), Ok(vec![5]));
+        assert_eq!(t.prepare_chat().unwrap(), [5]);
         assert_eq!(t.eos_ids, [3, 5]);
         // once is enough: asking again adds nothing
-        assert_eq!(t.prepare_chat(), Ok(vec![]));
+        assert!(t.prepare_chat().unwrap().is_empty());
         // no template, or one that writes no special token after the answer: nothing
         let mut plain = chatml();
         plain.chat_template = None;
-        assert_eq!(plain.prepare_chat(), Ok(vec![]));
+        assert!(plain.prepare_chat().unwrap().is_empty());
         let mut plain = chatml();
         plain.chat_template.as_mut().unwrap().source = "{% for m in messages %}{{ m['content'] }}\n{% endfor %}".into();
-        assert_eq!(plain.prepare_chat(), Ok(vec![]));
+        assert!(plain.prepare_chat().unwrap().is_empty());
         // a template that never ends is refused, and chat prompts say why
         let mut endless = chatml();
         endless.chat_template.as_mut().unwrap().source =
             "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}".into();
-        let why = endless.prepare_chat().unwrap_err();
+        let why = endless.prepare_chat().unwrap_err().to_string();
         assert!(why.contains("template steps"), "{why}");
         let e = endless.render_chat(&[serde_json::json!({"role": "user", "content": "x"})]).unwrap_err();
-        assert_eq!(e, why);
+        assert_eq!(e.to_string(), why);
     }
 }

@@ -173,6 +173,11 @@ impl MlxBackend {
         }
     }
 
+    /// The model's folder or GGUF file (engine/source.rs); not found is a config error.
+    fn model_path(&self) -> Result<std::path::PathBuf, BackendError> {
+        engine::resolve_model(&self.model, &self.base).map_err(|e| BackendError::Config(e.to_string()))
+    }
+
     fn send(&self, job: Job) -> Result<(), String> {
         let guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         guard.as_ref().ok_or("engine not started")?.send(job).map_err(|_| self.stopped())
@@ -194,7 +199,7 @@ impl MlxBackend {
 impl Backend for MlxBackend {
     fn start(&self) -> BoxFuture<'_, Result<(), BackendError>> {
         async move {
-            engine::resolve_model(&self.model, &self.base).map_err(BackendError::Config)?;
+            self.model_path()?;
             // MLX's default device is process-wide: set before the engine computes
             if let Some(gpu) = self.gpu {
                 engine::device::pin(gpu).map_err(|e| BackendError::Config(e.to_string()))?;
@@ -215,7 +220,7 @@ impl Backend for MlxBackend {
 
     fn describe(&self) -> BoxFuture<'_, Result<TargetInfo, BackendError>> {
         async move {
-            let dir = engine::resolve_model(&self.model, &self.base).map_err(BackendError::Config)?;
+            let dir = self.model_path()?;
             Ok(TargetInfo {
                 device: Some(device_record(engine::device::current())),
                 backend_version: Some(engine_description()),
@@ -228,7 +233,7 @@ impl Backend for MlxBackend {
 
     fn load(&self) -> BoxFuture<'_, Result<LoadOutcome, BackendError>> {
         async move {
-            let dir = engine::resolve_model(&self.model, &self.base).map_err(BackendError::Config)?;
+            let dir = self.model_path()?;
             let me = vec![std::process::id()];
             let baseline = memory::total_bytes(&me);
             let (reply, rx) = tokio::sync::oneshot::channel();

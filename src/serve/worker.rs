@@ -307,11 +307,11 @@ fn templated(l: &Loaded, system: Option<&str>, prompt: &str) -> Result<Vec<u32>,
     let mut msgs: Vec<ChatMessage> = system.map(|s| ChatMessage { role: "system".into(), content: s.into() }).into_iter().collect();
     msgs.push(ChatMessage { role: "user".into(), content: prompt.into() });
     let rendered = match &l.tokenizer {
-        Some(t) => t.render_chat(&msgs).map_err(engine::EngineError::Tokenizer)?,
+        Some(t) => t.render_chat(&msgs)?,
         None => None,
     };
     match (rendered, &l.tokenizer) {
-        (Some(text), Some(t)) => t.encode(&text, false).map_err(engine::EngineError::Tokenizer),
+        (Some(text), Some(t)) => Ok(t.encode(&text, false)?),
         _ => l.encode_text(prompt),
     }
 }

@@ -1,9 +1,14 @@
 //! The GGUF header: metadata and tensor table, read without the tensor data, and the
 //! checks that keep a truncated or exotic file from ever reaching MLX's loader.
 
+use crate::error::{Error, Result, io_err};
 use std::collections::HashMap;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::Model(msg.into())
+}
 
 /// A metadata value.
 #[derive(Debug, Clone)]
@@ -80,22 +85,25 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
         let Some(end) = self.pos.checked_add(n).filter(|e| *e <= self.b.len()) else {
             let end = (self.pos as u64).saturating_add(n as u64);
             if end > self.file_len {
                 // a length that runs past the file is known bad now: never read further
-                return Err(format!("GGUF: a length of {n} bytes at byte {} runs past the end of the file (truncated?)", self.pos));
+                return Err(Error::Model(format!(
+                    "GGUF: a length of {n} bytes at byte {} runs past the end of the file (truncated?)",
+                    self.pos
+                )));
             }
             self.need = end;
-            return Err(TRUNCATED.into());
+            return Err(bad(TRUNCATED));
         };
         let s = &self.b[self.pos..end];
         self.pos = end;
         Ok(s)
     }
     /// Skips `count` values of type `t` (an array nobody reads) without keeping them.
-    fn skip(&mut self, t: u32, count: u64, depth: u32) -> Result<(), String> {
+    fn skip(&mut self, t: u32, count: u64, depth: u32) -> Result<()> {
         let fixed: Option<u64> = match t {
             0 | 1 | 7 => Some(1),
             2 | 3 => Some(2),
@@ -104,41 +112,41 @@ impl Reader<'_> {
             _ => None,
         };
         if let Some(size) = fixed {
-            let n = count.checked_mul(size).and_then(|n| usize::try_from(n).ok()).ok_or("GGUF: bad array length")?;
+            let n = count.checked_mul(size).and_then(|n| usize::try_from(n).ok()).ok_or_else(|| bad("GGUF: bad array length"))?;
             self.take(n)?;
             return Ok(());
         }
         for _ in 0..count {
             match t {
                 8 => {
-                    let n = usize::try_from(self.u64()?).map_err(|_| "GGUF: bad string length")?;
+                    let n = usize::try_from(self.u64()?).map_err(|_| bad("GGUF: bad string length"))?;
                     self.take(n)?;
                 }
                 9 => {
                     if depth > 2 {
-                        return Err("GGUF: nested arrays too deep".into());
+                        return Err(bad("GGUF: nested arrays too deep"));
                     }
                     let it = self.u32()?;
                     let n = self.u64()?;
                     self.skip(it, n, depth + 1)?;
                 }
-                other => return Err(format!("GGUF: unknown metadata type {other}")),
+                other => return Err(Error::Model(format!("GGUF: unknown metadata type {other}"))),
             }
         }
         Ok(())
     }
-    fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| "GGUF: short read")?))
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| bad("GGUF: short read"))?))
     }
-    fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| "GGUF: short read")?))
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| bad("GGUF: short read"))?))
     }
-    fn string(&mut self) -> Result<String, String> {
-        let n = usize::try_from(self.u64()?).map_err(|_| "GGUF: bad string length")?;
+    fn string(&mut self) -> Result<String> {
+        let n = usize::try_from(self.u64()?).map_err(|_| bad("GGUF: bad string length"))?;
         Ok(String::from_utf8_lossy(self.take(n)?).into_owned())
     }
     /// A metadata value; an array is kept only when `keep` (else checked and skipped).
-    fn value(&mut self, t: u32, depth: u32, keep: bool) -> Result<Meta, String> {
+    fn value(&mut self, t: u32, depth: u32, keep: bool) -> Result<Meta> {
         let le = |s: &[u8]| -> [u8; 8] {
             let mut a = [0u8; 8];
             a[..s.len()].copy_from_slice(s);
@@ -156,12 +164,12 @@ impl Reader<'_> {
             8 => Meta::Str(self.string()?),
             9 => {
                 if depth > 2 {
-                    return Err("GGUF: nested arrays too deep".into());
+                    return Err(bad("GGUF: nested arrays too deep"));
                 }
                 let it = self.u32()?;
                 let count = self.u64()?;
                 if count > self.file_len {
-                    return Err(format!("GGUF: an array of {count} elements is longer than the file"));
+                    return Err(Error::Model(format!("GGUF: an array of {count} elements is longer than the file")));
                 }
                 if !keep {
                     self.skip(it, count, depth)?;
@@ -170,7 +178,7 @@ impl Reader<'_> {
                 let n = usize::try_from(count)
                     .ok()
                     .filter(|n| *n <= MAX_ARRAY)
-                    .ok_or_else(|| format!("GGUF: an array of {count} elements (at most {MAX_ARRAY} are read)"))?;
+                    .ok_or_else(|| Error::Model(format!("GGUF: an array of {count} elements (at most {MAX_ARRAY} are read)")))?;
                 // grown as elements arrive: a count the bytes do not back costs nothing
                 let mut v = Vec::with_capacity(n.min(1 << 16));
                 for _ in 0..n {
@@ -181,7 +189,7 @@ impl Reader<'_> {
             10 => Meta::Int(i64::from_le_bytes(le(self.take(8)?))),
             11 => Meta::Int(i64::from_le_bytes(le(self.take(8)?))),
             12 => Meta::Float(f64::from_le_bytes(le(self.take(8)?))),
-            other => return Err(format!("GGUF: unknown metadata type {other}")),
+            other => return Err(Error::Model(format!("GGUF: unknown metadata type {other}"))),
         })
     }
 }
@@ -216,23 +224,23 @@ pub fn type_name(t: u32) -> String {
 
 impl Gguf {
     /// Reads the header (metadata and tensor table) without reading the tensor data.
-    pub fn open(path: &Path) -> Result<Self, String> {
-        let at = |e: String| format!("{}: {e}", path.display());
+    pub fn open(path: &Path) -> Result<Self> {
+        let at = |e: Error| Error::Model(format!("{}: {e}", path.display()));
         let mut f = crate::files::open(path)?;
-        let file_len = f.metadata().map_err(|e| at(e.to_string()))?.len();
+        let file_len = f.metadata().map_err(io_err(path))?.len();
         // the header holds the whole vocabulary: start with 16 MiB, grow to what it
         // says it needs, never past MAX_HEADER_BYTES
         let mut want: u64 = 16 << 20;
         loop {
             let n = want.min(file_len);
             let mut buf = vec![0u8; n as usize];
-            f.rewind().and_then(|_| f.read_exact(&mut buf)).map_err(|e| at(e.to_string()))?;
+            f.rewind().and_then(|_| f.read_exact(&mut buf)).map_err(io_err(path))?;
             match Self::parse_inner(&buf, file_len) {
                 Err((_, need)) if need > 0 && n < file_len => {
                     if need > MAX_HEADER_BYTES {
-                        return Err(at(format!(
+                        return Err(at(bad(format!(
                             "GGUF: the header would need {need} bytes (at most {MAX_HEADER_BYTES} are read): a bad length?"
-                        )));
+                        ))));
                     }
                     want = need.max(want.saturating_mul(4)).min(MAX_HEADER_BYTES);
                 }
@@ -246,35 +254,35 @@ impl Gguf {
     }
 
     /// Parses a header from the first bytes of a file `file_len` bytes long.
-    pub fn parse(bytes: &[u8], file_len: u64) -> Result<Self, String> {
+    pub fn parse(bytes: &[u8], file_len: u64) -> Result<Self> {
         Self::parse_inner(bytes, file_len).map_err(|(e, _)| e)
     }
 
     /// As [`parse`](Self::parse); a truncated buffer's error comes with the bytes needed.
-    fn parse_inner(bytes: &[u8], file_len: u64) -> Result<Self, (String, u64)> {
+    fn parse_inner(bytes: &[u8], file_len: u64) -> std::result::Result<Self, (Error, u64)> {
         let mut r = Reader { b: bytes, pos: 0, file_len, need: 0 };
         Self::read_header(&mut r, file_len).map_err(|e| (e, r.need))
     }
 
-    fn read_header(r: &mut Reader<'_>, file_len: u64) -> Result<Self, String> {
+    fn read_header(r: &mut Reader<'_>, file_len: u64) -> Result<Self> {
         if r.take(4)? != b"GGUF" {
-            return Err("not a GGUF file (bad magic)".into());
+            return Err(bad("not a GGUF file (bad magic)"));
         }
         let version = r.u32()?;
         if !(2..=3).contains(&version) {
-            return Err(format!("unsupported GGUF version {version}"));
+            return Err(Error::Model(format!("unsupported GGUF version {version}")));
         }
         let n_tensors = r.u64()?;
         let n_kv = r.u64()?;
         if n_tensors > MAX_ENTRIES || n_kv > MAX_ENTRIES {
-            return Err(format!("GGUF: {n_tensors} tensors and {n_kv} metadata entries (at most {MAX_ENTRIES} each)"));
+            return Err(Error::Model(format!("GGUF: {n_tensors} tensors and {n_kv} metadata entries (at most {MAX_ENTRIES} each)")));
         }
         let mut meta = HashMap::new();
         for _ in 0..n_kv {
             let k = r.string()?;
             let t = r.u32()?;
             let keep = KEPT_ARRAYS.contains(&k.as_str());
-            let v = r.value(t, 0, keep).map_err(|e| format!("metadata {k}: {e}"))?;
+            let v = r.value(t, 0, keep).map_err(|e| Error::Model(format!("metadata {k}: {e}")))?;
             meta.insert(k, v);
         }
         let mut tensors = Vec::new();
@@ -283,14 +291,14 @@ impl Gguf {
             let name = r.string()?;
             let nd = r.u32()?;
             if nd > 4 {
-                return Err(format!("tensor {name}: {nd} dimensions"));
+                return Err(Error::Model(format!("tensor {name}: {nd} dimensions")));
             }
-            let dims = (0..nd).map(|_| r.u64()).collect::<Result<Vec<_>, _>>()?;
+            let dims = (0..nd).map(|_| r.u64()).collect::<Result<Vec<_>>>()?;
             if dims.contains(&0) {
-                return Err(format!("tensor {name}: a dimension of size 0 ({dims:?})"));
+                return Err(Error::Model(format!("tensor {name}: a dimension of size 0 ({dims:?})")));
             }
             if !seen.insert(name.clone()) {
-                return Err(format!("tensor {name}: listed twice"));
+                return Err(Error::Model(format!("tensor {name}: listed twice")));
             }
             let kind = r.u32()?;
             let offset = r.u64()?;
@@ -306,39 +314,43 @@ impl Gguf {
     }
 
     /// The vocabulary, `tokenizer.ggml.tokens`, as stored.
-    pub(super) fn tokens(&self) -> Result<&[Meta], String> {
+    pub(super) fn tokens(&self) -> Result<&[Meta]> {
         match self.meta.get("tokenizer.ggml.tokens") {
             Some(Meta::Arr(a)) => Ok(a),
-            _ => Err("GGUF has no tokenizer.ggml.tokens".into()),
+            _ => Err(bad("GGUF has no tokenizer.ggml.tokens")),
         }
     }
 
     /// Checks that every tensor has a type MLX's loader reads exactly and lies inside the
     /// file (MLX maps the file: data past its end must never reach it).
-    pub(super) fn check_tensors(&self) -> Result<(), String> {
+    pub(super) fn check_tensors(&self) -> Result<()> {
         for t in &self.tensors {
-            let n = t.dims.iter().try_fold(1u64, |a, d| a.checked_mul(*d)).ok_or_else(|| format!("tensor {}: absurd shape", t.name))?;
+            let n = t
+                .dims
+                .iter()
+                .try_fold(1u64, |a, d| a.checked_mul(*d))
+                .ok_or_else(|| Error::Model(format!("tensor {}: absurd shape", t.name)))?;
             let cols = t.dims.first().copied().unwrap_or(1);
             let size = match t.kind {
                 F32 => n * 4,
                 F16 | BF16 => n * 2,
                 Q4_0 | Q4_1 | Q8_0 if cols % 32 != 0 => {
-                    return Err(format!("tensor {}: {cols} columns is not a multiple of 32", t.name));
+                    return Err(Error::Model(format!("tensor {}: {cols} columns is not a multiple of 32", t.name)));
                 }
                 Q4_0 => n / 32 * 18,
                 Q4_1 => n / 32 * 20,
                 Q8_0 => n / 32 * 34,
                 other => {
-                    return Err(format!(
+                    return Err(Error::Model(format!(
                         "tensor {}: unsupported tensor type {} (F32, F16, BF16, Q4_0, Q4_1, Q8_0 are)",
                         t.name,
                         type_name(other)
-                    ));
+                    )));
                 }
             };
             let end = self.data_start.checked_add(t.offset).and_then(|s| s.checked_add(size));
             if end.is_none_or(|e| e > self.file_len) {
-                return Err(format!("tensor {}: data past the end of the file (truncated?)", t.name));
+                return Err(Error::Model(format!("tensor {}: data past the end of the file (truncated?)", t.name)));
             }
         }
         Ok(())

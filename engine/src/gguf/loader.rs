@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::path::Path;
 
+use crate::error::{Error, Result, mlx_err};
 use mlx_rs::{Array, Stream};
 
 struct Io(mlx_sys::mlx_io_gguf);
@@ -23,15 +24,16 @@ impl Drop for Keys {
 
 /// Every tensor of the file as MLX reads it (`X.weight`, and `X.scales`/`X.biases`
 /// for quantized ones), by GGUF name. The caller has checked types and sizes.
-pub fn load(path: &Path) -> Result<HashMap<String, Array>, String> {
+pub fn load(path: &Path) -> Result<HashMap<String, Array>> {
     let failed = |what: &str| {
         crate::raw::drain_mlx_error();
-        format!("{}: MLX's GGUF loader failed ({what})", path.display())
+        Error::MlxCall(format!("{}: MLX's GGUF loader failed ({what})", path.display()))
     };
     // any fallible mlx-rs call installs mlx-rs's error handler (MLX's default exits)
     let stream = Stream::cpu();
-    Array::from_int(0).reshape(&[1]).map_err(|e| e.to_string())?;
-    let cpath = CString::new(path.to_string_lossy().as_bytes()).map_err(|_| "path contains a NUL byte".to_string())?;
+    Array::from_int(0).reshape(&[1]).map_err(mlx_err)?;
+    let cpath =
+        CString::new(path.to_string_lossy().as_bytes()).map_err(|_| Error::Model(format!("{}: a NUL byte in the path", path.display())))?;
     // SAFETY: plain mlx-c calls on handles owned by the guards above; strings returned
     // by mlx_vector_string_get stay valid while `keys` lives and are copied at once
     unsafe {

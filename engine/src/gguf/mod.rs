@@ -17,6 +17,7 @@ use std::path::Path;
 use mlx_rs::Array;
 use serde_json::{Value, json};
 
+use crate::error::{Error, Result, io_err, json_err, mlx_err, tok_err};
 pub use header::{Gguf, Meta, TensorInfo, type_name};
 use header::{Q4_0, Q4_1, Q8_0};
 pub use tokenizer::tokenizer_parts;
@@ -72,13 +73,17 @@ pub struct Converted {
     pub tokenizer_config: Value,
 }
 
-pub fn convert_gguf(g: &Gguf) -> Result<Converted, String> {
+pub fn convert_gguf(g: &Gguf) -> Result<Converted> {
     let at = g.path.display().to_string();
-    convert_parts(g).map_err(|e| if e.starts_with(&at) { e } else { format!("{at}: {e}") })
+    convert_parts(g).map_err(|e| match e {
+        Error::Model(m) if !m.starts_with(&at) => Error::Model(format!("{at}: {m}")),
+        Error::Unsupported(m) if !m.starts_with(&at) => Error::Unsupported(format!("{at}: {m}")),
+        other => other,
+    })
 }
 
 /// Sizes from the metadata, checked before anything divides by them or allocates.
-fn check_sizes(hidden: i64, heads: i64, kv: i64, layers: i64) -> Result<(), String> {
+fn check_sizes(hidden: i64, heads: i64, kv: i64, layers: i64) -> Result<()> {
     let sizes = [
         ("embedding_length", hidden, 1 << 17),
         ("attention.head_count", heads, 4096),
@@ -87,17 +92,17 @@ fn check_sizes(hidden: i64, heads: i64, kv: i64, layers: i64) -> Result<(), Stri
     ];
     for (name, v, max) in sizes {
         if v <= 0 || v > max {
-            return Err(format!("GGUF metadata llama.{name} = {v} is not a model size (must be 1..={max})"));
+            return Err(Error::Model(format!("GGUF metadata llama.{name} = {v} is not a model size (must be 1..={max})")));
         }
     }
     if heads % kv != 0 {
-        return Err(format!("GGUF: {heads} attention heads is not a multiple of {kv} key/value heads"));
+        return Err(Error::Model(format!("GGUF: {heads} attention heads is not a multiple of {kv} key/value heads")));
     }
     Ok(())
 }
 
 /// For q and k projections, the row order undoing llama.cpp's permutation.
-fn qk_order(t: &TensorInfo, heads: i64, kv: i64) -> Result<Option<Array>, String> {
+fn qk_order(t: &TensorInfo, heads: i64, kv: i64) -> Result<Option<Array>> {
     let h = if t.name.ends_with("attn_q.weight") {
         heads
     } else if t.name.ends_with("attn_k.weight") {
@@ -107,7 +112,7 @@ fn qk_order(t: &TensorInfo, heads: i64, kv: i64) -> Result<Option<Array>, String
     };
     let rows: usize = t.dims[1..].iter().product::<u64>() as usize;
     if !rows.is_multiple_of(2 * h as usize) || rows > i32::MAX as usize {
-        return Err(format!("tensor {}: {rows} rows do not split into {h} heads of an even size", t.name));
+        return Err(Error::Model(format!("tensor {}: {rows} rows do not split into {h} heads of an even size", t.name)));
     }
     let o: Vec<i32> = unpermute(rows, h as usize).into_iter().map(|r| r as i32).collect();
     Ok(Some(Array::from_slice(&o, &[rows as i32])))
@@ -116,13 +121,13 @@ fn qk_order(t: &TensorInfo, heads: i64, kv: i64) -> Result<Option<Array>, String
 /// Model sizes of a GGUF header the engine can run: `(hidden, heads, kv heads, layers)`,
 /// or why it cannot (architecture, sizes, tensor types, a truncated file). Reads no
 /// tensor data.
-pub fn check_supported(g: &Gguf) -> Result<(i64, i64, i64, i64), String> {
+pub fn check_supported(g: &Gguf) -> Result<(i64, i64, i64, i64)> {
     let arch = g.meta.get("general.architecture").and_then(Meta::as_str).unwrap_or("");
     if arch != "llama" {
-        return Err(format!("GGUF architecture \"{arch}\" is not supported (only llama-family GGUF files)"));
+        return Err(Error::Unsupported(format!("GGUF architecture \"{arch}\" is not supported (only llama-family GGUF files)")));
     }
     let k = |s: &str| format!("llama.{s}");
-    let need = |s: &str| g.get_i(&k(s)).ok_or_else(|| format!("GGUF metadata llama.{s} is missing"));
+    let need = |s: &str| g.get_i(&k(s)).ok_or_else(|| Error::Model(format!("GGUF metadata llama.{s} is missing")));
     let hidden = need("embedding_length")?;
     let heads = need("attention.head_count")?;
     let kv = g.get_i(&k("attention.head_count_kv")).unwrap_or(heads);
@@ -132,25 +137,26 @@ pub fn check_supported(g: &Gguf) -> Result<(i64, i64, i64, i64), String> {
     Ok((hidden, heads, kv, layers))
 }
 
-fn convert_parts(g: &Gguf) -> Result<Converted, String> {
+fn convert_parts(g: &Gguf) -> Result<Converted> {
     let (hidden, heads, kv, layers) = check_supported(g)?;
     let k = |s: &str| format!("llama.{s}");
-    let need = |s: &str| g.get_i(&k(s)).ok_or_else(|| format!("GGUF metadata llama.{s} is missing"));
+    let need = |s: &str| g.get_i(&k(s)).ok_or_else(|| Error::Model(format!("GGUF metadata llama.{s} is missing")));
     let (tokenizer, tokenizer_config) = tokenizer_parts(g)?;
     let mut loaded = loader::load(&g.path)?;
     let mut weights = HashMap::new();
     let mut quant: serde_json::Map<String, Value> = serde_json::Map::new();
     for t in &g.tensors {
-        let name = hf_name(&t.name).ok_or_else(|| format!("unexpected GGUF tensor {}", t.name))?;
+        let name = hf_name(&t.name).ok_or_else(|| Error::Model(format!("unexpected GGUF tensor {}", t.name)))?;
         let (stem, base) = (t.name.rsplit_once('.').map_or(t.name.as_str(), |s| s.0), name.rsplit_once('.').map_or(name.as_str(), |s| s.0));
         let order = qk_order(t, heads, kv)?;
         let quantized = matches!(t.kind, Q4_0 | Q4_1 | Q8_0);
         let parts: &[&str] = if quantized { &["weight", "scales", "biases"] } else { &["weight"] };
         for part in parts {
-            let a = loaded.remove(&format!("{stem}.{part}")).ok_or_else(|| format!("MLX's GGUF loader gave no {stem}.{part}"))?;
+            let a =
+                loaded.remove(&format!("{stem}.{part}")).ok_or_else(|| Error::Model(format!("MLX's GGUF loader gave no {stem}.{part}")))?;
             // rows are whole rows in every part (packed words, scales, biases alike)
             let a = match &order {
-                Some(o) => a.take_axis(o, 0).map_err(super::model::mlx_err)?,
+                Some(o) => a.take_axis(o, 0).map_err(mlx_err)?,
                 None => a,
             };
             weights.insert(format!("{base}.{part}"), a);
@@ -191,19 +197,20 @@ fn convert_parts(g: &Gguf) -> Result<Converted, String> {
 }
 
 /// Writes a converted model in Hugging Face / MLX layout.
-pub fn write_dir(c: &Converted, out: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+pub fn write_dir(c: &Converted, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
     let w = |name: &str, v: &Value| {
-        let text = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
-        std::fs::write(out.join(name), text).map_err(|e| format!("{}: {e}", out.join(name).display()))
+        let text = serde_json::to_string_pretty(v).map_err(json_err(name))?;
+        let path = out.join(name);
+        std::fs::write(&path, text).map_err(io_err(&path))
     };
     w("config.json", &c.config)?;
     w("tokenizer_config.json", &c.tokenizer_config)?;
-    c.tokenizer.save(out.join("tokenizer.json"), false).map_err(|e| format!("tokenizer.json: {e}"))?;
+    c.tokenizer.save(out.join("tokenizer.json"), false).map_err(tok_err("tokenizer.json"))?;
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "mlx".to_string());
     Array::save_safetensors(c.weights.iter().map(|(k, v)| (k.as_str(), v)), &meta, out.join("model.safetensors"))
-        .map_err(|e| format!("model.safetensors: {e}"))
+        .map_err(|e| Error::Model(format!("model.safetensors: {e}")))
 }
 
 #[cfg(test)]

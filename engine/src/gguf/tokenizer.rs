@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use super::{Gguf, Meta};
+use crate::error::{Error, Result};
 
 /// The tokenizer and a `tokenizer_config.json` equivalent, from GGUF metadata alone.
-pub fn tokenizer_parts(g: &Gguf) -> Result<(tokenizers::Tokenizer, Value), String> {
+pub fn tokenizer_parts(g: &Gguf) -> Result<(tokenizers::Tokenizer, Value)> {
     let tokens: Vec<String> = g.tokens()?.iter().map(|t| t.as_str().unwrap_or("").to_string()).collect();
     let tokenizer = tokenizer_from(g, &tokens)?;
     let tok_name = |key: &str| g.get_i(key).and_then(|i| tokens.get(i as usize).cloned());
@@ -22,7 +23,7 @@ pub fn tokenizer_parts(g: &Gguf) -> Result<(tokenizers::Tokenizer, Value), Strin
     Ok((tokenizer, tokenizer_config))
 }
 
-fn tokenizer_from(g: &Gguf, tokens: &[String]) -> Result<tokenizers::Tokenizer, String> {
+fn tokenizer_from(g: &Gguf, tokens: &[String]) -> Result<tokenizers::Tokenizer> {
     use tokenizers::models::bpe::BPE;
     use tokenizers::pre_tokenizers::byte_level::ByteLevel;
     use tokenizers::pre_tokenizers::digits::Digits;
@@ -30,15 +31,15 @@ fn tokenizer_from(g: &Gguf, tokens: &[String]) -> Result<tokenizers::Tokenizer, 
     use tokenizers::{AddedToken, PreTokenizerWrapper};
     let model = g.meta.get("tokenizer.ggml.model").and_then(Meta::as_str).unwrap_or("");
     if model != "gpt2" {
-        return Err(format!("GGUF tokenizer model \"{model}\" is not supported (byte-level BPE \"gpt2\" only)"));
+        return Err(Error::Unsupported(format!("GGUF tokenizer model \"{model}\" is not supported (byte-level BPE \"gpt2\" only)")));
     }
     let merges: Vec<(String, String)> = match g.meta.get("tokenizer.ggml.merges") {
         Some(Meta::Arr(a)) => a.iter().filter_map(|m| m.as_str()?.split_once(' ').map(|(x, y)| (x.to_string(), y.to_string()))).collect(),
-        _ => return Err("GGUF has no tokenizer.ggml.merges".into()),
+        _ => return Err(Error::Model("GGUF has no tokenizer.ggml.merges".into())),
     };
     let vocab: HashMap<String, u32> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
     let vocab: tokenizers::models::bpe::Vocab = vocab.into_iter().collect();
-    let bpe = BPE::builder().vocab_and_merges(vocab, merges).build().map_err(|e| format!("tokenizer: {e}"))?;
+    let bpe = BPE::builder().vocab_and_merges(vocab, merges).build().map_err(|e| Error::Model(format!("GGUF tokenizer: {e}")))?;
     let mut tok = tokenizers::Tokenizer::new(bpe);
     let byte_level = ByteLevel::new(false, true, true);
     let pre = g.meta.get("tokenizer.ggml.pre").and_then(Meta::as_str).unwrap_or("gpt2");
@@ -52,7 +53,7 @@ fn tokenizer_from(g: &Gguf, tokens: &[String]) -> Result<tokenizers::Tokenizer, 
         "gpt2" | "default" => {
             tok.with_pre_tokenizer(Some(byte_level));
         }
-        other => return Err(format!("GGUF pre-tokenizer \"{other}\" is not supported (gpt2, smollm)")),
+        other => return Err(Error::Unsupported(format!("GGUF pre-tokenizer \"{other}\" is not supported (gpt2, smollm)"))),
     }
     tok.with_decoder(Some(ByteLevel::default()));
     let types: Vec<i64> = match g.meta.get("tokenizer.ggml.token_type") {
