@@ -16,8 +16,9 @@ use crate::results::{CaseResult, ResultStore, RunResult, SCHEMA_VERSION, Scenari
 use crate::runner::{self, Event, Observer};
 use crate::scenario::{self, Plan};
 
-/// Applies CLI overrides; errors when a filter leaves nothing to run.
-pub fn apply_overrides(plan: &mut Plan, args: &RunArgs) -> Result<()> {
+/// Applies CLI overrides (`--warmup`, `--iterations`, `--filter`); a filter may leave a
+/// plan empty (`run` fails when it leaves every plan empty).
+pub fn apply_overrides(plan: &mut Plan, args: &RunArgs) {
     for c in &mut plan.cases {
         if let Some(w) = args.warmup {
             c.params.warmup = w;
@@ -30,7 +31,6 @@ pub fn apply_overrides(plan: &mut Plan, args: &RunArgs) -> Result<()> {
         let targets = &plan.targets;
         plan.cases.retain(|c| args.filter.iter().any(|f| *f == targets[c.target].name || *f == c.workload.name));
     }
-    Ok(())
 }
 
 struct Writer {
@@ -72,8 +72,10 @@ fn keep_interrupted(c: &mut CaseResult) {
     c.redact_secrets();
 }
 
-fn new_result(plan: &Plan, host: &HostInfo) -> RunResult {
-    RunResult {
+fn new_result(plan: &Plan, host: &HostInfo) -> Result<RunResult> {
+    // the scenario as parsed, recorded whole: a failure here is an error, never `"spec": null`
+    let spec = serde_json::to_value(&plan.spec).with_context(|| format!("recording scenario {}", plan.path.display()))?;
+    Ok(RunResult {
         schema_version: SCHEMA_VERSION,
         mlxbench_version: env!("CARGO_PKG_VERSION").into(),
         started_at: chrono::Utc::now(),
@@ -85,10 +87,10 @@ fn new_result(plan: &Plan, host: &HostInfo) -> RunResult {
             description: plan.description.clone(),
             path: plan.path.display().to_string(),
             source_sha256: plan.source_sha256.clone(),
-            spec: serde_json::to_value(&plan.spec).unwrap_or_default(),
+            spec,
         },
         cases: Vec::new(),
-    }
+    })
 }
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
@@ -105,7 +107,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         bail!("{}", errors.join("\n"));
     }
     for plan in &mut plans {
-        apply_overrides(plan, &args)?;
+        apply_overrides(plan, &args);
     }
     if plans.iter().all(|p| p.cases.is_empty()) {
         bail!("--filter {} matched no target or workload", args.filter.join(", "));
@@ -114,13 +116,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let host = host::detect();
     let rt = runtime()?;
     let visible = !args.quiet && std::io::stdout().is_terminal();
-    let width = if std::io::stdout().is_terminal() { crossterm_width() } else { None };
+    let width = if std::io::stdout().is_terminal() { terminal_width() } else { None };
     let mut finished: Vec<RunResult> = Vec::new();
     let mut interrupted = false;
     let mut unwritten: Vec<String> = Vec::new();
     let mut stdout = std::io::stdout().lock();
     for plan in plans.iter().filter(|p| !p.cases.is_empty()) {
-        let result = new_result(plan, &host);
+        let result = new_result(plan, &host)?;
         let store = ResultStore::create(&args.out, &result)?;
         let mut w = Writer { progress: Progress::new(visible), result, store, write_error: None, partial: None };
         // On Ctrl-C or SIGTERM the run future is dropped: launched servers are killed by
@@ -226,7 +228,7 @@ fn ensure_parent(p: &Path) -> Result<()> {
 }
 
 /// Terminal width for the table, from `$COLUMNS` or the terminal itself.
-fn crossterm_width() -> Option<u16> {
+fn terminal_width() -> Option<u16> {
     std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).or_else(|| {
         // SAFETY: TIOCGWINSZ fills a winsize struct and has no other effect.
         #[cfg(unix)]

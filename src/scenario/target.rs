@@ -143,9 +143,8 @@ pub const DEFAULT_OLLAMA_HOST: &str = "http://127.0.0.1:11434";
 pub const DEFAULT_OPENAI_BASE_URL: &str = "http://127.0.0.1:8080/v1";
 
 /// Builds the target of a spec that validation has accepted.
-pub(crate) fn resolve(t: &TargetSpec, base_dir: &Path) -> Target {
+pub(crate) fn resolve(t: &TargetSpec, kind: BackendKind, base_dir: &Path) -> Target {
     register_secrets(t);
-    let kind = BackendKind::from_name(t.backend.get_ref()).unwrap_or(BackendKind::Openai);
     let load_timeout = t.load_timeout_s.as_ref().map_or(DEFAULT_LOAD_TIMEOUT, |v| Duration::from_secs_f64(*v.get_ref()));
     let config = match kind {
         BackendKind::Mlx => BackendConfig::Mlx(MlxConfig {

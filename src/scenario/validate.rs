@@ -71,9 +71,15 @@ pub fn parse_str(src: &str, path: &Path) -> Result<Plan, ScenarioError> {
     if !cx.diagnostics.is_empty() {
         return Err(cx.into_error());
     }
+    // every backend is known once validation passed; a target is built for its kind,
+    // never for a stand-in
+    let Some(kinds) = spec.targets.iter().map(|t| BackendKind::from_name(t.get_ref().backend.get_ref())).collect::<Option<Vec<_>>>() else {
+        cx.push_at(0, "targets", "unknown backend");
+        return Err(cx.into_error());
+    };
     let sha = Sha256::digest(src.as_bytes());
     let source_sha256 = sha.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(plan::expand(spec, prompts, path.to_path_buf(), base_dir, source_sha256))
+    Ok(plan::expand(spec, &kinds, prompts, path.to_path_buf(), base_dir, source_sha256))
 }
 
 /// The folder a scenario's relative paths mean, absolute: a bare file name means the
@@ -196,7 +202,8 @@ impl Checker<'_> {
                 self.push(&spec.targets[i], key("process_names"), "an empty process name would match every process on the machine");
             }
             let backend = t.backend.get_ref().as_str();
-            if BackendKind::from_name(backend).is_none() {
+            let kind = BackendKind::from_name(backend);
+            if kind.is_none() {
                 let known: Vec<&str> = BackendKind::ALL.iter().map(|b| b.name()).collect();
                 self.push(&t.backend, key("backend"), format!("unknown backend \"{backend}\"; expected one of {}", known.join(", ")));
             }
@@ -210,16 +217,16 @@ impl Checker<'_> {
                     self.push(u, key(field), "must be an http:// or https:// URL");
                 }
             }
-            if t.host.is_some() && backend != "ollama" {
+            if t.host.is_some() && kind != Some(BackendKind::Ollama) {
                 self.push(t.host.as_ref().unwrap_or(&t.backend), key("host"), "only the ollama backend takes `host`; use `base_url`");
             }
-            if let Some(b) = t.base_url.as_ref().filter(|_| backend != "openai") {
+            if let Some(b) = t.base_url.as_ref().filter(|_| kind != Some(BackendKind::Openai)) {
                 self.push(b, key("base_url"), "only the openai backend takes `base_url`");
             }
             if let Some(l) = &t.launch {
                 if l.get_ref().is_empty() || l.get_ref()[0].trim().is_empty() {
                     self.push(l, key("launch"), "must name a program to run");
-                } else if backend == "mlx" {
+                } else if kind == Some(BackendKind::Mlx) {
                     self.push(l, key("launch"), "the mlx backend runs in-process: there is no server to launch");
                 }
             }
@@ -229,7 +236,7 @@ impl Checker<'_> {
             if let Some(d) = &t.device {
                 if !["cpu", "gpu"].contains(&d.get_ref().as_str()) {
                     self.push(d, key("device"), format!("must be \"cpu\" or \"gpu\", got \"{}\"", d.get_ref()));
-                } else if backend != "mlx" {
+                } else if kind != Some(BackendKind::Mlx) {
                     self.push(d, key("device"), "only the mlx backend takes `device` (a server picks its own)");
                 }
             }
