@@ -46,7 +46,7 @@ function customLabels(config) {
   process.exit(n ? 1 : 0);
 })().catch((e) => { console.error(e); process.exit(2); });
 JS
-# the set-up scripts too: their macOS branches run nowhere here but in tests/mac_setup.rs
+# the set-up scripts too: their macOS branches run nowhere here but in tests/it/mac_setup.rs
 # (lib.sh is sourced, hence -s bash; its path is computed, hence no SC1091 following)
 shellcheck -s bash -e SC1091 "$root"/scripts/*.sh "$root"/scripts/ci/*.sh "$root/.ci/run"
 echo "shellcheck: scripts/*.sh, scripts/ci/*.sh and .ci/run clean"

@@ -5,7 +5,7 @@
 //! in CI at +8.9 ms among 32 samples) must still be within 25 ms. A harness that timed the
 //! wrong moment would miss the median budget on every run.
 
-mod common;
+use crate::common;
 
 use common::{FakeServer, Script, mlxbench, read_result, write_scenario};
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! common/raw.rs) and hostile files, one test per class. Each asserts the clear reason,
 //! the bound or the deadline, and for secrets that the value appears nowhere.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

@@ -7,7 +7,7 @@
 //! says SKIPPED (and fails under scripts/test.sh, which requires them).
 #![cfg(feature = "mlx")]
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

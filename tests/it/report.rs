@@ -3,7 +3,7 @@
 //! SVG charts, PNGs, the HTML page in a real headless Chromium, damaged inputs, escaping,
 //! and compare's verdicts and exit codes.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! Markdown export as plain text; exports named through a symbolic link are written
 //! through it.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 

@@ -4,7 +4,7 @@
 //! 15% decode drop; comparing two trees exits 4 naming the regressed and the broken case,
 //! and 0 on an A/A pair; the Markdown stays within a GitHub comment.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! tokens. The result's watts, J/token, idle power, throttle warning and exclusion are
 //! checked against the script.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! goes on, its memory bounded too.
 #![cfg(feature = "mlx")]
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

@@ -7,7 +7,7 @@
 //! the server from listening.
 #![cfg(feature = "mlx")]
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

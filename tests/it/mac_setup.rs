@@ -6,7 +6,7 @@
 //! network or this machine. What only a Mac can confirm (the wheel's libmlx.dylib linked
 //! and Metal running) is listed in docs/mac.md.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};

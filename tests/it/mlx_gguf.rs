@@ -6,7 +6,7 @@
 //! dequantizes it.
 #![cfg(feature = "mlx")]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

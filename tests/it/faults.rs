@@ -2,7 +2,7 @@
 //! becomes a failed sample or case with a clear one-line reason while the run goes on,
 //! the result file is written, and the exit code says something failed.
 
-mod common;
+use crate::common;
 
 use common::{FakeServer, Script, mlxbench, read_result, write_scenario};
 use serde_json::Value;

@@ -5,7 +5,7 @@
 //! model that fails to load, an oversize request, unknown models.
 #![cfg(feature = "mlx")]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

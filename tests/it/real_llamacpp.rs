@@ -3,7 +3,7 @@
 //! `scripts/setup.sh`; skipped with a printed reason where that has not run (a plain
 //! `cargo test`), required under scripts/test.sh.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

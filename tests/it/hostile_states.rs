@@ -3,7 +3,7 @@
 //! mlxbench's launched server, interrupted and duplicated result files, out-of-range
 //! numbers, huge values and injection through names.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! (exit 1 with the reason), never SIGSEGV or a Rust panic.
 #![cfg(feature = "mlx")]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! The command line as a user meets it: validate, run with overrides, filters and
 //! exports, managed servers, Ctrl-C, info, and every shipped scenario.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -245,7 +245,7 @@ fn info_prints_host_and_backends() {
 #[cfg(not(feature = "mlx"))]
 #[test]
 fn mlx_engine_tests_skipped_built_without_the_mlx_feature() {
-    eprintln!("SKIPPED: tests/mlx_engine.rs and tests/mlx_gguf.rs need `--features mlx` (scripts/test.sh builds with it)");
+    eprintln!("SKIPPED: tests/it/mlx_engine.rs and tests/it/mlx_gguf.rs need `--features mlx` (scripts/test.sh builds with it)");
     let a = mlxbench().args(["info", "--json"]).assert().success();
     let v: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
     let mlx = v["backends"].as_array().unwrap().iter().find(|b| b["name"] == "mlx").unwrap().clone();

@@ -5,7 +5,7 @@
 //! scenarios through the backend. Without an Ollama or the model the tests say SKIPPED
 //! (and fail under scripts/test.sh, which requires them).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
