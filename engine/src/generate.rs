@@ -126,19 +126,21 @@ pub type TextSink<'a> = &'a mut dyn FnMut(Instant, &str, u32);
 /// (finish reason `"cancelled"`), e.g. when the client that wanted the tokens has gone.
 pub type Cancel<'a> = &'a dyn Fn() -> bool;
 
-/// Generates from prompt ids, handing each token's text to `sink` the moment its value
-/// is read.
-pub fn generate(
-    model: &Model,
-    tok: Option<&Tokenizer>,
-    prompt: &[u32],
-    s: &Sampling,
-    deadline: Instant,
-    sink: TextSink<'_>,
-    cancel: Cancel<'_>,
-) -> Result<Outcome, EngineError> {
-    check(model, prompt, s.max_tokens)?;
-    run_loop(model, tok, prompt, s, deadline, sink, cancel)?.map_err(|tokens| EngineError::TimedOut { tokens })
+/// One generation: the prompt's ids, how to sample, until when, where each token's
+/// text goes, and what is asked whether to stop.
+pub struct Generation<'a> {
+    pub prompt: &'a [u32],
+    pub sampling: &'a Sampling,
+    pub deadline: Instant,
+    pub sink: TextSink<'a>,
+    pub cancel: Cancel<'a>,
+}
+
+/// Generates from prompt ids, handing each token's text to the sink the moment its
+/// value is read.
+pub fn generate(model: &Model, tok: Option<&Tokenizer>, g: Generation<'_>) -> Result<Outcome, EngineError> {
+    check(model, g.prompt, g.sampling.max_tokens)?;
+    run_loop(model, tok, g)?.map_err(|tokens| EngineError::TimedOut { tokens })
 }
 
 /// Whether `prompt` can run on this model with `max_tokens` more positions: not empty,
@@ -209,15 +211,8 @@ fn prefill(
 /// The loop itself: `Ok(Err(tokens))` when the deadline passed after `tokens` tokens.
 /// Long, and kept whole: its body is one decode step with its bookkeeping, so the order
 /// of queueing the next step, reading this token and stamping it stays in one place.
-fn run_loop(
-    model: &Model,
-    tok: Option<&Tokenizer>,
-    prompt: &[u32],
-    s: &Sampling,
-    deadline: Instant,
-    sink: TextSink<'_>,
-    cancel: Cancel<'_>,
-) -> error::Result<Result<Outcome, u32>> {
+fn run_loop(model: &Model, tok: Option<&Tokenizer>, g: Generation<'_>) -> error::Result<Result<Outcome, u32>> {
+    let Generation { prompt, sampling: s, deadline, sink, cancel } = g;
     random::seed(s.seed).map_err(mlx_err)?;
     let ids: Vec<i32> = prompt.iter().map(|&t| t as i32).collect();
     let t_start = Instant::now();
@@ -363,7 +358,7 @@ mod tests {
 
     fn run(model: &Model, prompt: &[u32], deadline: Instant, cancel: Cancel<'_>) -> Result<Outcome, EngineError> {
         let s = Sampling { max_tokens: 4, temperature: 0.0, top_p: None, seed: 0, ignore_eos: true };
-        generate(model, None, prompt, &s, deadline, &mut |_, _, _| {}, cancel)
+        generate(model, None, Generation { prompt, sampling: &s, deadline, sink: &mut |_, _, _| {}, cancel })
     }
 
     /// A prompt of three prefill chunks is cancelled after its first chunk, not after

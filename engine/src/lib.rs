@@ -34,7 +34,7 @@ use std::time::Instant;
 pub use config::ModelConfig;
 pub use device::DeviceInfo;
 pub use error::Error;
-pub use generate::{Cancel, Outcome, Sampling, StepTimes, TextSink, token_rate};
+pub use generate::{Cancel, Generation, Outcome, Sampling, StepTimes, TextSink, token_rate};
 pub use hub::hub_dirs;
 pub use model::{Model, load_weights};
 pub use source::resolve as resolve_model;
@@ -169,20 +169,13 @@ impl Loaded {
 
     /// Generates from token ids; `sink` receives each token's text as it is read.
     pub fn generate(&self, ids: &[u32], s: &Sampling, deadline: Instant, sink: TextSink<'_>) -> Result<Outcome, EngineError> {
-        self.generate_cancellable(ids, s, deadline, sink, &|| false)
+        self.generate_cancellable(Generation { prompt: ids, sampling: s, deadline, sink, cancel: &|| false })
     }
 
-    /// As [`Loaded::generate`], asking `cancel` after every token (and between prefill
-    /// chunks) whether to stop there.
-    pub fn generate_cancellable(
-        &self,
-        ids: &[u32],
-        s: &Sampling,
-        deadline: Instant,
-        sink: TextSink<'_>,
-        cancel: Cancel<'_>,
-    ) -> Result<Outcome, EngineError> {
-        generate::generate(&self.model, self.tokenizer.as_ref(), ids, s, deadline, sink, cancel)
+    /// As [`Loaded::generate`], asking the generation's `cancel` after every token (and
+    /// between prefill chunks) whether to stop there.
+    pub fn generate_cancellable(&self, g: Generation<'_>) -> Result<Outcome, EngineError> {
+        generate::generate(&self.model, self.tokenizer.as_ref(), g)
     }
 
     /// Whether these prompt ids and `max_tokens` fit the model (vocabulary, context).

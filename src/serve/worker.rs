@@ -356,7 +356,9 @@ fn generate(l: &Loaded, req: &Request, load_ns: u64, queue_ns: u64) -> Result<St
     };
     let cancel = || stopped.load(Ordering::Relaxed) || events.is_closed();
     let deadline = Instant::now() + Duration::from_secs(24 * 3600);
-    let out = l.generate_cancellable(&ids, &s, deadline, &mut sink, &cancel).map_err(|e| Failure::Engine(e.to_string()))?;
+    let out = l
+        .generate_cancellable(engine::Generation { prompt: &ids, sampling: &s, deadline, sink: &mut sink, cancel: &cancel })
+        .map_err(|e| Failure::Engine(e.to_string()))?;
     let rest = stop.finish();
     if !rest.is_empty() {
         let _ = events.send(Event::Text(rest));
