@@ -9,6 +9,7 @@ pub mod ollama_api;
 pub mod ollama_models;
 pub mod openai_api;
 pub mod params;
+pub mod reply;
 pub mod stop;
 pub mod worker;
 

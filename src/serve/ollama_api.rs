@@ -15,7 +15,7 @@ use std::time::{Instant, SystemTime};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State as Axum;
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mlxbench_engine::Sampling;
@@ -23,6 +23,7 @@ use mlxbench_engine::catalog::Entry;
 use serde_json::{Map, Value, json};
 
 use super::params::{self, Fields};
+use super::reply::error_response;
 use super::worker::{Event, Failure, Input, Request, Stats};
 use super::{Start, State, channel, collect, parse_keep_alive, rfc3339, start};
 use crate::scenario::ChatMessage;
@@ -40,11 +41,7 @@ pub fn routes() -> Router<Arc<State>> {
 
 /// `{"error": msg}` with `status`.
 pub fn error(status: StatusCode, msg: impl Into<String>) -> Response {
-    let mut r = (status, axum::Json(json!({ "error": msg.into() }))).into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    r
+    error_response(status, json!({ "error": msg.into() }))
 }
 
 /// Any path this server does not implement.
@@ -248,10 +245,7 @@ fn last(api: &Api, model: &str, text: &str, s: &Stats) -> Value {
 }
 
 fn failure(f: &Failure) -> Response {
-    match f {
-        Failure::BadRequest(m) => error(StatusCode::BAD_REQUEST, m.clone()),
-        Failure::Load(m) | Failure::Engine(m) => error(StatusCode::INTERNAL_SERVER_ERROR, m.clone()),
-    }
+    error(f.status(), f.message())
 }
 
 async fn answer(state: &State, b: &Map<String, Value>, input: Input, api: Api) -> Response {

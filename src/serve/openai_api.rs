@@ -16,7 +16,7 @@ use std::time::{Instant, SystemTime};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State as Axum};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mlxbench_engine::Sampling;
@@ -24,6 +24,7 @@ use mlxbench_engine::catalog::Entry;
 use serde_json::{Map, Value, json};
 
 use super::params::Fields;
+use super::reply::error_response;
 use super::worker::{Event, Failure, Input, Request, Stats};
 use super::{Start, State, channel, collect, start};
 use crate::scenario::ChatMessage;
@@ -40,12 +41,7 @@ pub fn routes() -> Router<Arc<State>> {
 
 /// OpenAI's error object with `status`.
 fn error(status: StatusCode, kind: &str, code: Option<&str>, msg: impl Into<String>) -> Response {
-    let body = json!({"error": {"message": msg.into(), "type": kind, "param": null, "code": code}});
-    let mut r = (status, axum::Json(body)).into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    r
+    error_response(status, json!({"error": {"message": msg.into(), "type": kind, "param": null, "code": code}}))
 }
 
 fn bad(msg: impl Into<String>) -> Response {
@@ -258,10 +254,8 @@ fn timings(s: &Stats) -> Value {
 }
 
 fn failure(f: &Failure) -> Response {
-    match f {
-        Failure::BadRequest(m) => bad(m.clone()),
-        Failure::Load(m) | Failure::Engine(m) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", None, m.clone()),
-    }
+    let kind = if f.status() == StatusCode::BAD_REQUEST { "invalid_request_error" } else { "server_error" };
+    error(f.status(), kind, None, f.message())
 }
 
 fn sse(v: &Value) -> Bytes {
