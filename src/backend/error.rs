@@ -2,6 +2,8 @@
 //! [`RequestError`] for one request (a failed sample; the run goes on). Each displays as
 //! one line that names what was waited for or read, and does not repeat its source.
 
+use crate::measure::metrics::ErrorKind;
+
 /// Why a target cannot run; every case of the target records it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BackendError {
@@ -73,21 +75,21 @@ fn partial_line(mid_line: bool) -> &'static str {
 }
 
 impl RequestError {
-    /// A stable short name for tables and result files.
-    pub fn kind(&self) -> &'static str {
+    /// The kind of failure, for tables and result files.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            RequestError::Connect { .. } => "connect",
-            RequestError::Send { .. } => "send",
-            RequestError::HeadersTimedOut { .. } | RequestError::Stalled { .. } => "timeout",
-            RequestError::Http { .. } => "http",
-            RequestError::Broken { .. } => "broken",
-            RequestError::Truncated { .. } => "truncated",
-            RequestError::Malformed { .. } => "malformed",
-            RequestError::NotAStream(_) => "not_a_stream",
-            RequestError::Server(_) => "server",
-            RequestError::Limit(_) => "limit",
-            RequestError::Config(_) => "config",
-            RequestError::Engine(_) => "engine",
+            RequestError::Connect { .. } => ErrorKind::Connect,
+            RequestError::Send { .. } => ErrorKind::Send,
+            RequestError::HeadersTimedOut { .. } | RequestError::Stalled { .. } => ErrorKind::Timeout,
+            RequestError::Http { .. } => ErrorKind::Http,
+            RequestError::Broken { .. } => ErrorKind::Broken,
+            RequestError::Truncated { .. } => ErrorKind::Truncated,
+            RequestError::Malformed { .. } => ErrorKind::Malformed,
+            RequestError::NotAStream(_) => ErrorKind::NotAStream,
+            RequestError::Server(_) => ErrorKind::Server,
+            RequestError::Limit(_) => ErrorKind::Limit,
+            RequestError::Config(_) => ErrorKind::Config,
+            RequestError::Engine(_) => ErrorKind::Engine,
         }
     }
 
@@ -120,10 +122,10 @@ mod tests {
     fn messages_are_one_line_and_kinds_stable() {
         let e = RequestError::Http { status: "404 Not Found".into(), message: Some("model 'x' not found".into()) };
         assert_eq!(e.to_string(), "HTTP 404 Not Found: model 'x' not found");
-        assert_eq!(e.kind(), "http");
+        assert_eq!(e.kind(), ErrorKind::Http);
         let s = RequestError::Stalled { secs: 2.0, tokens: 3, mid_line: true };
         assert_eq!(s.to_string(), "timed out after 2 s: stream stalled after 3 tokens (in the middle of a line)");
-        assert_eq!(s.kind(), "timeout");
+        assert_eq!(s.kind(), ErrorKind::Timeout);
         let m = RequestError::malformed("expected value", "x".repeat(500).as_bytes());
         assert!(m.to_string().len() < 160, "{m}");
     }

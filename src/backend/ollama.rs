@@ -335,6 +335,6 @@ mod tests {
         assert_eq!(r.server_rates.prefill_ms, Some(20.0));
         assert!(r.server.as_ref().unwrap().get("context").is_none());
         assert!(handle_line(br#"{"error":"model 'x' not found"}"#, t, &mut r).unwrap_err().to_string().contains("not found"));
-        assert_eq!(handle_line(b"{oops", t, &mut r).unwrap_err().kind(), "malformed");
+        assert_eq!(handle_line(b"{oops", t, &mut r).unwrap_err().kind(), crate::measure::metrics::ErrorKind::Malformed);
     }
 }

@@ -195,10 +195,10 @@ async fn run_round(backend: &Arc<dyn Backend>, req: &GenRequest, concurrency: u3
                 let mut s = f.partial.map(|rec| metrics::compute(&rec, run_start)).unwrap_or_default();
                 s.ok = false;
                 s.error = Some(f.error.to_string());
-                s.error_kind = Some(f.error.kind().into());
+                s.error_kind = Some(f.error.kind());
                 s
             }
-            Err(e) => Sample::failed(format!("internal error in request task: {e}"), "internal"),
+            Err(e) => Sample::failed(format!("internal error in request task: {e}"), crate::measure::metrics::ErrorKind::Internal),
         };
         s.iteration = iteration;
         s.stream = stream as u32;

@@ -37,7 +37,10 @@ fn case(target: &str, backend: &str, model: &str, ttft: u64, itl: u64) -> CaseRe
         s.sent_at = format!("2026-01-02T03:04:0{i}.5Z").parse().ok();
         samples.push(s);
     }
-    let mut failed = mlxbench::measure::metrics::Sample::failed("timed out after 5 s: stream stalled after 3 tokens", "timeout");
+    let mut failed = mlxbench::measure::metrics::Sample::failed(
+        "timed out after 5 s: stream stalled after 3 tokens",
+        mlxbench::measure::metrics::ErrorKind::Timeout,
+    );
     failed.iteration = 5;
     samples.push(failed);
     let mut c = CaseResult {
