@@ -13,6 +13,7 @@ pub mod metric;
 pub mod output;
 pub mod report;
 pub mod results;
+pub mod routes;
 pub mod runner;
 pub mod scenario;
 pub mod secrets;

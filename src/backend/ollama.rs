@@ -19,6 +19,7 @@ use super::{Backend, GenRequest, GenResult, LoadOutcome, Probe, TargetInfo, http
 use crate::measure::memory;
 use crate::measure::metrics::{ServerRates, StreamRecord, Usage};
 use crate::results::{LoadResult, MemoryResult};
+use crate::routes::ollama as routes;
 use crate::scenario::{OllamaConfig, Prompt};
 
 /// Keeps the model resident through a run with cooldowns (Ollama's default is 5 minutes).
@@ -100,7 +101,7 @@ impl Ollama {
             http::JsonError::NoAnswer(reason) => BackendError::Unreachable { url, reason },
             http::JsonError::Status { not_found, error } => {
                 let msg = error.to_string();
-                if not_found && path != "/api/version" && msg.contains("not found") && msg.contains("model") {
+                if not_found && path != routes::VERSION && msg.contains("not found") && msg.contains("model") {
                     BackendError::ModelNotFound { model: self.model.clone(), url: self.cfg.host.clone(), available: vec![] }
                 } else {
                     BackendError::Request(format!("{url}: {msg}"))
@@ -111,12 +112,12 @@ impl Ollama {
     }
 
     async fn tag_names(&self) -> Result<Vec<String>, BackendError> {
-        Ok(tag_names(&self.get_json("/api/tags").await?))
+        Ok(tag_names(&self.get_json(routes::TAGS).await?))
     }
 
     /// The `/api/ps` entry of our model, if loaded.
     async fn ps_entry(&self) -> Option<Value> {
-        let ps = self.get_json("/api/ps").await.ok()?;
+        let ps = self.get_json(routes::PS).await.ok()?;
         ps.get("models")?
             .as_array()?
             .iter()
@@ -133,7 +134,7 @@ impl Ollama {
         let body = json!({"model": self.model, "prompt": ".", "raw": true, "keep_alive": KEEP_ALIVE, "stream": false,
             "options": {"num_predict": 1, "temperature": 0}});
         let t0 = Instant::now();
-        let v = self.post_json("/api/generate", body, self.cfg.load_timeout).await?;
+        let v = self.post_json(routes::GENERATE, body, self.cfg.load_timeout).await?;
         Ok((crate::measure::ms(t0.elapsed()), ns_to_ms(v.get("load_duration"))))
     }
 
@@ -153,12 +154,12 @@ impl Ollama {
     async fn run_request(&self, req: &GenRequest) -> GenResult {
         let (path, body) = match &req.prompt {
             Prompt::Text(t) => (
-                "/api/generate",
+                routes::GENERATE,
                 json!({"model": self.model, "prompt": t, "stream": true,
                 "keep_alive": KEEP_ALIVE, "options": self.options(req)}),
             ),
             Prompt::Chat(m) => (
-                "/api/chat",
+                routes::CHAT,
                 json!({"model": self.model, "messages": m, "stream": true,
                 "keep_alive": KEEP_ALIVE, "options": self.options(req)}),
             ),
@@ -218,7 +219,7 @@ impl Backend for Ollama {
         async move {
             match &self.cfg.launch {
                 Some(launch) => self.launcher.start(launch, &self.target_name, &self.cfg.host, |t| self.model_ready(t)).await,
-                None => self.get_json("/api/version").await.map(|_| ()),
+                None => self.get_json(routes::VERSION).await.map(|_| ()),
             }
         }
         .boxed()
@@ -226,7 +227,7 @@ impl Backend for Ollama {
 
     fn describe(&self) -> BoxFuture<'_, Result<TargetInfo, BackendError>> {
         async move {
-            let version = self.get_json("/api/version").await?;
+            let version = self.get_json(routes::VERSION).await?;
             let names = self.tag_names().await?;
             if !model_listed(&self.model, &names) {
                 return Err(BackendError::ModelNotFound { model: self.model.clone(), url: self.cfg.host.clone(), available: names });
@@ -235,7 +236,7 @@ impl Backend for Ollama {
                 backend_version: version.get("version").and_then(Value::as_str).map(|v| format!("ollama {v}")),
                 ..Default::default()
             };
-            match self.post_json("/api/show", json!({"model": self.model}), Duration::from_secs(10)).await {
+            match self.post_json(routes::SHOW, json!({"model": self.model}), Duration::from_secs(10)).await {
                 Ok(show) => info.model_info = show.get("details").cloned(),
                 Err(e) => info.warnings.push(format!("/api/show failed: {e}")),
             }
@@ -248,7 +249,7 @@ impl Backend for Ollama {
         async move {
             let mut out = LoadOutcome::default();
             // Unload, and wait until /api/ps agrees, so the next request loads from cold.
-            self.post_json("/api/generate", json!({"model": self.model, "keep_alive": 0}), Duration::from_secs(60)).await?;
+            self.post_json(routes::GENERATE, json!({"model": self.model, "keep_alive": 0}), Duration::from_secs(60)).await?;
             let t0 = Instant::now();
             while self.ps_entry().await.is_some() && t0.elapsed() < Duration::from_secs(15) {
                 tokio::time::sleep(Duration::from_millis(100)).await;

@@ -19,6 +19,7 @@ use super::{Backend, GenFailure, GenRequest, GenResult, LoadOutcome, Probe, Targ
 use crate::measure::memory;
 use crate::measure::metrics::{ServerRates, StreamRecord, Usage};
 use crate::results::{LoadResult, MemoryResult};
+use crate::routes::openai as routes;
 use crate::scenario::{OpenAiConfig, Prompt};
 
 pub struct OpenAi {
@@ -81,7 +82,7 @@ impl OpenAi {
     /// `GET /models`: `Ok(ids)` when the server answers 2xx with a JSON body, all within
     /// `timeout`.
     async fn models(&self, timeout: Duration) -> Result<Vec<String>, String> {
-        let url = format!("{}/models", self.cfg.base_url);
+        let url = format!("{}{}", self.cfg.base_url, routes::MODELS);
         let v = http::get_json(self.authed(self.client.get(&url)), timeout).await.map_err(|e| e.to_string())?;
         Ok(v.get("data")
             .and_then(Value::as_array)
@@ -93,7 +94,7 @@ impl OpenAi {
     /// (llama.cpp loading), asks again every 250 ms, up to `loading_timeout`.
     async fn wait_while_loading(&self) -> Result<(), BackendError> {
         let started = std::time::Instant::now();
-        let url = format!("{}/models", self.cfg.base_url);
+        let url = format!("{}{}", self.cfg.base_url, routes::MODELS);
         loop {
             match self.models(Duration::from_secs(5)).await {
                 Ok(_) => {
@@ -155,8 +156,8 @@ impl OpenAi {
         if let Err(e) = &self.api_key {
             return Err(GenFailure::new(RequestError::Config(e.clone())));
         }
-        let path = if matches!(req.prompt, Prompt::Chat(_)) { "chat/completions" } else { "completions" };
-        let url = format!("{}/{path}", self.cfg.base_url);
+        let path = if matches!(req.prompt, Prompt::Chat(_)) { routes::CHAT } else { routes::COMPLETIONS };
+        let url = format!("{}{path}", self.cfg.base_url);
         let builder = self.authed(self.client.post(&url)).json(&self.body(req));
         let mut wire = SseWire::new(handle_event);
         // Servers that end the body without `[DONE]` but after a finish_reason are

@@ -4,6 +4,7 @@
 pub mod apple;
 pub mod claims;
 pub mod energy;
+pub mod error_kind;
 pub mod gpu;
 pub mod host;
 pub mod memory;

@@ -26,6 +26,7 @@ use super::params::{self, Fields};
 use super::reply::error_response;
 use super::worker::{Event, Failure, Input, Request, Stats};
 use super::{Start, State, channel, collect, parse_keep_alive, rfc3339, start};
+use crate::routes::ollama as routes;
 use crate::scenario::ChatMessage;
 
 type S = Axum<Arc<State>>;
@@ -33,9 +34,9 @@ type S = Axum<Arc<State>>;
 pub fn routes() -> Router<Arc<State>> {
     Router::new()
         .route("/", get(root).head(root))
-        .route("/api/version", get(version))
-        .route("/api/generate", post(generate))
-        .route("/api/chat", post(chat))
+        .route(routes::VERSION, get(version))
+        .route(routes::GENERATE, post(generate))
+        .route(routes::CHAT, post(chat))
         .merge(super::ollama_models::routes())
 }
 

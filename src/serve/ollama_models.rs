@@ -18,15 +18,16 @@ use serde_json::{Map, Value, json};
 use super::ollama_api::{bad, body, error, fields, model, ndjson};
 use super::worker::Resident;
 use super::{State, digest, rfc3339};
+use crate::routes::ollama as routes;
 
 type S = Axum<Arc<State>>;
 
 pub fn routes() -> Router<Arc<State>> {
     Router::new()
-        .route("/api/tags", get(tags))
-        .route("/api/ps", get(ps))
-        .route("/api/show", post(show))
-        .route("/api/pull", post(pull))
+        .route(routes::TAGS, get(tags))
+        .route(routes::PS, get(ps))
+        .route(routes::SHOW, post(show))
+        .route(routes::PULL, post(pull))
         .route("/api/delete", delete(|| refusal("delete models: remove the model's file or directory to remove it")))
         .route("/api/copy", post(|| refusal("copy models: copy or link the model's file under the new name")))
         .route("/api/create", post(|| refusal(CREATE)))

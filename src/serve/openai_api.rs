@@ -27,16 +27,17 @@ use super::params::Fields;
 use super::reply::error_response;
 use super::worker::{Event, Failure, Input, Request, Stats};
 use super::{Start, State, channel, collect, start};
+use crate::routes::openai as routes;
 use crate::scenario::ChatMessage;
 
 type S = Axum<Arc<State>>;
 
 pub fn routes() -> Router<Arc<State>> {
     Router::new()
-        .route("/v1/models", get(models))
-        .route("/v1/models/{*id}", get(model_one))
-        .route("/v1/chat/completions", post(chat))
-        .route("/v1/completions", post(completions))
+        .route(&format!("{}{}", routes::ROOT, routes::MODELS), get(models))
+        .route(&format!("{}{}/{{*id}}", routes::ROOT, routes::MODELS), get(model_one))
+        .route(&format!("{}{}", routes::ROOT, routes::CHAT), post(chat))
+        .route(&format!("{}{}", routes::ROOT, routes::COMPLETIONS), post(completions))
 }
 
 /// OpenAI's error object with `status`.
