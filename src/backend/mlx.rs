@@ -3,8 +3,7 @@
 //! array; requests queue for it. Nothing sits between the engine and the clock.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::mpsc;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
@@ -12,6 +11,7 @@ use futures_util::future::BoxFuture;
 use mlxbench_engine::{self as engine, Loaded, Sampling};
 use serde_json::json;
 
+use super::engine_host::{EngineHost, Refused, Worker, guarded, load_ready};
 use super::error::{BackendError, RequestError};
 use super::{Backend, GenFailure, GenRequest, GenResult, LoadOutcome, Probe, TargetInfo};
 use crate::measure::memory;
@@ -61,38 +61,33 @@ pub fn record_into(rec: &mut StreamRecord) -> impl FnMut(Instant, &str, u32) + '
     }
 }
 
+/// Requests the engine thread may have waiting: a run's concurrent streams, and more.
+const QUEUE: usize = 4096;
+
 enum Job {
     Load { dir: PathBuf, reply: tokio::sync::oneshot::Sender<Result<(f64, f64), String>> },
     Generate { req: GenRequest, sent: Instant, reply: tokio::sync::oneshot::Sender<GenResult> },
     Memory { reset: bool, reply: tokio::sync::oneshot::Sender<serde_json::Value> },
 }
 
-/// Why the engine thread ended, for every request that finds it gone.
-type Death = std::sync::Arc<Mutex<Option<String>>>;
-
-/// Runs `f`, turning a panic into an error with its message: a failing model or request
-/// reports its real reason, and the engine thread lives on.
-pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
-        let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
-        Err(format!("the engine panicked: {}", msg.unwrap_or_else(|| "no message".into())))
-    })
+/// The backend's side of the engine thread: one model, loaded twice (cold, warm).
+#[derive(Default)]
+struct EngineWorker {
+    loaded: Option<Loaded>,
 }
 
-/// The engine loop; records why it ended in `death`.
-fn engine(rx: mpsc::Receiver<Job>, death: Death) {
-    let mut loaded: Option<Loaded> = None;
-    while let Ok(job) = rx.recv() {
+impl Worker<Job> for EngineWorker {
+    fn handle(&mut self, job: Job) {
         match job {
             Job::Load { dir, reply } => {
-                let res = guarded(|| load_twice(&dir)).map(|(l, first_ms, warm_ms)| {
-                    loaded = Some(l);
+                let res = load_twice(&dir).map(|(l, first_ms, warm_ms)| {
+                    self.loaded = Some(l);
                     (first_ms, warm_ms)
                 });
                 let _ = reply.send(res);
             }
             Job::Generate { req, sent, reply } => {
-                let res = match &loaded {
+                let res = match &self.loaded {
                     None => Err(GenFailure::new(RequestError::Engine("model not loaded".into()))),
                     Some(l) => guarded(|| Ok(run(l, &req, sent))).unwrap_or_else(|e| Err(GenFailure::new(RequestError::Engine(e)))),
                 };
@@ -105,25 +100,18 @@ fn engine(rx: mpsc::Receiver<Job>, death: Death) {
             }
         }
     }
-    *death.lock().unwrap_or_else(|e| e.into_inner()) = Some("the backend was stopped".into());
 }
 
 /// First load in this process (files may be in the OS page cache), then again warm:
-/// the model and both times, ms.
+/// the model and both times, ms; the chat template is made ready after the warm load's
+/// time (engine_host.rs).
 fn load_twice(dir: &std::path::Path) -> Result<(Loaded, f64, f64), String> {
     let t0 = Instant::now();
-    let first = engine::load(dir).map_err(|e| e.to_string())?;
+    let first = guarded(|| engine::load(dir).map_err(|e| e.to_string()))?;
     let first_ms = crate::measure::ms(t0.elapsed());
     drop(first);
-    let t1 = Instant::now();
-    let mut l = engine::load(dir).map_err(|e| e.to_string())?;
-    let warm_ms = crate::measure::ms(t1.elapsed());
-    // outside both load times: the chat template checked within its budgets (a child
-    // process) and its end of turn found; a refused one fails chat requests with the reason
-    if let Some(t) = l.tokenizer.as_mut() {
-        let _ = t.prepare_chat();
-    }
-    Ok((l, first_ms, warm_ms))
+    let (l, warm) = load_ready(dir)?;
+    Ok((l, first_ms, crate::measure::ms(warm)))
 }
 
 fn run(l: &Loaded, req: &GenRequest, sent: Instant) -> GenResult {
@@ -157,8 +145,7 @@ pub struct MlxBackend {
     base: PathBuf,
     load_timeout: Duration,
     gpu: Option<bool>,
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
-    death: Death,
+    host: OnceLock<EngineHost<Job>>,
 }
 
 impl MlxBackend {
@@ -168,8 +155,7 @@ impl MlxBackend {
             base: cfg.base_dir.clone(),
             load_timeout: cfg.load_timeout,
             gpu: cfg.gpu,
-            tx: Mutex::new(None),
-            death: Death::default(),
+            host: OnceLock::new(),
         }
     }
 
@@ -179,14 +165,16 @@ impl MlxBackend {
     }
 
     fn send(&self, job: Job) -> Result<(), String> {
-        let guard = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        guard.as_ref().ok_or("engine not started")?.send(job).map_err(|_| self.stopped())
+        let host = self.host.get().ok_or("engine not started")?;
+        host.submit(job).map_err(|e| match e {
+            Refused::Full => format!("the engine queue is full ({} requests waiting)", host.capacity),
+            Refused::Stopped(why) => why,
+        })
     }
 
-    /// "the MLX engine thread stopped: <why>".
+    /// Why an answer is missing (the engine thread ended, or a panic dropped the request).
     fn stopped(&self) -> String {
-        let why = self.death.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        format!("the MLX engine thread stopped: {}", why.unwrap_or_else(|| "no reason recorded".into()))
+        self.host.get().map_or_else(|| "engine not started".into(), EngineHost::why)
     }
 
     async fn memory(&self, reset: bool) -> Option<serde_json::Value> {
@@ -204,15 +192,11 @@ impl Backend for MlxBackend {
             if let Some(gpu) = self.gpu {
                 engine::device::pin(gpu).map_err(|e| BackendError::Config(e.to_string()))?;
             }
-            let (tx, rx) = mpsc::channel();
-            std::thread::Builder::new()
-                .name("mlx-engine".into())
-                .spawn({
-                    let death = self.death.clone();
-                    move || engine(rx, death)
-                })
+            let host = EngineHost::start("mlx-engine", QUEUE, EngineWorker::default)
                 .map_err(|e| BackendError::Config(format!("cannot start the MLX engine thread: {e}")))?;
-            *self.tx.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+            if self.host.set(host).is_err() {
+                return Err(BackendError::Config("the MLX engine was started twice".into()));
+            }
             Ok(())
         }
         .boxed()
@@ -287,20 +271,10 @@ impl Backend for MlxBackend {
 
     fn stop(&self) -> BoxFuture<'_, ()> {
         async move {
-            self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(h) = self.host.get() {
+                h.stop();
+            }
         }
         .boxed()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::guarded;
-
-    #[test]
-    fn a_panic_in_the_engine_is_an_error_with_its_message() {
-        let r: Result<(), String> = guarded(|| panic!("gather index out of range"));
-        assert_eq!(r.unwrap_err(), "the engine panicked: gather index out of range");
-        assert_eq!(guarded(|| Ok::<_, String>(3)), Ok(3));
     }
 }

@@ -4,6 +4,8 @@
 //! Every network read is timestamped with a monotonic clock the moment its bytes arrive,
 //! before any parsing.
 
+#[cfg(feature = "mlx")]
+pub mod engine_host;
 pub mod error;
 pub mod http;
 pub mod launch;

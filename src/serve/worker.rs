@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,7 +19,7 @@ use mlxbench_engine::{self as engine, Loaded, Sampling};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::stop::StopMatcher;
-use crate::backend::mlx::guarded;
+use crate::backend::engine_host::{self as host, EngineHost, guarded, load_ready};
 use crate::scenario::ChatMessage;
 
 /// What to generate from.
@@ -134,7 +133,7 @@ pub struct Resident {
 /// The handlers' side of the engine thread.
 #[derive(Clone)]
 pub struct Handle {
-    tx: SyncSender<Request>,
+    host: Arc<EngineHost<Request>>,
     residents: Arc<Mutex<Vec<Resident>>>,
     /// Requests waiting, not counting the one running.
     pub queue_capacity: usize,
@@ -147,9 +146,8 @@ pub struct Busy;
 impl Handle {
     /// Queues a request, or refuses it at once when `queue_capacity` are waiting.
     pub fn submit(&self, req: Request) -> Result<(), Busy> {
-        self.tx.try_send(req).map_err(|e| match e {
-            TrySendError::Full(_) | TrySendError::Disconnected(_) => Busy,
-        })
+        // full, or (never while the server runs) the engine thread gone: not taken
+        self.host.submit(req).map_err(|_| Busy)
     }
 
     /// The models in memory now.
@@ -161,11 +159,10 @@ impl Handle {
 /// Starts the engine thread. `max_loaded` models stay resident at most (the least
 /// recently used leaves first).
 pub fn start(queue_capacity: usize, max_loaded: usize) -> std::io::Result<Handle> {
-    let (tx, rx) = mpsc::sync_channel::<Request>(queue_capacity);
     let residents = Arc::new(Mutex::new(Vec::new()));
     let shared = residents.clone();
-    std::thread::Builder::new().name("mlx-serve".into()).spawn(move || Worker { models: HashMap::new(), shared, max_loaded }.run(rx))?;
-    Ok(Handle { tx, residents, queue_capacity })
+    let host = EngineHost::start("mlx-serve", queue_capacity, move || Worker { models: HashMap::new(), shared, max_loaded })?;
+    Ok(Handle { host: Arc::new(host), residents, queue_capacity })
 }
 
 struct Model {
@@ -185,35 +182,35 @@ fn ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-impl Worker {
-    fn run(mut self, rx: mpsc::Receiver<Request>) {
-        loop {
-            let wait = self.models.values().filter_map(|m| m.expires).min().map(|t| t.saturating_duration_since(Instant::now()));
-            let got = match wait {
-                Some(w) => rx.recv_timeout(w),
-                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            };
-            match got {
-                Ok(req) => self.handle(req),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-            let now = Instant::now();
-            let before = self.models.len();
-            self.models.retain(|_, m| m.expires.is_none_or(|t| t > now));
-            if self.models.len() != before {
-                self.publish();
-            }
-        }
+impl host::Worker<Request> for Worker {
+    fn handle(&mut self, req: Request) {
+        self.serve(req);
     }
 
+    /// The first resident model's keep-alive end.
+    fn deadline(&self) -> Option<Instant> {
+        self.models.values().filter_map(|m| m.expires).min()
+    }
+
+    /// Models whose keep-alive ended leave.
+    fn tick(&mut self) {
+        let now = Instant::now();
+        let before = self.models.len();
+        self.models.retain(|_, m| m.expires.is_none_or(|t| t > now));
+        if self.models.len() != before {
+            self.publish();
+        }
+    }
+}
+
+impl Worker {
     fn publish(&self) {
         let mut v: Vec<Resident> = self.models.values().map(|m| m.resident.clone()).collect();
         v.sort_by(|a, b| a.entry.name.cmp(&b.entry.name));
         *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = v;
     }
 
-    fn handle(&mut self, req: Request) {
+    fn serve(&mut self, req: Request) {
         // the client left while its request waited: nothing to do for it
         if req.events.is_closed() {
             return;
@@ -279,15 +276,11 @@ impl Worker {
             self.models.remove(&oldest);
         }
         let before = engine::memory(false).active_bytes.unwrap_or(0);
-        let mut loaded = guarded(|| engine::load(&entry.path).map_err(|e| e.to_string()))
-            .map_err(|e| format!("cannot load {} ({}): {e}", entry.name, entry.path.display()))?;
-        let load_ns = ns(t0.elapsed());
-        // outside the load time: the template is checked within its budgets (a child
-        // process), and a chat server ends the answer where the template ends the
-        // assistant's turn; a refused template fails chat requests with the reason
-        if let Some(t) = loaded.tokenizer.as_mut() {
-            let _ = t.prepare_chat();
-        }
+        // the template made ready outside the load time (engine_host.rs): a chat server
+        // ends the answer where the template ends the assistant's turn
+        let evicting = t0.elapsed();
+        let (loaded, took) = load_ready(&entry.path).map_err(|e| format!("cannot load {} ({}): {e}", entry.name, entry.path.display()))?;
+        let load_ns = ns(evicting + took);
         let after = engine::memory(false).active_bytes.unwrap_or(0);
         let resident = Resident {
             entry: entry.clone(),
