@@ -12,7 +12,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mlxbench::backend::streaming::{NdjsonWire, SseWire, Wire};
 use mlxbench::backend::{ollama, openai};
 use mlxbench::measure::energy::{Meter, Source, SourceInfo, fill};
-use mlxbench::measure::metrics::{Sample, StreamRecord, compute};
+use mlxbench::measure::sample::{Sample, StreamRecord, compute};
 
 /// A counter read from a kernel file each tick (as RAPL's `energy_uj` is), advancing
 /// with the clock.

@@ -50,8 +50,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         cli::Command::Run(args) => commands::run::run(args),
         cli::Command::Info(args) => commands::info(args),
         cli::Command::Report(args) => commands::report::report(args),
-        cli::Command::Compare(args) => commands::report::compare(args),
+        cli::Command::Compare(args) => commands::compare::compare(args),
         cli::Command::Models(cmd) => commands::models::run(cmd),
-        cli::Command::Serve(args) => commands::models::serve(args),
+        cli::Command::Serve(args) => commands::serve::serve(args),
     }
 }

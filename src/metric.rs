@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::measure::metrics::Sample;
+use crate::measure::sample::Sample;
 
 /// One summarised metric. Declared in the alphabetical order of the names, which is
 /// also the order of a case's `summary` object in result files.

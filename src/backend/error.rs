@@ -2,7 +2,7 @@
 //! [`RequestError`] for one request (a failed sample; the run goes on). Each displays as
 //! one line that names what was waited for or read, and does not repeat its source.
 
-use crate::measure::metrics::ErrorKind;
+use crate::measure::sample::ErrorKind;
 
 /// Why a target cannot run; every case of the target records it.
 #[derive(Debug, Clone, thiserror::Error)]

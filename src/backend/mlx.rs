@@ -15,7 +15,7 @@ use super::engine_host::{EngineHost, Refused, Worker, guarded, load_ready};
 use super::error::{BackendError, RequestError};
 use super::{Backend, GenFailure, GenRequest, GenResult, LoadOutcome, Probe, TargetInfo};
 use crate::measure::memory;
-use crate::measure::metrics::{ServerRates, StreamRecord, Usage};
+use crate::measure::sample::{ServerRates, StreamRecord, Usage};
 use crate::results::{LoadResult, MemoryResult};
 use crate::scenario::{MlxConfig, Prompt};
 

@@ -9,7 +9,7 @@ pub mod engine_host;
 pub mod error;
 pub mod http;
 pub mod launch;
-pub mod launcher;
+pub mod managed;
 #[cfg(feature = "mlx")]
 pub mod mlx;
 pub mod ollama;
@@ -19,7 +19,7 @@ pub mod streaming;
 
 use futures_util::future::BoxFuture;
 
-use crate::measure::metrics::StreamRecord;
+use crate::measure::sample::StreamRecord;
 use crate::results::{LoadResult, MemoryResult};
 use crate::scenario::{BackendConfig, Params, Prompt, Target};
 

@@ -13,11 +13,11 @@ use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::error::{BackendError, RequestError};
-use super::launcher::{Launcher, Readiness};
+use super::launch::{Launcher, Readiness};
 use super::streaming::{self, NdjsonWire};
 use super::{Backend, GenRequest, GenResult, LoadOutcome, Probe, TargetInfo, http};
 use crate::measure::memory;
-use crate::measure::metrics::{ServerRates, StreamRecord, Usage};
+use crate::measure::sample::{ServerRates, StreamRecord, Usage};
 use crate::results::{LoadResult, MemoryResult};
 use crate::routes::ollama as routes;
 use crate::scenario::{OllamaConfig, Prompt};
@@ -336,6 +336,6 @@ mod tests {
         assert_eq!(r.server_rates.prefill_ms, Some(20.0));
         assert!(r.server.as_ref().unwrap().get("context").is_none());
         assert!(handle_line(br#"{"error":"model 'x' not found"}"#, t, &mut r).unwrap_err().to_string().contains("not found"));
-        assert_eq!(handle_line(b"{oops", t, &mut r).unwrap_err().kind(), crate::measure::metrics::ErrorKind::Malformed);
+        assert_eq!(handle_line(b"{oops", t, &mut r).unwrap_err().kind(), crate::measure::sample::ErrorKind::Malformed);
     }
 }

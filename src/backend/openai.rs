@@ -13,11 +13,11 @@ use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
 use super::error::{BackendError, RequestError};
-use super::launcher::Launcher;
+use super::launch::Launcher;
 use super::streaming::{self, SseWire};
 use super::{Backend, GenFailure, GenRequest, GenResult, LoadOutcome, Probe, TargetInfo, http};
 use crate::measure::memory;
-use crate::measure::metrics::{ServerRates, StreamRecord, Usage};
+use crate::measure::sample::{ServerRates, StreamRecord, Usage};
 use crate::results::{LoadResult, MemoryResult};
 use crate::routes::openai as routes;
 use crate::scenario::{OpenAiConfig, Prompt};

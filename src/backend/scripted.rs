@@ -11,7 +11,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use super::{Backend, BackendError, GenFailure, GenRequest, GenResult, LoadOutcome, RequestError, TargetInfo};
-use crate::measure::metrics::{StreamRecord, Usage};
+use crate::measure::sample::{StreamRecord, Usage};
 use crate::results::LoadResult;
 
 /// What one request does.

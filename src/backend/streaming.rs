@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::error::RequestError;
 use super::{GenFailure, GenResult, http};
-use crate::measure::metrics::StreamRecord;
+use crate::measure::sample::StreamRecord;
 use crate::stream::{NdjsonFramer, SseFramer, SseItem};
 
 /// Most bytes of one frame (a line, an SSE event) still waiting for its end.

@@ -1,8 +1,10 @@
 //! The subcommands: turn CLI data into plans, drive the runner, render and export.
 
+pub mod compare;
 pub mod models;
 pub mod report;
 pub mod run;
+pub mod serve;
 
 use std::io::Write;
 use std::path::PathBuf;

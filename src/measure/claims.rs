@@ -4,7 +4,7 @@
 //! case can warn. Tolerances are wide: only impossible claims are caught, never a server
 //! that batches tokens into chunks or counts a template's tokens.
 
-use super::metrics::StreamRecord;
+use super::sample::StreamRecord;
 
 /// What the client asked for, known before the request was sent.
 #[derive(Debug, Clone, Copy, Default)]
@@ -90,7 +90,7 @@ fn client_decode_tps(rec: &StreamRecord) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::metrics::ServerRates;
+    use crate::measure::sample::ServerRates;
     use std::time::{Duration, Instant};
 
     /// Five tokens 10 ms apart, the first 50 ms after sending.
@@ -116,11 +116,11 @@ mod tests {
         assert!(why[0].contains("99999999 output tokens for max_tokens=5 (kept the 5 counted"), "{why:?}");
         assert!(why[1].contains("1000 prompt tokens for 7 bytes"), "{why:?}");
         assert_eq!((r.usage.output_tokens, r.usage.prompt_tokens), (None, None));
-        let s = crate::measure::metrics::compute(&r, r.sent);
-        assert_eq!((s.output_tokens, s.token_source), (Some(5), Some(crate::measure::metrics::TokenSource::Estimate)));
+        let s = crate::measure::sample::compute(&r, r.sent);
+        assert_eq!((s.output_tokens, s.token_source), (Some(5), Some(crate::measure::sample::TokenSource::Estimate)));
         // plausible claims stand: a template's tokens, max_tokens + 1 (a stop token)
         let mut r = five();
-        r.usage = crate::measure::metrics::Usage { prompt_tokens: Some(90), output_tokens: Some(6) };
+        r.usage = crate::measure::sample::Usage { prompt_tokens: Some(90), output_tokens: Some(6) };
         assert!(check(&mut r, &ASKED).is_empty());
         assert_eq!(r.usage.output_tokens, Some(6));
     }

@@ -8,7 +8,7 @@ pub mod error_kind;
 pub mod gpu;
 pub mod host;
 pub mod memory;
-pub mod metrics;
+pub mod sample;
 
 use std::time::Duration;
 

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use crate::measure::host::HostInfo;
-pub use crate::measure::metrics::Sample;
+pub use crate::measure::sample::Sample;
 use crate::metric::Metric;
 pub use crate::scenario::{Api, BackendKind, Params, PromptCache};
 pub use crate::stats::Summary;

@@ -9,8 +9,8 @@ use super::energy;
 use crate::backend::{Backend, GenRequest, LoadOutcome, TargetInfo};
 use crate::measure::claims;
 use crate::measure::memory::PeakSampler;
-use crate::measure::metrics::{self, Sample};
 use crate::measure::ms;
+use crate::measure::sample::{self, Sample};
 use crate::metric::Metric;
 use crate::results::{CaseResult, RunAggregate};
 use crate::scenario::{Case, Plan};
@@ -187,18 +187,18 @@ async fn run_round(backend: &Arc<dyn Backend>, req: &GenRequest, concurrency: u3
             Ok(Ok(mut rec)) => {
                 last_done = last_done.max(rec.done.unwrap_or(run_start));
                 let set_aside = claims::check(&mut rec, &asked[stream]);
-                let mut s = metrics::compute(&rec, run_start);
+                let mut s = sample::compute(&rec, run_start);
                 s.claims_set_aside = set_aside.into_iter().map(|c| crate::secrets::redact(&c).into_owned()).collect();
                 s
             }
             Ok(Err(f)) => {
-                let mut s = f.partial.map(|rec| metrics::compute(&rec, run_start)).unwrap_or_default();
+                let mut s = f.partial.map(|rec| sample::compute(&rec, run_start)).unwrap_or_default();
                 s.ok = false;
                 s.error = Some(f.error.to_string());
                 s.error_kind = Some(f.error.kind());
                 s
             }
-            Err(e) => Sample::failed(format!("internal error in request task: {e}"), crate::measure::metrics::ErrorKind::Internal),
+            Err(e) => Sample::failed(format!("internal error in request task: {e}"), crate::measure::sample::ErrorKind::Internal),
         };
         s.iteration = iteration;
         s.stream = stream as u32;

@@ -89,7 +89,7 @@ fn failed_requests_are_failed_samples_with_their_reason() {
     let c = &r[0];
     assert_eq!((c.ok_count(), c.failed_count()), (2, 2));
     assert_eq!(c.samples[1].error.as_deref(), Some("server error in stream: boom 1"));
-    assert_eq!(c.samples[1].error_kind, Some(crate::measure::metrics::ErrorKind::Server));
+    assert_eq!(c.samples[1].error_kind, Some(crate::measure::sample::ErrorKind::Server));
     assert_eq!(c.failure_note().as_deref(), Some("2/4 failed: server error in stream: boom 1"));
     assert_eq!(c.summary_of(Metric::OutputTokens).map(|s| s.n), Some(2), "failed samples stay out of the summary");
 }

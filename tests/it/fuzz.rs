@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use mlxbench::backend::streaming::{NdjsonWire, SseWire, Wire};
 use mlxbench::backend::{ollama, openai};
-use mlxbench::measure::metrics::StreamRecord;
+use mlxbench::measure::sample::StreamRecord;
 use mlxbench::stream::{NdjsonFramer, SseFramer, SseItem};
 use proptest::prelude::*;
 

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::TimeZone;
-use mlxbench::measure::metrics::{ServerRates, StreamRecord, Usage, compute};
+use mlxbench::measure::sample::{ServerRates, StreamRecord, Usage, compute};
 use mlxbench::output::{markdown, table};
 use mlxbench::results::{
     Api, BackendKind, CaseResult, HostInfo, LoadResult, MemoryResult, Params, PromptCache, RunAggregate, RunResult, SCHEMA_VERSION,
@@ -37,9 +37,9 @@ fn case(target: &str, backend: &str, model: &str, ttft: u64, itl: u64) -> CaseRe
         s.sent_at = format!("2026-01-02T03:04:0{i}.5Z").parse().ok();
         samples.push(s);
     }
-    let mut failed = mlxbench::measure::metrics::Sample::failed(
+    let mut failed = mlxbench::measure::sample::Sample::failed(
         "timed out after 5 s: stream stalled after 3 tokens",
-        mlxbench::measure::metrics::ErrorKind::Timeout,
+        mlxbench::measure::sample::ErrorKind::Timeout,
     );
     failed.iteration = 5;
     samples.push(failed);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::{MIN_PERIODS, Meter, SourceInfo};
-use crate::measure::metrics::Sample;
+use crate::measure::sample::Sample;
 
 /// What a case's energy figures are and how they were taken (`cases[].energy`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

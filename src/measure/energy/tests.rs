@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::measure::metrics::Sample;
+use crate::measure::sample::Sample;
 
 /// `watts` as a counter that steps every `step`; stalls after `stall_after`; reports a
 /// throttle reason within `hot` (offsets from its start).
