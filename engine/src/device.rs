@@ -7,11 +7,33 @@ use serde::{Deserialize, Serialize};
 
 use crate::EngineError;
 
-/// A device as results record it (`cases[].device`).
+/// Which kind of device MLX computes on (serialized `"cpu"` / `"gpu"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    Cpu,
+    Gpu,
+}
+
+impl std::fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl DeviceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceKind::Cpu => "cpu",
+            DeviceKind::Gpu => "gpu",
+        }
+    }
+}
+
+/// A device as MLX reports it (the harness records it as `cases[].device`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceInfo {
-    /// "cpu" or "gpu".
-    pub kind: String,
+    pub kind: DeviceKind,
     /// "cpu", "metal" or "cuda".
     pub api: String,
     /// MLX's `device_name` where it gives one.
@@ -101,7 +123,7 @@ pub fn current() -> DeviceInfo {
     let ok = unsafe { mlx_sys::mlx_get_default_device(&mut dev) == 0 && mlx_sys::mlx_device_get_type(&mut kind, dev) == 0 };
     let gpu = ok && kind == mlx_sys::mlx_device_type__MLX_GPU;
     let mut d = DeviceInfo {
-        kind: if gpu { "gpu" } else { "cpu" }.into(),
+        kind: if gpu { DeviceKind::Gpu } else { DeviceKind::Cpu },
         api: if gpu { gpu_api() } else { "cpu" }.into(),
         name: None,
         architecture: None,
@@ -172,13 +194,13 @@ mod tests {
     #[test]
     fn mlx_names_its_default_device() {
         let d = current();
-        assert!(matches!((d.kind.as_str(), d.api.as_str()), ("cpu", "cpu") | ("gpu", "metal") | ("gpu", "cuda")), "{d:?}");
+        assert!(matches!((d.kind.name(), d.api.as_str()), ("cpu", "cpu") | ("gpu", "metal") | ("gpu", "cuda")), "{d:?}");
         assert!(available(false), "MLX always has its CPU backend");
         if !available(true) {
             let e = pin(true).unwrap_err().to_string();
             assert!(e.contains("device = \"gpu\"") && e.contains("MLX cannot use a GPU"), "{e}");
         }
-        assert_eq!(pin(d.kind == "gpu").unwrap().kind, d.kind);
+        assert_eq!(pin(d.kind == DeviceKind::Gpu).unwrap().kind, d.kind);
     }
 
     /// On a Mac, MLX's default is the Metal GPU whenever MLX reports one; GitHub's hosted
@@ -189,10 +211,10 @@ mod tests {
     fn on_a_mac_mlx_computes_on_metal_when_it_has_a_device() {
         if !available(true) {
             eprintln!("SKIPPED: MLX reports no Metal device on this Mac (a virtual machine?): its CPU backend runs the tests");
-            assert_eq!(current().kind, "cpu");
+            assert_eq!(current().kind, DeviceKind::Cpu);
             return;
         }
         let d = pin(true).unwrap();
-        assert_eq!((d.kind.as_str(), d.api.as_str()), ("gpu", "metal"), "{d:?}");
+        assert_eq!((d.kind.name(), d.api.as_str()), ("gpu", "metal"), "{d:?}");
     }
 }

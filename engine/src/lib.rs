@@ -93,8 +93,11 @@ pub(crate) fn ms(d: std::time::Duration) -> f64 {
 /// in-process via mlx-rs 0.33.0, MLX_MAX_OPS_PER_BUFFER=100)`.
 pub fn describe() -> String {
     let d = device::current();
-    let on =
-        if d.kind == "cpu" { "cpu".to_string() } else { format!("gpu: {}{}", d.api, d.name.map(|n| format!(" {n}")).unwrap_or_default()) };
+    let on = if d.kind == device::DeviceKind::Cpu {
+        "cpu".to_string()
+    } else {
+        format!("gpu: {}{}", d.api, d.name.map(|n| format!(" {n}")).unwrap_or_default())
+    };
     let tuned = device::launch_setting().map(|s| format!(", {s}")).unwrap_or_default();
     let plain = if model::plain_step() { ", plain step: MLXBENCH_NO_COMPILE=1" } else { "" };
     format!("mlx {MLX_VERSION} ({on}, in-process via mlx-rs 0.33.0{tuned}{plain})")

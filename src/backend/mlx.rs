@@ -39,7 +39,11 @@ pub fn probe() -> Probe {
 
 /// The engine's device as result files record it.
 fn device_record(d: engine::DeviceInfo) -> crate::results::DeviceRecord {
-    crate::results::DeviceRecord { kind: d.kind, api: d.api, name: d.name, architecture: d.architecture, memory_bytes: d.memory_bytes }
+    let kind = match d.kind {
+        engine::device::DeviceKind::Cpu => crate::results::DeviceKind::Cpu,
+        engine::device::DeviceKind::Gpu => crate::results::DeviceKind::Gpu,
+    };
+    crate::results::DeviceRecord { kind, api: d.api, name: d.name, architecture: d.architecture, memory_bytes: d.memory_bytes }
 }
 
 /// Prompt token ids for a request.

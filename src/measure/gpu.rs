@@ -5,11 +5,20 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Who made a GPU (`"NVIDIA"`, `"Apple"`; another version's name reads as `other`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GpuVendor {
+    #[serde(rename = "NVIDIA")]
+    Nvidia,
+    Apple,
+    #[serde(other, rename = "other")]
+    Other,
+}
+
 /// One GPU as result files record it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GpuInfo {
-    /// "NVIDIA" or "Apple".
-    pub vendor: String,
+    pub vendor: GpuVendor,
     /// As the driver names it, e.g. "NVIDIA H200".
     pub name: String,
     /// The GPU's own memory (Apple: the unified memory it shares with the CPU).
@@ -90,7 +99,7 @@ pub fn detect(apple_chip: Option<&str>, gpu_cores: Option<u32>, unified_bytes: u
     let mut gpus = nvidia();
     if let Some(chip) = apple_chip {
         gpus.push(GpuInfo {
-            vendor: "Apple".into(),
+            vendor: GpuVendor::Apple,
             name: format!("{chip} GPU"),
             memory_bytes: Some(unified_bytes),
             driver_version: None,
@@ -149,7 +158,7 @@ pub fn nvidia() -> Vec<GpuInfo> {
             let name = d.name().ok()?;
             let (bandwidth, source) = nvidia_bandwidth(&name);
             Some(GpuInfo {
-                vendor: "NVIDIA".into(),
+                vendor: GpuVendor::Nvidia,
                 memory_bytes: d.memory_info().ok().map(|m| m.total),
                 driver_version: driver.clone(),
                 memory_bandwidth_gbps: bandwidth,
@@ -182,6 +191,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn vendors_and_device_kinds_keep_their_names_in_files() {
+        assert_eq!(serde_json::to_string(&GpuVendor::Nvidia).unwrap(), "\"NVIDIA\"");
+        assert_eq!(serde_json::to_string(&GpuVendor::Apple).unwrap(), "\"Apple\"");
+        assert_eq!(serde_json::from_str::<GpuVendor>("\"AMD\"").unwrap(), GpuVendor::Other);
+        let k: crate::results::DeviceKind = serde_json::from_str("\"gpu\"").unwrap();
+        assert_eq!((k, serde_json::to_string(&k).unwrap()), (crate::results::DeviceKind::Gpu, "\"gpu\"".into()));
+        assert_eq!(serde_json::from_str::<crate::results::DeviceKind>("\"npu\"").unwrap(), crate::results::DeviceKind::Other);
+    }
+
+    #[test]
     fn nvidia_names_find_their_bandwidth() {
         for (name, gbps) in [
             ("NVIDIA H200", 4800.0),
@@ -212,7 +231,7 @@ mod tests {
         }
         let apple = detect(Some("Apple M3 Max"), Some(40), 64 << 30, Some(400.0));
         let last = apple.last().unwrap();
-        assert_eq!((last.vendor.as_str(), last.gpu_cores, last.memory_bandwidth_gbps), ("Apple", Some(40), Some(400.0)));
+        assert_eq!((last.vendor, last.gpu_cores, last.memory_bandwidth_gbps), (GpuVendor::Apple, Some(40), Some(400.0)));
         assert_eq!(describe(last), "Apple M3 Max GPU, 64.0 GiB, 400 GB/s");
     }
 }

@@ -28,7 +28,7 @@ pub fn load_cell(c: &CaseResult) -> String {
 pub fn peak_cell(c: &CaseResult) -> String {
     let Some(m) = c.memory.as_ref() else { return "-".into() };
     let host = m.peak_bytes.or(m.after_load_bytes).map(bytes).unwrap_or_else(|| "-".into());
-    let on_gpu = c.device.as_ref().is_some_and(|d| d.kind == "gpu");
+    let on_gpu = c.device.as_ref().is_some_and(|d| d.kind == crate::results::DeviceKind::Gpu);
     let mlx_gpu = on_gpu.then(|| m.allocator.as_ref()?.get("peak_bytes")?.as_u64()).flatten();
     match m.gpu_peak_bytes.or(mlx_gpu) {
         Some(g) => format!("{host} + {} GPU", bytes(g)),
@@ -56,7 +56,7 @@ pub fn host_line(r: &RunResult) -> String {
         s.push_str(&format!(", {bw} GB/s"));
     }
     // discrete GPUs (an Apple GPU is the chip above)
-    for g in h.gpus.iter().filter(|g| g.vendor != "Apple") {
+    for g in h.gpus.iter().filter(|g| g.vendor != crate::measure::gpu::GpuVendor::Apple) {
         s.push_str(&format!("; GPU {}", crate::measure::gpu::describe(g)));
     }
     s.push(')');

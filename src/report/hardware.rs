@@ -82,7 +82,7 @@ pub fn weights_bytes(run: &RunResult, c: &CaseResult) -> Option<(u64, &'static s
 /// the case ran on one (MLX's `device`, or an Ollama model with `size_vram`), else the
 /// host's.
 pub fn case_bandwidth(run: &RunResult, c: &CaseResult) -> (Option<f64>, String) {
-    let mlx_gpu = c.device.as_ref().filter(|d| d.kind == "gpu");
+    let mlx_gpu = c.device.as_ref().filter(|d| d.kind == crate::results::DeviceKind::Gpu);
     let vram = c.memory.as_ref().and_then(|m| m.server_reported.as_ref()?.get("size_vram")?.as_u64()).is_some_and(|v| v > 0);
     if mlx_gpu.is_some() || vram {
         let name = mlx_gpu.and_then(|d| d.name.clone());
@@ -131,7 +131,7 @@ mod tests {
         let mut run: RunResult = serde_json::from_str(include_str!("../../tests/fixtures/results/m3-3.json")).unwrap();
         run.host.memory_bandwidth_gbps = None;
         run.host.gpus = vec![GpuInfo {
-            vendor: "NVIDIA".into(),
+            vendor: crate::measure::gpu::GpuVendor::Nvidia,
             name: "NVIDIA H200".into(),
             memory_bytes: None,
             driver_version: None,
@@ -143,7 +143,7 @@ mod tests {
         c.memory = None;
         assert_eq!(case_bandwidth(&run, &c), (None, "host".into()));
         c.device = Some(DeviceRecord {
-            kind: "gpu".into(),
+            kind: crate::results::DeviceKind::Gpu,
             api: "cuda".into(),
             name: Some("NVIDIA H200".into()),
             architecture: None,

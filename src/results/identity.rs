@@ -96,7 +96,13 @@ mod tests {
         .unwrap();
         c.params.prompt_cache = cache;
         c.params.temperature = temperature;
-        c.device = device.map(|k| DeviceRecord { kind: k.into(), api: "metal".into(), name: None, architecture: None, memory_bytes: None });
+        c.device = device.map(|k| DeviceRecord {
+            kind: serde_json::from_value(serde_json::json!(k)).unwrap(),
+            api: "metal".into(),
+            name: None,
+            architecture: None,
+            memory_bytes: None,
+        });
         c
     }
 
@@ -109,7 +115,7 @@ mod tests {
         let mut seeded = base.clone();
         seeded.params.seed = 2;
         let mut on_cpu = base.clone();
-        on_cpu.device.as_mut().unwrap().kind = "cpu".into();
+        on_cpu.device.as_mut().unwrap().kind = crate::results::DeviceKind::Cpu;
         for other in [seeded, on_cpu] {
             assert!(!other.identity().matches(&base.identity()), "{}", other.key());
         }

@@ -187,11 +187,31 @@ pub struct CaseResult {
     pub energy: Option<crate::measure::energy::CaseEnergy>,
 }
 
+/// Which kind of device a case computed on (`"cpu"` / `"gpu"`; another version's name
+/// reads as `other`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    Cpu,
+    Gpu,
+    #[serde(other)]
+    Other,
+}
+
+impl std::fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DeviceKind::Cpu => "cpu",
+            DeviceKind::Gpu => "gpu",
+            DeviceKind::Other => "other",
+        })
+    }
+}
+
 /// A compute device (`cases[].device`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeviceRecord {
-    /// "cpu" or "gpu".
-    pub kind: String,
+    pub kind: DeviceKind,
     /// "cpu", "metal" or "cuda".
     pub api: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -293,7 +313,7 @@ impl RunResult {
     pub fn hardware(&self) -> String {
         let mut m = self.host.chip.clone().unwrap_or_else(|| self.host.cpu.clone());
         // discrete GPUs name the machine too (an Apple GPU is the chip)
-        for g in self.host.gpus.iter().filter(|g| g.vendor != "Apple") {
+        for g in self.host.gpus.iter().filter(|g| g.vendor != crate::measure::gpu::GpuVendor::Apple) {
             m.push_str(&format!(" + {}", g.name));
         }
         m

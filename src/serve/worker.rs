@@ -286,7 +286,7 @@ impl Worker {
             entry: entry.clone(),
             size_bytes: after.saturating_sub(before).max(1),
             expires_at: None,
-            on_gpu: engine::device::current().kind == "gpu",
+            on_gpu: engine::device::current().kind == engine::device::DeviceKind::Gpu,
         };
         let now = Instant::now();
         self.models.insert(entry.name.clone(), Model { loaded, resident, expires: None, last_used: now });

@@ -123,7 +123,7 @@ fn run() -> RunResult {
             hostname: "bench-mac".into(),
             gpus: mlxbench::measure::gpu::detect(Some("Apple M3 Max"), Some(40), 64 << 30, Some(400.0))
                 .into_iter()
-                .filter(|g| g.vendor == "Apple")
+                .filter(|g| g.vendor == mlxbench::measure::gpu::GpuVendor::Apple)
                 .collect(),
         },
         scenario: ScenarioRecord {
