@@ -40,6 +40,13 @@ pub struct HostInfo {
     pub gpus: Vec<super::gpu::GpuInfo>,
 }
 
+impl HostInfo {
+    /// The GPUs that are not the chip itself (an Apple GPU is part of `chip`).
+    pub fn discrete_gpus(&self) -> impl Iterator<Item = &super::gpu::GpuInfo> {
+        self.gpus.iter().filter(|g| g.vendor != super::gpu::GpuVendor::Apple)
+    }
+}
+
 /// Reads the fingerprint of this machine. Never fails: unknown fields stay empty.
 pub fn detect() -> HostInfo {
     let mut sys = System::new();

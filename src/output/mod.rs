@@ -55,8 +55,7 @@ pub fn host_line(r: &RunResult) -> String {
     if let Some(bw) = h.memory_bandwidth_gbps {
         s.push_str(&format!(", {bw} GB/s"));
     }
-    // discrete GPUs (an Apple GPU is the chip above)
-    for g in h.gpus.iter().filter(|g| g.vendor != crate::measure::gpu::GpuVendor::Apple) {
+    for g in h.discrete_gpus() {
         s.push_str(&format!("; GPU {}", crate::measure::gpu::describe(g)));
     }
     s.push(')');

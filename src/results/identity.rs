@@ -84,9 +84,9 @@ impl<'a> CaseIndex<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::{DeviceRecord, PromptCache};
+    use crate::results::{DeviceKind, DeviceRecord, PromptCache};
 
-    fn case(cache: Option<PromptCache>, temperature: f64, device: Option<&str>) -> CaseResult {
+    fn case(cache: Option<PromptCache>, temperature: f64, device: Option<DeviceKind>) -> CaseResult {
         let mut c: CaseResult = serde_json::from_value(serde_json::json!({
             "target": "mlx", "backend": "mlx", "model": "m", "workload": "w",
             "params": {"max_tokens": 8, "concurrency": 1, "temperature": 0.0, "seed": 1, "ignore_eos": true,
@@ -96,26 +96,28 @@ mod tests {
         .unwrap();
         c.params.prompt_cache = cache;
         c.params.temperature = temperature;
-        c.device = device.map(|k| DeviceRecord {
-            kind: serde_json::from_value(serde_json::json!(k)).unwrap(),
-            api: "metal".into(),
-            name: None,
-            architecture: None,
-            memory_bytes: None,
-        });
+        c.device = device.map(|k| DeviceRecord { kind: k, api: "metal".into(), name: None, architecture: None, memory_bytes: None });
         c
     }
 
     #[test]
+    fn device_kinds_keep_their_names_in_files() {
+        let k: DeviceKind = serde_json::from_str("\"gpu\"").unwrap();
+        assert_eq!((k, serde_json::to_string(&k).unwrap()), (DeviceKind::Gpu, "\"gpu\"".into()));
+        assert_eq!(serde_json::from_str::<DeviceKind>("\"npu\"").unwrap(), DeviceKind::Other);
+    }
+
+    #[test]
     fn everything_that_changes_a_measurement_tells_cases_apart() {
-        let base = case(Some(PromptCache::Cold), 0.0, Some("gpu"));
-        let ix_cases = [case(Some(PromptCache::Warm), 0.0, Some("gpu")), case(Some(PromptCache::Cold), 0.7, Some("gpu"))];
+        let base = case(Some(PromptCache::Cold), 0.0, Some(DeviceKind::Gpu));
+        let ix_cases =
+            [case(Some(PromptCache::Warm), 0.0, Some(DeviceKind::Gpu)), case(Some(PromptCache::Cold), 0.7, Some(DeviceKind::Gpu))];
         let ix = CaseIndex::new(&ix_cases);
         assert!(ix.get(&base.identity()).is_none(), "a warm cache or another temperature is another measurement");
         let mut seeded = base.clone();
         seeded.params.seed = 2;
         let mut on_cpu = base.clone();
-        on_cpu.device.as_mut().unwrap().kind = crate::results::DeviceKind::Cpu;
+        on_cpu.device.as_mut().unwrap().kind = DeviceKind::Cpu;
         for other in [seeded, on_cpu] {
             assert!(!other.identity().matches(&base.identity()), "{}", other.key());
         }
@@ -128,12 +130,13 @@ mod tests {
     #[test]
     fn older_files_match_where_nothing_recorded_differs() {
         let old = case(None, 0.0, None);
-        let new_cases = [case(Some(PromptCache::Warm), 0.7, Some("gpu")), case(Some(PromptCache::Cold), 0.0, Some("gpu"))];
+        let new_cases =
+            [case(Some(PromptCache::Warm), 0.7, Some(DeviceKind::Gpu)), case(Some(PromptCache::Cold), 0.0, Some(DeviceKind::Gpu))];
         let ix = CaseIndex::new(&new_cases);
         let found = ix.get(&old.identity()).expect("an old file's case pairs with the new one");
         assert_eq!(found.params.temperature, 0.0);
         // an exact match wins over a compatible one
-        let both = [case(None, 0.0, None), case(Some(PromptCache::Cold), 0.0, Some("gpu"))];
+        let both = [case(None, 0.0, None), case(Some(PromptCache::Cold), 0.0, Some(DeviceKind::Gpu))];
         let ix = CaseIndex::new(&both);
         assert!(ix.get(&new_cases[1].identity()).unwrap().params.prompt_cache.is_some());
         assert!(old.key().ends_with("cache=? device=?"), "{}", old.key());

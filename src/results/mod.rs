@@ -312,8 +312,8 @@ impl RunResult {
     /// hostname every run): how a fleet comparison pairs machines when keys differ.
     pub fn hardware(&self) -> String {
         let mut m = self.host.chip.clone().unwrap_or_else(|| self.host.cpu.clone());
-        // discrete GPUs name the machine too (an Apple GPU is the chip)
-        for g in self.host.gpus.iter().filter(|g| g.vendor != crate::measure::gpu::GpuVendor::Apple) {
+        // discrete GPUs name the machine too
+        for g in self.host.discrete_gpus() {
             m.push_str(&format!(" + {}", g.name));
         }
         m

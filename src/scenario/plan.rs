@@ -228,6 +228,7 @@ pub(crate) fn expand(
         exclude_throttled: d.exclude_throttled.unwrap_or(false),
         until_cool_max_s: d.cooldown.map(|Cooldown::UntilCool| fval(&d.cooldown_max_s, 120.0)),
     };
+    debug_assert_eq!(kinds.len(), spec.targets.len(), "validation knows every backend");
     let targets: Vec<Target> = spec.targets.iter().zip(kinds).map(|(t, k)| target::resolve(t.get_ref(), *k, &base_dir)).collect();
     let sweep = spec.sweep.clone().unwrap_or_default();
     let list = |v: &Option<toml::Spanned<Vec<u32>>>| v.as_ref().map(|s| s.get_ref().clone());

@@ -53,7 +53,7 @@ pub fn load_file(path: &Path) -> Result<Plan, ScenarioError> {
 /// Validates and expands scenario text; `path` names it in errors and anchors
 /// `prompt_file` and `launch` (its parent folder).
 pub fn parse_str(src: &str, path: &Path) -> Result<Plan, ScenarioError> {
-    let mut cx = Checker { src, path, diagnostics: Vec::new() };
+    let mut cx = Checker { src, path, diagnostics: Vec::new(), kinds: Vec::new() };
     let spec: ScenarioSpec = match toml::from_str(src) {
         Ok(spec) => spec,
         Err(e) => {
@@ -71,15 +71,10 @@ pub fn parse_str(src: &str, path: &Path) -> Result<Plan, ScenarioError> {
     if !cx.diagnostics.is_empty() {
         return Err(cx.into_error());
     }
-    // every backend is known once validation passed; a target is built for its kind,
-    // never for a stand-in
-    let Some(kinds) = spec.targets.iter().map(|t| BackendKind::from_name(t.get_ref().backend.get_ref())).collect::<Option<Vec<_>>>() else {
-        cx.push_at(0, "targets", "unknown backend");
-        return Err(cx.into_error());
-    };
     let sha = Sha256::digest(src.as_bytes());
     let source_sha256 = sha.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(plan::expand(spec, &kinds, prompts, path.to_path_buf(), base_dir, source_sha256))
+    // no diagnostics: every target's backend was known, in order
+    Ok(plan::expand(spec, &cx.kinds, prompts, path.to_path_buf(), base_dir, source_sha256))
 }
 
 /// The folder a scenario's relative paths mean, absolute: a bare file name means the
@@ -95,6 +90,8 @@ struct Checker<'a> {
     src: &'a str,
     path: &'a Path,
     diagnostics: Vec<Diagnostic>,
+    /// Each known target's backend, in order (all of them when nothing was wrong).
+    kinds: Vec<BackendKind>,
 }
 
 impl Checker<'_> {
@@ -203,6 +200,7 @@ impl Checker<'_> {
             }
             let backend = t.backend.get_ref().as_str();
             let kind = BackendKind::from_name(backend);
+            self.kinds.extend(kind);
             if kind.is_none() {
                 let known: Vec<&str> = BackendKind::ALL.iter().map(|b| b.name()).collect();
                 self.push(&t.backend, key("backend"), format!("unknown backend \"{backend}\"; expected one of {}", known.join(", ")));

@@ -135,8 +135,6 @@ pub struct Resident {
 pub struct Handle {
     host: Arc<EngineHost<Request>>,
     residents: Arc<Mutex<Vec<Resident>>>,
-    /// Requests waiting, not counting the one running.
-    pub queue_capacity: usize,
 }
 
 /// The queue is full: the request was not taken.
@@ -144,7 +142,7 @@ pub struct Handle {
 pub struct Busy;
 
 impl Handle {
-    /// Queues a request, or refuses it at once when `queue_capacity` are waiting.
+    /// Queues a request, or refuses it at once when the queue's capacity are waiting.
     pub fn submit(&self, req: Request) -> Result<(), Busy> {
         // full, or (never while the server runs) the engine thread gone: not taken
         self.host.submit(req).map_err(|_| Busy)
@@ -162,7 +160,7 @@ pub fn start(queue_capacity: usize, max_loaded: usize) -> std::io::Result<Handle
     let residents = Arc::new(Mutex::new(Vec::new()));
     let shared = residents.clone();
     let host = EngineHost::start("mlx-serve", queue_capacity, move || Worker { models: HashMap::new(), shared, max_loaded })?;
-    Ok(Handle { host: Arc::new(host), residents, queue_capacity })
+    Ok(Handle { host: Arc::new(host), residents })
 }
 
 struct Model {
