@@ -213,7 +213,7 @@ impl Backend for MlxBackend {
                 device: Some(device_record(engine::device::current())),
                 backend_version: Some(engine_description()),
                 model_info: Some(json!({ "path": dir.display().to_string(), "device": engine::device::current().kind })),
-                warnings: Vec::new(),
+                warnings: Default::default(),
             })
         }
         .boxed()
@@ -249,7 +249,7 @@ impl Backend for MlxBackend {
                     allocator: self.memory(true).await,
                     ..Default::default()
                 }),
-                warnings: Vec::new(),
+                warnings: Default::default(),
             })
         }
         .boxed()

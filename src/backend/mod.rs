@@ -32,7 +32,7 @@ pub struct TargetInfo {
     /// Where an in-process engine computes.
     pub device: Option<crate::results::DeviceRecord>,
     pub model_info: Option<serde_json::Value>,
-    pub warnings: Vec<String>,
+    pub warnings: crate::results::Warnings,
 }
 
 /// Load time and the memory around it.
@@ -40,7 +40,7 @@ pub struct TargetInfo {
 pub struct LoadOutcome {
     pub load: Option<LoadResult>,
     pub memory: Option<MemoryResult>,
-    pub warnings: Vec<String>,
+    pub warnings: crate::results::Warnings,
 }
 
 /// One generation request.

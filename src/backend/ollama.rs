@@ -18,7 +18,7 @@ use super::streaming::{self, NdjsonWire};
 use super::{Backend, GenRequest, GenResult, LoadOutcome, Probe, TargetInfo, http};
 use crate::measure::memory;
 use crate::measure::sample::{ServerRates, StreamRecord, Usage};
-use crate::results::{LoadResult, MemoryResult};
+use crate::results::{LoadResult, MemoryResult, WarningKind};
 use crate::routes::ollama as routes;
 use crate::scenario::{OllamaConfig, Prompt};
 
@@ -238,7 +238,7 @@ impl Backend for Ollama {
             };
             match self.post_json(routes::SHOW, json!({"model": self.model}), Duration::from_secs(10)).await {
                 Ok(show) => info.model_info = show.get("details").cloned(),
-                Err(e) => info.warnings.push(format!("/api/show failed: {e}")),
+                Err(e) => info.warnings.push(WarningKind::BackendQuery, format!("/api/show failed: {e}")),
             }
             Ok(info)
         }
@@ -255,7 +255,7 @@ impl Backend for Ollama {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             if self.ps_entry().await.is_some() {
-                out.warnings.push("model still listed by /api/ps after unload: cold load may be warm".into());
+                out.warnings.push(WarningKind::ModelState, "model still listed by /api/ps after unload: cold load may be warm".into());
             }
             let base_pids = self.memory_pids();
             let baseline = memory::total_bytes(&base_pids);
@@ -272,7 +272,7 @@ impl Backend for Ollama {
             });
             let ps = self.ps_entry().await;
             if pids.is_empty() {
-                out.warnings.push("no ollama processes found for memory (remote server?); set `pids` or `process_names`".into());
+                out.warnings.push(WarningKind::MemoryNotMeasured, "no ollama processes found for memory (remote server?); set `pids` or `process_names`".into());
             }
             out.memory = Some(MemoryResult {
                 source: memory::SOURCE.into(),

@@ -18,7 +18,7 @@ use super::streaming::{self, SseWire};
 use super::{Backend, GenFailure, GenRequest, GenResult, LoadOutcome, Probe, TargetInfo, http};
 use crate::measure::memory;
 use crate::measure::sample::{ServerRates, StreamRecord, Usage};
-use crate::results::{LoadResult, MemoryResult};
+use crate::results::{LoadResult, MemoryResult, WarningKind};
 use crate::routes::openai as routes;
 use crate::scenario::{OpenAiConfig, Prompt};
 
@@ -240,13 +240,12 @@ impl Backend for OpenAi {
         async move {
             let mut info = TargetInfo { backend_version: self.version().await, ..Default::default() };
             match self.models(Duration::from_secs(5)).await {
-                Ok(ids) if !ids.is_empty() && !ids.contains(&self.model) => info.warnings.push(format!(
-                    "server lists models [{}], not \"{}\"; it may serve another model under that name",
-                    ids.join(", "),
-                    self.model
-                )),
+                Ok(ids) if !ids.is_empty() && !ids.contains(&self.model) => info.warnings.push(
+                    WarningKind::ModelState,
+                    format!("server lists models [{}], not \"{}\"; it may serve another model under that name", ids.join(", "), self.model),
+                ),
                 Ok(_) => {}
-                Err(e) => info.warnings.push(format!("cannot list models: {e}")),
+                Err(e) => info.warnings.push(WarningKind::BackendQuery, format!("cannot list models: {e}")),
             }
             Ok(info)
         }
@@ -264,14 +263,22 @@ impl Backend for OpenAi {
                     ..Default::default()
                 });
             } else {
-                out.warnings.push("load time not measured: the server was already running (add `launch` to measure it)".into());
+                out.warnings.push(
+                    WarningKind::LoadNotMeasured,
+                    "load time not measured: the server was already running (add `launch` to measure it)".into(),
+                );
             }
             if let Some(s) = *self.loading_waited.lock().unwrap_or_else(|e| e.into_inner()) {
-                out.warnings
-                    .push(format!("the server was still loading its model (503 Loading model): waited {s:.1} s before the first request"));
+                out.warnings.push(
+                    WarningKind::ModelState,
+                    format!("the server was still loading its model (503 Loading model): waited {s:.1} s before the first request"),
+                );
             }
             if pids.is_empty() {
-                out.warnings.push("memory not measured: server not launched by mlxbench; set `pids` or `process_names`".into());
+                out.warnings.push(
+                    WarningKind::MemoryNotMeasured,
+                    "memory not measured: server not launched by mlxbench; set `pids` or `process_names`".into(),
+                );
             } else {
                 out.memory = Some(MemoryResult {
                     source: memory::SOURCE.into(),

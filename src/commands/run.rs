@@ -65,10 +65,13 @@ fn keep_interrupted(c: &mut CaseResult) {
     c.interrupted = true;
     runner::summarize_case(c);
     let asked = u64::from(c.params.iterations) * u64::from(c.params.concurrency);
-    c.warnings.push(format!(
-        "interrupted: {} of {asked} requests finished before the signal (requests in flight were dropped); the numbers are from those",
-        c.samples.len()
-    ));
+    c.warnings.push(
+        crate::results::WarningKind::Interrupted,
+        format!(
+            "interrupted: {} of {asked} requests finished before the signal (requests in flight were dropped); the numbers are from those",
+            c.samples.len()
+        ),
+    );
     c.redact_secrets();
 }
 

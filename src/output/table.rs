@@ -42,7 +42,7 @@ pub fn render<W: Write>(w: &mut W, cases: &[CaseResult], width: Option<u16>) -> 
         writeln!(w, "  FAILED {}: {}", one_line(&case), one_line(&why))?;
     }
     for c in cases {
-        for warn in &c.warnings {
+        for warn in c.warnings.texts() {
             writeln!(w, "  warning {}: {}", one_line(&c.full_label()), one_line(warn))?;
         }
     }

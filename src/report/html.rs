@@ -139,6 +139,9 @@ pub fn render(r: &Report, figs: &[Figure]) -> Result<String> {
     if !failed.is_empty() {
         body.push_str(&format!("<h3>Failures</h3>{}", list(failed)));
     }
+    if let Some((counted, lines)) = super::warnings(run) {
+        body.push_str(&format!("<h3>Warnings</h3><p class=\"note\">By kind: {}.</p>{}", esc(&counted), list(lines)));
+    }
     body.push_str(&figures_html(figs, "cases")?);
     if figs.iter().any(|f| f.section == "sweeps") {
         body.push_str("<h2 id=\"sweeps\">Sweeps</h2>");

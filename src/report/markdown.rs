@@ -34,6 +34,10 @@ pub fn render<W: Write>(w: &mut W, r: &Report) -> std::io::Result<()> {
     }
     list(w, Some("Side by side"), side_by_side(&run.cases))?;
     list(w, Some("Failures"), failures(&run.cases).into_iter().map(|(case, why)| format!("{case}: {why}")).collect())?;
+    if let Some((counted, lines)) = super::warnings(run) {
+        writeln!(w, "\n### Warnings\n\nBy kind: {}.", md_escape(&counted))?;
+        list(w, None, lines)?;
+    }
     if r.machines.len() > 1 {
         writeln!(w, "\n## Hardware comparison\n")?;
         for m in &r.machines {

@@ -234,6 +234,21 @@ pub fn device_lines(run: &RunResult) -> Vec<String> {
     lines
 }
 
+/// The newest run's warnings: a count per kind (`outliers 2, throttled 1`), then one
+/// line per warning naming its case and kind; `None` when there are none.
+pub fn warnings(run: &RunResult) -> Option<(String, Vec<String>)> {
+    let mut counts: std::collections::BTreeMap<crate::results::WarningKind, usize> = Default::default();
+    let mut lines = Vec::new();
+    for c in &run.cases {
+        for w in &c.warnings {
+            *counts.entry(w.kind).or_default() += 1;
+            lines.push(format!("{} ({}): {}", c.full_label(), w.kind, w.text));
+        }
+    }
+    let counted = counts.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ");
+    (!lines.is_empty()).then_some((counted, lines))
+}
+
 /// " (interrupted: N cases finished)" for a run that did not complete, else "".
 pub fn interrupted_mark(run: &RunResult) -> String {
     if run.complete { String::new() } else { format!(" (interrupted: {} case(s) finished)", run.cases.len()) }

@@ -5,6 +5,7 @@
 mod identity;
 mod load;
 mod store;
+mod warning;
 pub mod write;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ pub use crate::stats::Summary;
 pub use identity::{CaseIndex, Identity};
 pub use load::{LoadError, load_result, result_paths};
 pub use store::{ResultStore, slug as slug_for_file, write_json_atomic};
+pub use warning::{Warning, WarningKind, Warnings};
 
 /// Bumped on any change that is not a pure addition.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -171,8 +173,10 @@ pub struct CaseResult {
     /// Keyed by name, not by [`Metric`], so files with metrics this build does not know
     /// still load.
     pub summary: BTreeMap<String, Summary>,
-    /// What makes the numbers less trustworthy (outliers, cache hits, ...).
-    pub warnings: Vec<String>,
+    /// What makes the numbers less trustworthy (outliers, cache hits, ...): written as
+    /// `warnings` (texts) and `warning_kinds` (the kind of each, by index).
+    #[serde(flatten)]
+    pub warnings: Warnings,
     /// Why the whole case could not run (target unreachable, model missing, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -243,7 +247,7 @@ impl CaseResult {
             }
         };
         self.error.iter_mut().for_each(r);
-        self.warnings.iter_mut().for_each(r);
+        self.warnings.texts_mut().for_each(r);
         self.backend_version.iter_mut().for_each(r);
         self.samples.iter_mut().filter_map(|s| s.error.as_mut()).for_each(r);
     }

@@ -12,7 +12,7 @@ use crate::measure::memory::PeakSampler;
 use crate::measure::ms;
 use crate::measure::sample::{self, Sample};
 use crate::metric::Metric;
-use crate::results::{CaseResult, RunAggregate};
+use crate::results::{CaseResult, RunAggregate, WarningKind};
 use crate::scenario::{Case, Plan};
 use crate::stats;
 
@@ -82,7 +82,7 @@ impl CaseRun {
             tokio::time::sleep(Duration::from_secs_f64(p.cooldown_s)).await;
         }
         if let Some(first) = warmup_failures.first() {
-            result.warnings.push(format!("{} warmup request(s) failed, first: {first}", warmup_failures.len()));
+            result.warnings.push(WarningKind::WarmupFailed, format!("{} warmup request(s) failed, first: {first}", warmup_failures.len()));
         }
         // idle power just before the measured requests (and after warmup): the baseline
         // of the above-idle figures
@@ -113,7 +113,9 @@ impl CaseRun {
 
     pub(super) async fn finish(self) -> CaseResult {
         let CaseRun { mut result, backend, req, load_memory, meter, idle_w, pids, sampler, not_cool } = self;
-        result.warnings.extend(energy::cool_warning(&req.params, meter.is_some(), not_cool));
+        if let Some(w) = energy::cool_warning(&req.params, meter.is_some(), not_cool) {
+            result.warnings.push(WarningKind::NotCool, w);
+        }
         let peak = sampler.finish();
         if let Some(m) = meter {
             // waits (at most three counter periods) for the counter to pass the last request
@@ -234,11 +236,14 @@ pub fn summarize_case(r: &mut CaseResult) {
             let values = r.values(metric);
             let out = stats::mad_outliers(&values);
             if !out.is_empty() {
-                r.warnings.push(format!(
-                    "{} of {} {metric} values are outliers (modified z-score > 3.5); consider more warmup or a quieter machine",
-                    out.len(),
-                    values.len()
-                ));
+                r.warnings.push(
+                    WarningKind::Outliers,
+                    format!(
+                        "{} of {} {metric} values are outliers (modified z-score > 3.5); consider more warmup or a quieter machine",
+                        out.len(),
+                        values.len()
+                    ),
+                );
             }
         }
     }
@@ -247,18 +252,23 @@ pub fn summarize_case(r: &mut CaseResult) {
         let mt = u64::from(r.params.max_tokens);
         let short = ok.iter().filter(|s| s.output_tokens.is_some_and(|n| n < mt)).count();
         if short > 0 {
-            r.warnings
-                .push(format!("{short} of {} requests stopped before max_tokens={mt}: the backend did not honour ignore_eos", ok.len()));
+            r.warnings.push(
+                WarningKind::IgnoreEosNotHonoured,
+                format!("{short} of {} requests stopped before max_tokens={mt}: the backend did not honour ignore_eos", ok.len()),
+            );
         }
     }
     if r.params.prompt_cache == Some(crate::scenario::PromptCache::Warm) {
         r.warnings.push(
+            WarningKind::PromptCacheWarm,
             "prompt_cache = \"warm\": identical prompts on purpose; servers may answer from their prompt cache, so TTFT and prefill may be warm".into(),
         );
     }
     let disputed: Vec<&&Sample> = ok.iter().filter(|s| !s.claims_set_aside.is_empty()).collect();
     if let Some(first) = disputed.first() {
-        r.warnings.push(format!(
+        r.warnings.push(
+            WarningKind::ClaimsSetAside,
+            format!(
             "{} of {} requests: the server claimed what cannot be true, and the client's figures were kept; first: the server claimed {}",
             disputed.len(),
             ok.len(),
@@ -267,7 +277,9 @@ pub fn summarize_case(r: &mut CaseResult) {
     }
     let cached = ok.iter().filter(|s| s.cached_prompt_tokens.is_some()).count();
     if cached > 0 {
-        r.warnings.push(format!(
+        r.warnings.push(
+            WarningKind::PromptCacheHit,
+            format!(
             "{cached} of {} requests hit the server's prompt cache: TTFT and prefill are not cold (llama.cpp: extra_body = {{ cache_prompt = false }})",
             ok.len()
         ));

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::measure::energy::{CaseEnergy, Meter, fill, idle_power};
-use crate::results::CaseResult;
+use crate::results::{CaseResult, WarningKind};
 use crate::scenario::Params;
 
 /// The idle power just before a case's measured requests (off the async workers).
@@ -50,13 +50,16 @@ pub(super) fn attach(m: &Meter, r: &mut CaseResult, idle_w: Option<f64>) {
     let throttled: Vec<_> = ok.iter().filter(|s| !s.throttled.is_empty()).collect();
     if let Some(first) = throttled.first() {
         let left_out = if r.params.exclude_throttled { "; left out of the statistics (exclude_throttled)" } else { "" };
-        r.warnings.push(format!("{} of {} requests ran throttled ({}){left_out}", throttled.len(), ok.len(), first.throttled.join(", ")));
+        r.warnings.push(
+            WarningKind::Throttled,
+            format!("{} of {} requests ran throttled ({}){left_out}", throttled.len(), ok.len(), first.throttled.join(", ")),
+        );
     }
     if below > 0 {
-        r.warnings.push(format!(
-            "{below} of {} requests were too short for the energy counters' resolution: no energy figures for them",
-            ok.len()
-        ));
+        r.warnings.push(
+            WarningKind::EnergyBelowResolution,
+            format!("{below} of {} requests were too short for the energy counters' resolution: no energy figures for them", ok.len()),
+        );
     }
     r.energy = Some(CaseEnergy {
         sources: m.sources().to_vec(),

@@ -12,7 +12,7 @@ mod tests;
 use std::sync::Arc;
 
 use crate::backend::{self, Backend, BackendError, TargetInfo};
-use crate::results::CaseResult;
+use crate::results::{CaseResult, WarningKind};
 use crate::scenario::{Case, Plan, Target};
 
 pub use case::summarize_case;
@@ -189,6 +189,7 @@ async fn interleaved(plan: &Plan, tis: &[usize], observer: &mut dyn Observer, fa
     for (_, run) in runs {
         let mut r = run.finish().await;
         r.warnings.push(
+            WarningKind::InterleavedOrder,
             "order = \"interleaved\": counted runs took turns with other targets' cases; memory peaks span all of their rounds".into(),
         );
         done.finished(r, observer);

@@ -310,3 +310,26 @@ fn dashboard_formats_hold_the_documented_fields() {
         assert_eq!(read(out.path(), f), read(again.path(), f), "{f} differs between two runs");
     }
 }
+
+/// Warnings with kinds (one written by an older version, without a kind) are counted by
+/// kind and listed with their case in both Markdown and HTML.
+#[test]
+fn reports_count_warnings_by_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("tests/fixtures/results/m3-3.json")).unwrap();
+    let mut run: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let cases = run["cases"].as_array_mut().unwrap();
+    cases[0]["warnings"] = serde_json::json!(["3 of 9 ttft_ms values are outliers", "1 of 9 requests ran throttled (thermal)"]);
+    cases[0]["warning_kinds"] = serde_json::json!(["outliers", "throttled"]);
+    cases[1]["warnings"] = serde_json::json!(["2 of 9 e2e_ms values are outliers", "a note from an older mlxbench"]);
+    cases[1]["warning_kinds"] = serde_json::json!(["outliers"]);
+    std::fs::write(dir.path().join("run.json"), serde_json::to_string(&run).unwrap()).unwrap();
+    let out = dir.path().join("out");
+    mlxbench().args(["report"]).arg(dir.path().join("run.json")).args(["--format", "md,html", "--out"]).arg(&out).assert().success();
+    let md = read(&out, "fixture-scenario.md");
+    assert!(md.contains("### Warnings") && md.contains("By kind: outliers 2, throttled 1, other 1."), "{md}");
+    assert!(md.contains("(throttled): 1 of 9 requests ran throttled (thermal)"), "{md}");
+    assert!(md.contains("(other): a note from an older mlxbench"), "{md}");
+    let html = read(&out, "fixture-scenario.html");
+    assert!(html.contains("<h3>Warnings</h3>") && html.contains("By kind: outliers 2, throttled 1, other 1."), "warnings missing from the HTML");
+}

@@ -85,7 +85,7 @@ fn case(target: &str, backend: &str, model: &str, ttft: u64, itl: u64) -> CaseRe
         samples,
         runs: vec![RunAggregate { iteration: 0, wall_ms: 200.0, ok: 1, failed: 0, output_tokens: 8, output_tps: 40.0 }],
         summary: Default::default(),
-        warnings: Vec::new(),
+        warnings: Default::default(),
         error: None,
         interrupted: false,
         energy: None,
