@@ -58,7 +58,11 @@ fn warmup_failures_warn_and_are_not_counted() {
     assert_eq!(b.requests(), 5);
     assert_eq!(r[0].samples.len(), 3, "warmup requests are not stored");
     assert!(r[0].samples.iter().all(|s| s.ok && s.output_tokens == Some(5)));
-    assert!(r[0].warnings.iter().any(|w| w.kind == WarningKind::WarmupFailed && w.text == "1 warmup request(s) failed, first: cold start"), "{:?}", r[0].warnings);
+    assert!(
+        r[0].warnings.iter().any(|w| w.kind == WarningKind::WarmupFailed && w.text == "1 warmup request(s) failed, first: cold start"),
+        "{:?}",
+        r[0].warnings
+    );
     assert_eq!(events.iter().filter(|e| e.contains("warmup=true")).count(), 2);
 }
 
@@ -183,7 +187,11 @@ fn until_cool_without_any_source_says_runs_were_not_delayed() {
     let p = plan("warmup = 0\niterations = 2\nmax_tokens = 2\ncooldown = \"until-cool\"\ncooldown_max_s = 5", &["a"]);
     assert_eq!(p.cases[0].params.until_cool_max_s, Some(5.0));
     let (r, _) = run(&p, vec![("a", Scripted::steady(MS, MS, 2))]);
-    assert!(r[0].warnings.iter().any(|w| w.kind == WarningKind::NotCool && w.text.contains("until-cool") && w.text.contains("not delayed")), "{:?}", r[0].warnings);
+    assert!(
+        r[0].warnings.iter().any(|w| w.kind == WarningKind::NotCool && w.text.contains("until-cool") && w.text.contains("not delayed")),
+        "{:?}",
+        r[0].warnings
+    );
     assert!(r[0].energy.is_none());
 }
 
@@ -193,11 +201,21 @@ fn cache_hits_and_warm_prompts_are_warned_about() {
     let (mut r, _) = run(&p, vec![("a", Scripted::steady(MS, MS, 3))]);
     let c = &mut r[0];
     assert_eq!(c.params.prompt_cache, Some(crate::scenario::PromptCache::Warm));
-    assert!(c.warnings.iter().any(|w| w.kind == WarningKind::PromptCacheWarm && w.text.contains("prompt_cache = \"warm\"")), "{:?}", c.warnings);
+    assert!(
+        c.warnings.iter().any(|w| w.kind == WarningKind::PromptCacheWarm && w.text.contains("prompt_cache = \"warm\"")),
+        "{:?}",
+        c.warnings
+    );
     c.samples[1].cached_prompt_tokens = Some(90);
     c.warnings.clear();
     super::case::summarize_case(c);
-    assert!(c.warnings.iter().any(|w| w.kind == WarningKind::PromptCacheHit && w.text.starts_with("1 of 2 requests hit the server's prompt cache")), "{:?}", c.warnings);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.kind == WarningKind::PromptCacheHit && w.text.starts_with("1 of 2 requests hit the server's prompt cache")),
+        "{:?}",
+        c.warnings
+    );
 }
 
 /// `order = "interleaved"`: counted runs take turns across targets (a1 b1 a2 b2 a3 b3),

@@ -3,13 +3,14 @@
 //! engine thread ([`worker`]); each API module turns its JSON into a [`worker::Request`]
 //! and the worker's events back into its own stream or object and its own error shape.
 
+pub mod fields;
 pub mod guard;
 pub mod listen;
 pub mod ollama_api;
 pub mod ollama_models;
 pub mod openai_api;
-pub mod params;
 pub mod reply;
+pub mod request;
 pub mod stop;
 pub mod worker;
 

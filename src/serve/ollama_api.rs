@@ -20,10 +20,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use mlxbench_engine::Sampling;
 use mlxbench_engine::catalog::Entry;
-use serde_json::{Map, Value, json};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 
-use super::params::{self, Fields};
+use super::fields::{self, Text};
 use super::reply::error_response;
+use super::request::{self, OllamaAsk, OllamaOptions};
 use super::worker::{Event, Failure, Input, Request, Stats};
 use super::{Start, State, channel, collect, parse_keep_alive, rfc3339, start};
 use crate::routes::ollama as routes;
@@ -58,14 +60,10 @@ async fn version() -> Response {
     axum::Json(json!({ "version": env!("CARGO_PKG_VERSION"), "server": "mlxbench serve" })).into_response()
 }
 
-/// The body as a JSON object, or a 400 in Ollama's shape.
-pub(super) fn body(bytes: &Bytes) -> Result<Map<String, Value>, Response> {
-    super::json_object(bytes).map_err(|e| error(StatusCode::BAD_REQUEST, e))
-}
-
-/// The request body's fields, read as Ollama reads them (absent, `null` and `""` alike).
-pub(super) fn fields(b: &Map<String, Value>) -> Fields<'_> {
-    Fields { map: b, prefix: "" }
+/// The body read as `T`, or a 400 in Ollama's shape naming the field at fault.
+pub(super) fn read<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Response> {
+    let map = super::json_object(bytes).map_err(bad)?;
+    fields::parse(map).map_err(bad)
 }
 
 pub(super) fn bad(msg: String) -> Response {
@@ -74,9 +72,8 @@ pub(super) fn bad(msg: String) -> Response {
 
 /// The model a request names (`model`, else its older alias `name`, as Ollama's CLI
 /// still sends it), or 400 (missing) / 404 (unknown).
-pub(super) fn model(state: &State, b: &Map<String, Value>) -> Result<Entry, Response> {
-    let name = fields(b).first_text(&["model", "name"]).map_err(bad)?;
-    let Some(name) = name else { return Err(error(StatusCode::BAD_REQUEST, "model is required")) };
+pub(super) fn model(state: &State, model: &Text, alias: &Text) -> Result<Entry, Response> {
+    let Some(name) = model.said().or(alias.said()) else { return Err(error(StatusCode::BAD_REQUEST, "model is required")) };
     let e = state.lookup(name).ok_or_else(|| {
         error(
             StatusCode::NOT_FOUND,
@@ -98,40 +95,24 @@ pub(super) fn ndjson(b: Body) -> Response {
 /// seed, `num_predict` -1 = until the context is full, or `default_predict` when the
 /// server was given one), plus stop sequences. `ignore_eos` is mlxbench's own option
 /// (generate exactly `num_predict` tokens).
-fn sampling(o: Option<&Value>, default_predict: Option<u32>) -> Result<(Sampling, bool, Vec<String>), String> {
-    let empty = Map::new();
-    let o = match o {
-        None | Some(Value::Null) => &empty,
-        Some(Value::Object(m)) => m,
-        Some(other) => return Err(format!("options must be an object, not {other}")),
-    };
-    let f = Fields { map: o, prefix: "options." };
-    let temperature = f.ranged("temperature", 0.8, 0.0, 100.0, false)?;
-    let top_p = f.ranged("top_p", 0.9, 0.0, 1.0, true)?;
-    let predict = f.num("num_predict")?.unwrap_or(default_predict.map_or(-1.0, f64::from));
+fn sampling(o: Option<&OllamaOptions>, default_predict: Option<u32>) -> Result<(Sampling, bool, Vec<String>), String> {
+    let none = OllamaOptions::default();
+    let o = o.unwrap_or(&none);
+    let temperature = o.temperature.ranged("options.temperature", 0.8, 0.0, 100.0, false)?;
+    let top_p = o.top_p.ranged("options.top_p", 0.9, 0.0, 1.0, true)?;
+    let predict = o.num_predict.0.unwrap_or(default_predict.map_or(-1.0, f64::from));
     if predict < -2.0 || predict.fract() != 0.0 {
         return Err(format!("options.num_predict {predict} must be a whole number >= -2"));
     }
-    let (seed, stop, ignore_eos) = (f.seed()?, f.stop()?, f.ignore_eos());
     let fill = predict < 0.0;
     let max_tokens = if fill { u32::MAX } else { predict.min(1e6) as u32 };
-    Ok((Sampling { max_tokens, temperature, top_p: Some(top_p), seed, ignore_eos }, fill, stop))
+    let sampling = Sampling { max_tokens, temperature, top_p: Some(top_p), seed: o.seed.seed(), ignore_eos: o.ignore_eos.or(false) };
+    Ok((sampling, fill, o.stop.0.clone()))
 }
 
-/// Fields this server refuses rather than silently ignoring.
-fn refuse(b: &Map<String, Value>, fields: &[&str]) -> Result<(), Response> {
-    for f in fields {
-        let set = match b.get(*f) {
-            None | Some(Value::Null) => false,
-            Some(Value::String(s)) => !s.is_empty(),
-            Some(Value::Array(a)) => !a.is_empty(),
-            Some(_) => true,
-        };
-        if set {
-            return Err(error(StatusCode::BAD_REQUEST, format!("\"{f}\" is not supported by mlxbench serve")));
-        }
-    }
-    Ok(())
+/// A 400 naming a field this server refuses rather than silently ignoring.
+fn refuse(field: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, format!("\"{field}\" is not supported by mlxbench serve"))
 }
 
 #[derive(Clone, Copy)]
@@ -141,77 +122,52 @@ enum Api {
 }
 
 async fn generate(Axum(state): S, bytes: Bytes) -> Response {
-    let b = match body(&bytes) {
-        Ok(b) => b,
+    let g: request::Generate = match read(&bytes) {
+        Ok(g) => g,
         Err(r) => return r,
     };
-    if let Err(r) = refuse(&b, &["format", "images", "template", "suffix", "context"]) {
-        return r;
+    if let Some(f) = g.refused() {
+        return refuse(f);
     }
-    let f = fields(&b);
-    let read = || -> Result<Input, String> {
-        // a prompt of blanks is still a prompt; absent, null and "" only load the model
-        let prompt = match b.get("prompt") {
-            Some(Value::String(p)) if !p.is_empty() => p.clone(),
-            _ => f.text("prompt")?.unwrap_or_default().to_string(),
-        };
-        let (raw, system) = (f.flag("raw", false)?, f.text("system")?.map(str::to_string));
-        Ok(if prompt.is_empty() {
-            Input::Nothing
-        } else if raw {
-            Input::Raw(prompt)
-        } else {
-            Input::Prompt { system, prompt }
-        })
+    // a prompt of blanks is still a prompt; absent, null and "" only load the model
+    let prompt = g.prompt.0.clone().unwrap_or_default();
+    let input = if prompt.is_empty() {
+        Input::Nothing
+    } else if g.raw.or(false) {
+        Input::Raw(prompt)
+    } else {
+        Input::Prompt { system: g.system.said().map(str::to_string), prompt }
     };
-    let input = match read() {
-        Ok(i) => i,
-        Err(e) => return bad(e),
-    };
-    answer(&state, &b, input, Api::Generate).await
+    answer(&state, g.ask(), input, Api::Generate).await
 }
 
 async fn chat(Axum(state): S, bytes: Bytes) -> Response {
-    let b = match body(&bytes) {
-        Ok(b) => b,
+    let c: request::Chat = match read(&bytes) {
+        Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(r) = refuse(&b, &["format", "tools"]) {
-        return r;
+    if let Some(f) = c.refused() {
+        return refuse(f);
     }
-    let msgs = match messages(&b) {
+    let msgs = match messages(&c) {
         Ok(m) => m,
         Err(e) => return bad(e),
     };
     let input = if msgs.is_empty() { Input::Nothing } else { Input::Chat(msgs) };
-    answer(&state, &b, input, Api::Chat).await
+    answer(&state, c.ask(), input, Api::Chat).await
 }
 
-/// `messages` as Ollama reads them: absent or `null` is none; each needs a role, and a
-/// message's `content` absent or `null` is empty text.
-fn messages(b: &Map<String, Value>) -> Result<Vec<ChatMessage>, String> {
-    let list = match b.get("messages") {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(a)) => a,
-        Some(v) => return Err(format!("messages must be an array, not {}", params::kind(v))),
-    };
-    if list.len() > super::worker::MAX_MESSAGES {
-        return Err(format!("{} messages: at most {} are accepted", list.len(), super::worker::MAX_MESSAGES));
-    }
-    let mut msgs = Vec::with_capacity(list.len());
-    for (i, m) in list.iter().enumerate() {
-        let Value::Object(m) = m else { return Err(format!("messages[{i}] must be an object, not {}", params::kind(m))) };
-        if m.get("images").is_some_and(|i| i.as_array().is_some_and(|a| !a.is_empty())) {
+/// `messages` as Ollama reads them: each needs a role, and a message's `content`
+/// absent or `null` is empty text.
+fn messages(c: &request::Chat) -> Result<Vec<ChatMessage>, String> {
+    let mut msgs = Vec::with_capacity(c.messages.0.len());
+    for (i, m) in c.messages.0.iter().enumerate() {
+        let Some(m) = &m.0 else { return Err(format!("messages[{i}] must be an object, not null")) };
+        if m.images.is_set() {
             return Err("\"images\" is not supported by mlxbench serve".into());
         }
-        let f = Fields { map: m, prefix: "messages[]." };
-        let Some(role) = f.text("role")? else { return Err(format!("messages[{i}] needs a role")) };
-        let content = match m.get("content") {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::String(c)) => c.clone(),
-            Some(v) => return Err(format!("messages[{i}].content must be a string, not {}", params::kind(v))),
-        };
-        msgs.push(ChatMessage { role: role.into(), content });
+        let Some(role) = m.role.said() else { return Err(format!("messages[{i}] needs a role")) };
+        msgs.push(ChatMessage { role: role.into(), content: m.content.0.clone().unwrap_or_default() });
     }
     Ok(msgs)
 }
@@ -249,27 +205,24 @@ fn failure(f: &Failure) -> Response {
     error(f.status(), f.message())
 }
 
-async fn answer(state: &State, b: &Map<String, Value>, input: Input, api: Api) -> Response {
+async fn answer(state: &State, ask: OllamaAsk<'_>, input: Input, api: Api) -> Response {
     let received = Instant::now();
-    let entry = match model(state, b) {
+    let entry = match model(state, ask.model, ask.name) {
         Ok(e) => e,
         Err(r) => return r,
     };
-    let keep_alive = match b.get("keep_alive").filter(|v| !v.is_null()) {
+    let keep_alive = match &ask.keep_alive.0 {
         Some(v) => match parse_keep_alive(v) {
             Ok(k) => k,
             Err(e) => return error(StatusCode::BAD_REQUEST, e),
         },
         None => state.default_keep_alive(),
     };
-    let (sampling, fill_context, stop) = match sampling(b.get("options"), state.default_num_predict()) {
+    let (sampling, fill_context, stop) = match sampling(ask.options, state.default_num_predict()) {
         Ok(s) => s,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
-    let streaming = match fields(b).flag("stream", true) {
-        Ok(s) => s,
-        Err(e) => return bad(e),
-    };
+    let streaming = ask.stream.or(true);
     let name = entry.name.clone();
     let (tx, rx) = channel();
     let req = Request { entry, input, sampling, fill_context, stop, keep_alive, received, events: tx };

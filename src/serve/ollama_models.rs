@@ -15,7 +15,8 @@ use axum::routing::{delete, get, post};
 use mlxbench_engine::catalog::Entry;
 use serde_json::{Map, Value, json};
 
-use super::ollama_api::{bad, body, error, fields, model, ndjson};
+use super::ollama_api::{error, model, ndjson, read};
+use super::request::ModelRequest;
 use super::worker::Resident;
 use super::{State, digest, rfc3339};
 use crate::routes::ollama as routes;
@@ -102,11 +103,11 @@ async fn ps(Axum(state): S) -> Response {
 }
 
 async fn show(Axum(state): S, bytes: Bytes) -> Response {
-    let b = match body(&bytes) {
+    let b: ModelRequest = match read(&bytes) {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let e = match model(&state, &b) {
+    let e = match model(&state, &b.model, &b.name) {
         Ok(e) => e,
         Err(r) => return r,
     };
@@ -131,15 +132,12 @@ async fn show(Axum(state): S, bytes: Bytes) -> Response {
 }
 
 async fn pull(Axum(state): S, bytes: Bytes) -> Response {
-    let b = match body(&bytes) {
+    let b: ModelRequest = match read(&bytes) {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let streaming = match fields(&b).flag("stream", true) {
-        Ok(s) => s,
-        Err(e) => return bad(e),
-    };
-    match model(&state, &b) {
+    let streaming = b.stream.or(true);
+    match model(&state, &b.model, &b.name) {
         Err(r) => r,
         Ok(_) if !streaming => axum::Json(json!({"status": "success"})).into_response(),
         Ok(_) => ndjson(Body::from("{\"status\":\"success\"}\n")),

@@ -23,8 +23,9 @@ use mlxbench_engine::Sampling;
 use mlxbench_engine::catalog::Entry;
 use serde_json::{Map, Value, json};
 
-use super::params::Fields;
+use super::fields;
 use super::reply::error_response;
+use super::request::OpenAi;
 use super::worker::{Event, Failure, Input, Request, Stats};
 use super::{Start, State, channel, collect, start};
 use crate::routes::openai as routes;
@@ -86,19 +87,15 @@ enum Api {
 }
 
 async fn chat(Axum(state): S, bytes: Bytes) -> Response {
-    let b = match body(&bytes) {
-        Ok(b) => b,
-        Err(r) => return r,
+    let r = match read(&bytes) {
+        Ok(r) => r,
+        Err(e) => return e,
     };
-    let list = b.get("messages").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-    if list.len() > super::worker::MAX_MESSAGES {
-        return bad(format!("{} messages: at most {} are accepted", list.len(), super::worker::MAX_MESSAGES));
-    }
-    let mut msgs = Vec::new();
-    for m in list {
-        let role = m.get("role").and_then(Value::as_str);
+    let mut msgs = Vec::with_capacity(r.messages.0.len());
+    for (i, m) in r.messages.0.iter().enumerate() {
+        let Some(m) = &m.0 else { return bad(format!("messages[{i}] must be an object, not null")) };
         // content as a string or as a list of text parts
-        let content = match m.get("content") {
+        let content = match &m.content.0 {
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Array(parts)) => parts
                 .iter()
@@ -107,24 +104,23 @@ async fn chat(Axum(state): S, bytes: Bytes) -> Response {
                 .map(|v| v.concat()),
             _ => None,
         };
-        let (Some(role), Some(content)) = (role, content) else {
-            let shown: String = m.to_string().chars().take(200).collect();
-            return bad(format!("each message needs a role and text content (no images or tool calls): {shown}"));
+        let (Some(role), Some(content)) = (m.role.0.as_deref(), content) else {
+            return bad(format!("messages[{i}] needs a role and text content (no images or tool calls)"));
         };
         msgs.push(ChatMessage { role: role.into(), content });
     }
     if msgs.is_empty() {
         return bad("messages must hold at least one message");
     }
-    answer(&state, &b, Input::Chat(msgs), Api::Chat).await
+    answer(&state, &r, Input::Chat(msgs), Api::Chat).await
 }
 
 async fn completions(Axum(state): S, bytes: Bytes) -> Response {
-    let b = match body(&bytes) {
-        Ok(b) => b,
-        Err(r) => return r,
+    let r = match read(&bytes) {
+        Ok(r) => r,
+        Err(e) => return e,
     };
-    let prompt = match b.get("prompt") {
+    let prompt = match &r.prompt.0 {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(a)) if a.len() == 1 && a[0].is_string() => a[0].as_str().unwrap_or_default().to_string(),
         _ => return bad("prompt must be one string"),
@@ -132,31 +128,29 @@ async fn completions(Axum(state): S, bytes: Bytes) -> Response {
     if prompt.is_empty() {
         return bad("prompt is empty");
     }
-    answer(&state, &b, Input::Raw(prompt), Api::Completion).await
+    answer(&state, &r, Input::Raw(prompt), Api::Completion).await
 }
 
-fn body(bytes: &Bytes) -> Result<Map<String, Value>, Response> {
-    super::json_object(bytes).map_err(bad)
+/// The body as OpenAI's request, or a 400 naming the field at fault.
+fn read(bytes: &Bytes) -> Result<OpenAi, Response> {
+    let map = super::json_object(bytes).map_err(bad)?;
+    fields::parse(map).map_err(bad)
 }
 
 /// Sampling from the request (OpenAI's defaults: temperature 1, top_p 1; `max_tokens`
 /// 16 for completions, for chat the server's `--num-predict` or else the rest of the
 /// context), stop sequences, and whether
 /// `max_tokens` was left open. `ignore_eos` is vLLM's and llama.cpp's extension.
-fn sampling(b: &Map<String, Value>, api: Api, default_max: Option<u32>) -> Result<(Sampling, bool, Vec<String>), String> {
-    for f in ["tools", "functions", "logprobs", "response_format"] {
-        let set = b.get(f).is_some_and(|v| !v.is_null() && v != &json!(false) && v.get("type") != Some(&json!("text")));
-        if set {
-            return Err(format!("\"{f}\" is not supported by mlxbench serve"));
-        }
+fn sampling(r: &OpenAi, api: Api, default_max: Option<u32>) -> Result<(Sampling, bool, Vec<String>), String> {
+    if let Some(f) = r.refused() {
+        return Err(format!("\"{f}\" is not supported by mlxbench serve"));
     }
-    if b.get("n").and_then(Value::as_u64).is_some_and(|n| n != 1) {
+    if r.n.0.is_some_and(|n| n != 1.0) {
         return Err("n must be 1".into());
     }
-    let f = Fields { map: b, prefix: "" };
-    let temperature = f.ranged("temperature", 1.0, 0.0, 2.0, false)?;
-    let top_p = f.ranged("top_p", 1.0, 0.0, 1.0, true)?;
-    let max = f.num("max_completion_tokens")?.or(f.num("max_tokens")?);
+    let temperature = r.temperature.ranged("temperature", 1.0, 0.0, 2.0, false)?;
+    let top_p = r.top_p.ranged("top_p", 1.0, 0.0, 1.0, true)?;
+    let max = r.max_completion_tokens.0.or(r.max_tokens.0);
     if max.is_some_and(|m| m < 1.0 || m.fract() != 0.0) {
         return Err("max_tokens must be a whole number of at least 1".into());
     }
@@ -165,8 +159,8 @@ fn sampling(b: &Map<String, Value>, api: Api, default_max: Option<u32>) -> Resul
         (None, Api::Completion) => (16, false),
         (None, Api::Chat) => default_max.map_or((u32::MAX, true), |m| (m, false)),
     };
-    let (seed, stop, ignore_eos) = (f.seed()?, f.stop()?, f.ignore_eos());
-    Ok((Sampling { max_tokens, temperature, top_p: Some(top_p), seed, ignore_eos }, fill, stop))
+    let sampling = Sampling { max_tokens, temperature, top_p: Some(top_p), seed: r.seed.seed(), ignore_eos: r.ignore_eos.or(false) };
+    Ok((sampling, fill, r.stop.0.clone()))
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -271,9 +265,9 @@ enum Phase {
     Done,
 }
 
-async fn answer(state: &State, b: &Map<String, Value>, input: Input, api: Api) -> Response {
+async fn answer(state: &State, r: &OpenAi, input: Input, api: Api) -> Response {
     let received = Instant::now();
-    let Some(name) = b.get("model").and_then(Value::as_str).filter(|s| !s.trim().is_empty()) else {
+    let Some(name) = r.model.said() else {
         return bad("model is required");
     };
     let entry = match state.lookup(name) {
@@ -281,12 +275,12 @@ async fn answer(state: &State, b: &Map<String, Value>, input: Input, api: Api) -
         Some(e) => return bad(format!("model `{}` cannot run on this engine: {}", e.name, e.reason.unwrap_or_default())),
         None => return not_found(state, name),
     };
-    let (sampling, fill_context, stop) = match sampling(b, api, state.default_num_predict()) {
+    let (sampling, fill_context, stop) = match sampling(r, api, state.default_num_predict()) {
         Ok(s) => s,
         Err(e) => return bad(e),
     };
-    let streaming = b.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let include_usage = b.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool).unwrap_or(false);
+    let streaming = r.stream.or(false);
+    let include_usage = r.stream_options.0.as_ref().is_some_and(|o| o.include_usage.or(false));
     let meta = Meta::new(api, &entry.name);
     let (tx, rx) = channel();
     let keep_alive = state.default_keep_alive();

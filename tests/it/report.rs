@@ -331,5 +331,8 @@ fn reports_count_warnings_by_kind() {
     assert!(md.contains("(throttled): 1 of 9 requests ran throttled (thermal)"), "{md}");
     assert!(md.contains("(other): a note from an older mlxbench"), "{md}");
     let html = read(&out, "fixture-scenario.html");
-    assert!(html.contains("<h3>Warnings</h3>") && html.contains("By kind: outliers 2, throttled 1, other 1."), "warnings missing from the HTML");
+    assert!(
+        html.contains("<h3>Warnings</h3>") && html.contains("By kind: outliers 2, throttled 1, other 1."),
+        "warnings missing from the HTML"
+    );
 }
