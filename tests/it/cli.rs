@@ -2,6 +2,7 @@
 //! exports, managed servers, Ctrl-C, info, and every shipped scenario.
 
 use crate::common;
+use std::ffi::OsStr;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -104,7 +105,20 @@ fn overrides_filters_and_exports() {
         .code(1)
         .stderr(contains("matched no target or workload"));
     // a second run never overwrites the first file
-    mlxbench().args(["run", "-q", "-w", "0", "-n", "1", "-f", "a", "--out"]).arg(&out).arg(&f).assert().success();
+    let code = common::in_process([
+        OsStr::new("run"),
+        OsStr::new("-q"),
+        OsStr::new("-w"),
+        OsStr::new("0"),
+        OsStr::new("-n"),
+        OsStr::new("1"),
+        OsStr::new("-f"),
+        OsStr::new("a"),
+        OsStr::new("--out"),
+        out.as_os_str(),
+        f.as_os_str(),
+    ]);
+    assert_eq!(code, 0);
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2);
 }
 
@@ -122,7 +136,7 @@ fn managed_server_load_time_and_memory() {
     );
     let f = write_scenario(dir.path(), "m", &toml);
     let out = dir.path().join("r");
-    mlxbench().args(["run", "-q", "--out"]).arg(&out).arg(&f).assert().success();
+    common::run_quietly(&out, &f);
     let r = read_result(&out);
     let c = &r["cases"][0];
     let load = c["load"]["cold_ms"].as_f64().unwrap();

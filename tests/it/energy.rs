@@ -169,7 +169,7 @@ fn interleaved_order_as_a_server_records_it() {
         let dir = tempfile::tempdir().unwrap();
         let f = write_scenario(dir.path(), "o", &toml);
         let out = dir.path().join("r");
-        common::mlxbench().args(["run", "--out"]).arg(&out).arg(&f).assert().success();
+        common::run_quietly(&out, &f);
         assert_eq!(server.log.lock().unwrap().join(" "), expected, "{order}: the order requests reached the server");
         let result = read_result(&out);
         let cases = result["cases"].as_array().unwrap();

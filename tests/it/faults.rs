@@ -48,7 +48,7 @@ fn every_openai_quirk_at_once_is_measured_right() {
     let dir = tempfile::tempdir().unwrap();
     let f = write_scenario(dir.path(), "q", &scenario(&target("q", "openai", &server.url(), "fake-model"), ""));
     let out = dir.path().join("r");
-    mlxbench().args(["run", "-q", "--out"]).arg(&out).arg(&f).assert().success();
+    common::run_quietly(&out, &f);
     let r = read_result(&out);
     for s in r["cases"][0]["samples"].as_array().unwrap() {
         assert_eq!(s["ok"], true, "{s}");
@@ -70,7 +70,7 @@ fn missing_usage_falls_back_to_labelled_estimate_and_missing_done_is_tolerated()
     let dir = tempfile::tempdir().unwrap();
     let f = write_scenario(dir.path(), "q", &scenario(&target("q", "openai", &server.url(), "fake-model"), ""));
     let out = dir.path().join("r");
-    mlxbench().args(["run", "-q", "--out"]).arg(&out).arg(&f).assert().success();
+    common::run_quietly(&out, &f);
     let r = read_result(&out);
     let s = &r["cases"][0]["samples"][0];
     assert_eq!(s["ok"], true, "{s}");
@@ -166,7 +166,7 @@ fn ollama_load_memory_and_details() {
     let dir = tempfile::tempdir().unwrap();
     let f = write_scenario(dir.path(), "o", &scenario(&target("o", "ollama", &server.url(), "fake-model"), ""));
     let out = dir.path().join("r");
-    mlxbench().args(["run", "-q", "--out"]).arg(&out).arg(&f).assert().success();
+    common::run_quietly(&out, &f);
     let r = read_result(&out);
     let c = &r["cases"][0];
     assert_eq!(c["backend_version"], "ollama 0.0.0-fake");

@@ -8,6 +8,7 @@ pub mod raw;
 mod script;
 pub mod serve;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -76,6 +77,34 @@ pub fn read_result(dir: &Path) -> Value {
 
 pub fn mlxbench() -> assert_cmd::Command {
     assert_cmd::Command::cargo_bin("mlxbench").unwrap()
+}
+
+/// Runs mlxbench's command line in this process, through the library's `mlxbench::run`
+/// as `main` calls it: for tests that check what a command writes, where the process
+/// boundary is not under test (no binary started, a failure's backtrace points into the
+/// code). Returns the exit code `main` would give (an error is exit 1 there).
+pub fn in_process<I, A>(args: I) -> u8
+where
+    I: IntoIterator<Item = A>,
+    A: Into<std::ffi::OsString> + Clone,
+{
+    use clap::Parser;
+    let argv = std::iter::once(std::ffi::OsString::from("mlxbench")).chain(args.into_iter().map(Into::into));
+    let cli = mlxbench::Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("arguments: {e}"));
+    let code = match mlxbench::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::from(mlxbench::exit::ERROR)
+        }
+    };
+    (0..=255u8).find(|n| std::process::ExitCode::from(*n) == code).unwrap_or(255)
+}
+
+/// `mlxbench run -q --out OUT SCENARIO` in this process; panics unless it exits 0.
+pub fn run_quietly(out: &Path, scenario: &Path) {
+    let code = in_process([OsStr::new("run"), OsStr::new("-q"), OsStr::new("--out"), out.as_os_str(), scenario.as_os_str()]);
+    assert_eq!(code, 0, "mlxbench run -q --out {} {}", out.display(), scenario.display());
 }
 
 pub fn summary(case: &Value, metric: &str, stat: &str) -> f64 {
