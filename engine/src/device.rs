@@ -3,49 +3,10 @@
 
 use std::ffi::{CStr, CString};
 
-use serde::{Deserialize, Serialize};
-
 use crate::EngineError;
 
-/// Which kind of device MLX computes on (serialized `"cpu"` / `"gpu"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceKind {
-    Cpu,
-    Gpu,
-}
-
-impl std::fmt::Display for DeviceKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl DeviceKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            DeviceKind::Cpu => "cpu",
-            DeviceKind::Gpu => "gpu",
-        }
-    }
-}
-
-/// A device as MLX reports it (the harness records it as `cases[].device`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeviceInfo {
-    pub kind: DeviceKind,
-    /// "cpu", "metal" or "cuda".
-    pub api: String,
-    /// MLX's `device_name` where it gives one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// MLX's `architecture` where it gives one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub architecture: Option<String>,
-    /// Device memory in bytes where MLX reports it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_bytes: Option<u64>,
-}
+/// A device as MLX reports it, declared once with the harness (`cases[].device`).
+pub use mlxbench_vocab::{DeviceKind, DeviceRecord as DeviceInfo};
 
 /// The API MLX computes through on a GPU on this platform.
 pub fn gpu_api() -> &'static str {

@@ -38,14 +38,6 @@ pub fn probe() -> Probe {
 }
 
 /// The engine's device as result files record it.
-fn device_record(d: engine::DeviceInfo) -> crate::results::DeviceRecord {
-    let kind = match d.kind {
-        engine::device::DeviceKind::Cpu => crate::results::DeviceKind::Cpu,
-        engine::device::DeviceKind::Gpu => crate::results::DeviceKind::Gpu,
-    };
-    crate::results::DeviceRecord { kind, api: d.api, name: d.name, architecture: d.architecture, memory_bytes: d.memory_bytes }
-}
-
 /// Prompt token ids for a request.
 pub fn prompt_ids(loaded: &Loaded, prompt: &Prompt) -> Result<Vec<u32>, engine::EngineError> {
     match prompt {
@@ -210,7 +202,7 @@ impl Backend for MlxBackend {
         async move {
             let dir = self.model_path()?;
             Ok(TargetInfo {
-                device: Some(device_record(engine::device::current())),
+                device: Some(engine::device::current()),
                 backend_version: Some(engine_description()),
                 model_info: Some(json!({ "path": dir.display().to_string(), "device": engine::device::current().kind })),
                 warnings: Default::default(),

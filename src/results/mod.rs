@@ -191,40 +191,8 @@ pub struct CaseResult {
     pub energy: Option<crate::measure::energy::CaseEnergy>,
 }
 
-/// Which kind of device a case computed on (`"cpu"` / `"gpu"`; another version's name
-/// reads as `other`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeviceKind {
-    Cpu,
-    Gpu,
-    #[serde(other)]
-    Other,
-}
-
-impl std::fmt::Display for DeviceKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            DeviceKind::Cpu => "cpu",
-            DeviceKind::Gpu => "gpu",
-            DeviceKind::Other => "other",
-        })
-    }
-}
-
-/// A compute device (`cases[].device`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeviceRecord {
-    pub kind: DeviceKind,
-    /// "cpu", "metal" or "cuda".
-    pub api: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub architecture: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_bytes: Option<u64>,
-}
+/// The device a case computed on (`cases[].device`), declared with the engine.
+pub use mlxbench_vocab::{DeviceKind, DeviceRecord};
 
 impl CaseResult {
     pub fn ok_count(&self) -> usize {

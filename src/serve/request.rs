@@ -59,44 +59,30 @@ pub struct OllamaAsk<'a> {
     pub stream: Flag,
 }
 
-impl Generate {
-    pub fn ask(&self) -> OllamaAsk<'_> {
-        OllamaAsk {
-            model: &self.model,
-            name: &self.name,
-            options: self.options.0.as_ref(),
-            keep_alive: &self.keep_alive,
-            stream: self.stream,
-        }
-    }
+/// `ask()` (what generate and chat share) and `refused()` (the first field set that
+/// this server refuses) for one of Ollama's request structs.
+macro_rules! ollama_request {
+    ($t:ty, refuses: $($field:ident),+) => {
+        impl $t {
+            pub fn ask(&self) -> OllamaAsk<'_> {
+                OllamaAsk {
+                    model: &self.model,
+                    name: &self.name,
+                    options: self.options.0.as_ref(),
+                    keep_alive: &self.keep_alive,
+                    stream: self.stream,
+                }
+            }
 
-    /// Fields set that this server refuses.
-    pub fn refused(&self) -> Option<&'static str> {
-        first_set(&[
-            ("format", &self.format),
-            ("images", &self.images),
-            ("template", &self.template),
-            ("suffix", &self.suffix),
-            ("context", &self.context),
-        ])
-    }
+            pub fn refused(&self) -> Option<&'static str> {
+                [$((stringify!($field), &self.$field)),+].into_iter().find(|(_, v)| v.is_set()).map(|(name, _)| name)
+            }
+        }
+    };
 }
 
-impl Chat {
-    pub fn ask(&self) -> OllamaAsk<'_> {
-        OllamaAsk {
-            model: &self.model,
-            name: &self.name,
-            options: self.options.0.as_ref(),
-            keep_alive: &self.keep_alive,
-            stream: self.stream,
-        }
-    }
-
-    pub fn refused(&self) -> Option<&'static str> {
-        first_set(&[("format", &self.format), ("tools", &self.tools)])
-    }
-}
+ollama_request!(Generate, refuses: format, images, template, suffix, context);
+ollama_request!(Chat, refuses: format, tools);
 
 /// The options mlxbench serve reads; Ollama's others (`num_ctx`, `top_k`, ...) are ignored.
 #[derive(Debug, Default, Deserialize)]
@@ -170,8 +156,4 @@ pub struct OpenAiMessage {
 #[serde(default)]
 pub struct StreamOptions {
     pub include_usage: Flag,
-}
-
-fn first_set(fields: &[(&'static str, &Loose)]) -> Option<&'static str> {
-    fields.iter().find(|(_, v)| v.is_set()).map(|(name, _)| *name)
 }
