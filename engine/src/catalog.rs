@@ -254,7 +254,7 @@ fn count_safetensors(shards: &[&PathBuf], bits: Option<u64>) -> (Option<u64>, Op
                 continue;
             }
             total = total.saturating_add(match (packed, bits) {
-                (true, Some(b)) if b > 0 && b <= 32 => numel * (32 / b),
+                (true, Some(b)) if b > 0 && b <= 32 => numel.saturating_mul(32) / b,
                 _ => numel,
             });
             if !packed {

@@ -73,11 +73,12 @@ impl Linear {
         }
     }
 
-    /// Input columns (a quantized weight packs 32 / bits values in each u32).
+    /// Input columns (a quantized weight packs `bits` per value into u32 words: 32 words
+    /// hold 32 * 32 / bits values, which is whole for 3, 5 and 6 bits too).
     pub fn in_cols(&self) -> i32 {
         match self {
             Linear::Dense { w, .. } => w.shape().get(1).copied().unwrap_or(0),
-            Linear::Quant { w, bits, .. } => w.shape().get(1).copied().unwrap_or(0).saturating_mul(32 / (*bits).max(1)),
+            Linear::Quant { w, bits, .. } => w.shape().get(1).copied().unwrap_or(0).saturating_mul(32) / (*bits).max(1),
         }
     }
 

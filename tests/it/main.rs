@@ -18,6 +18,7 @@ mod mac_setup;
 mod mlx_engine;
 mod mlx_gguf;
 mod mlx_hostile;
+mod mlx_kquant;
 mod mlx_model_files;
 mod ollama_cli;
 mod real_llamacpp;

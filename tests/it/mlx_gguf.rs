@@ -33,7 +33,7 @@ const TEXTS: &[&str] = &[
     "    ",
 ];
 
-struct Server(std::process::Child);
+pub(crate) struct Server(std::process::Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -42,7 +42,7 @@ impl Drop for Server {
     }
 }
 
-fn post(port: u16, path: &str, body: &Value) -> Option<Value> {
+pub(crate) fn post(port: u16, path: &str, body: &Value) -> Option<Value> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     let body = body.to_string();
@@ -59,12 +59,12 @@ fn post(port: u16, path: &str, body: &Value) -> Option<Value> {
     serde_json::from_str(&rest[start..=end]).ok()
 }
 
-#[test]
-fn mlx_gguf_tokenizer_matches_llama_cpp() {
-    let Some(model) = gguf() else { return };
+/// llama.cpp's real server (xllamacpp, scripts/serve_llamacpp.py) on `model`, once it
+/// answers `/tokenize`; stopped when the guard drops.
+pub(crate) fn llamacpp(model: &Path) -> (Server, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let serve = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/serve_llamacpp.py");
-    let _server = Server(
+    let server = Server(
         Command::new(common::python())
             .arg(serve)
             .args(["--model"])
@@ -80,6 +80,13 @@ fn mlx_gguf_tokenizer_matches_llama_cpp() {
         assert!(t0.elapsed() < Duration::from_secs(60), "llama.cpp server did not come up");
         std::thread::sleep(Duration::from_millis(100));
     }
+    (server, port)
+}
+
+#[test]
+fn mlx_gguf_tokenizer_matches_llama_cpp() {
+    let Some(model) = gguf() else { return };
+    let (_server, port) = llamacpp(&model);
     let out = mlxbench().args(["models", "tokenize"]).arg(&model).args(TEXTS).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ours: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -111,13 +118,20 @@ fn mlx_smollm2_converted_from_gguf_matches_mlx_lm() {
     assert_eq!(ours["token_ids"], reference["token_ids"]);
 }
 
-fn python(args: &[&std::ffi::OsStr]) -> String {
+pub(crate) fn python(args: &[&std::ffi::OsStr]) -> String {
     let out = Command::new(common::python()).args(args).output().expect("python3");
     assert!(out.status.success(), "python3 {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Every GGUF tensor type the loader accepts (F32, F16, BF16, Q4_0, Q4_1, Q8_0), in one
+/// mlx-lm's greedy tokens (tests/fixtures/mlx_lm_reference.py) from a model directory.
+pub(crate) fn mlx_lm_tokens(dir: &Path, ids: &str, n: u32) -> Value {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let out = python(&[fixtures.join("mlx_lm_reference.py").as_os_str(), dir.as_os_str(), ids.as_ref(), n.to_string().as_ref()]);
+    serde_json::from_str(out.trim().lines().last().unwrap()).unwrap()
+}
+
+/// Every GGUF tensor type but the K-quants (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), in one
 /// tiny model written by the `gguf` package: the converted weights equal gguf-py's own
 /// dequantization, and the model run straight from the .gguf generates what mlx-lm
 /// generates from the converted directory.
@@ -131,27 +145,19 @@ fn mlx_gguf_every_tensor_type_decodes_like_gguf_py() {
     mlxbench().args(["models", "convert"]).arg(&file).arg(&out).assert().success();
     let checked: Value =
         serde_json::from_str(python(&[script.as_os_str(), "check".as_ref(), file.as_os_str(), out.as_os_str()]).trim()).unwrap();
-    for t in ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q8_0"] {
+    for t in ["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"] {
         assert!(checked["types"][t].as_u64().unwrap_or(0) > 0, "{t} not covered: {checked}");
     }
     let ids = "40,72,101,108,108,111,44,32,119,111,114,108,100";
     let generated = mlxbench().args(["models", "generate"]).arg(&file).args(["--ids", ids, "--max-tokens", "64"]).output().unwrap();
     assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
     let ours: Value = serde_json::from_slice(&generated.stdout).unwrap();
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let reference: Value = serde_json::from_str(
-        python(&[fixtures.join("mlx_lm_reference.py").as_os_str(), out.as_os_str(), ids.as_ref(), "64".as_ref()])
-            .trim()
-            .lines()
-            .last()
-            .unwrap(),
-    )
-    .unwrap();
+    let reference = mlx_lm_tokens(&out, ids, 64);
     assert_eq!(ours["token_ids"].as_array().unwrap().len(), 64);
     assert_eq!(ours["token_ids"], reference["token_ids"]);
 }
 
-/// A truncated GGUF and one with tensor types MLX's loader does not read exactly are
+/// A truncated GGUF and one with a tensor type the engine does not read (Q2_K) are
 /// clear errors naming the problem, never a crash (MLX maps the file: a short file
 /// reaching it would be a SIGBUS).
 #[test]
@@ -165,9 +171,9 @@ fn mlx_gguf_truncated_or_unsupported_types_are_clear_errors() {
     std::fs::write(&cut, &bytes[..bytes.len() - 1000]).unwrap();
     let header_only = dir.path().join("header.gguf");
     std::fs::write(&header_only, &bytes[..200]).unwrap();
-    let q5 = dir.path().join("q5.gguf");
-    python(&[script.as_os_str(), "make".as_ref(), q5.as_os_str(), "Q5_0".as_ref()]);
-    for (file, expected) in [(&cut, "truncated"), (&header_only, "truncated"), (&q5, "unsupported tensor type Q5_0")] {
+    let q2 = dir.path().join("q2.gguf");
+    python(&[script.as_os_str(), "make".as_ref(), q2.as_os_str(), "Q2_K".as_ref()]);
+    for (file, expected) in [(&cut, "truncated"), (&header_only, "truncated"), (&q2, "unsupported tensor type Q2_K")] {
         let out = mlxbench().args(["models", "generate"]).arg(file).args(["--ids", "1,2,3", "--max-tokens", "4"]).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{}: {err}", file.display());
@@ -206,7 +212,7 @@ fn mlx_gguf_bad_tensors_are_named() {
         (patch_dim(&bytes, "blk.0.attn_q.weight", 1, 0), "tensor blk.0.attn_q.weight: a dimension of size 0", true),
         // shapes are the model's to check: `convert` only copies the tensors
         (patch_dim(&bytes, "blk.0.attn_q.weight", 1, 32), "tensor model.layers.0.self_attn.q_proj.weight is [32, 64]", false),
-        (patch_dim(&bytes, "blk.1.ffn_down.weight", 1, 96), "tensor model.layers.1.mlp.down_proj.weight is [96, 128]", false),
+        (patch_dim(&bytes, "blk.1.ffn_down.weight", 1, 32), "tensor model.layers.1.mlp.down_proj.weight is [32, 128]", false),
     ];
     for (i, (b, expected, convert_fails)) in cases.into_iter().enumerate() {
         let file = dir.path().join(format!("bad{i}.gguf"));

@@ -194,12 +194,12 @@ impl Reader<'_> {
     }
 }
 
-const F32: u32 = 0;
-const F16: u32 = 1;
-pub(super) const Q4_0: u32 = 2;
-pub(super) const Q4_1: u32 = 3;
-pub(super) const Q8_0: u32 = 8;
-const BF16: u32 = 30;
+pub(super) const F32: u32 = 0;
+pub(super) const F16: u32 = 1;
+const Q4_0: u32 = 2;
+const Q4_1: u32 = 3;
+const Q8_0: u32 = 8;
+pub(super) const BF16: u32 = 30;
 
 /// ggml's name of a tensor type (`Q4_1`, `F16`, ...).
 pub fn type_name(t: u32) -> String {
@@ -321,39 +321,47 @@ impl Gguf {
         }
     }
 
-    /// Checks that every tensor has a type MLX's loader reads exactly and lies inside the
-    /// file (MLX maps the file: data past its end must never reach it).
-    pub(super) fn check_tensors(&self) -> Result<()> {
-        for t in &self.tensors {
-            let n = t
-                .dims
-                .iter()
-                .try_fold(1u64, |a, d| a.checked_mul(*d))
-                .ok_or_else(|| Error::Model(format!("tensor {}: absurd shape", t.name)))?;
-            let cols = t.dims.first().copied().unwrap_or(1);
-            let size = match t.kind {
-                F32 => n * 4,
-                F16 | BF16 => n * 2,
-                Q4_0 | Q4_1 | Q8_0 if cols % 32 != 0 => {
-                    return Err(Error::Model(format!("tensor {}: {cols} columns is not a multiple of 32", t.name)));
-                }
-                Q4_0 => n / 32 * 18,
-                Q4_1 => n / 32 * 20,
-                Q8_0 => n / 32 * 34,
-                other => {
-                    return Err(Error::Model(format!(
-                        "tensor {}: unsupported tensor type {} (F32, F16, BF16, Q4_0, Q4_1, Q8_0 are)",
-                        t.name,
-                        type_name(other)
-                    )));
-                }
-            };
-            let end = self.data_start.checked_add(t.offset).and_then(|s| s.checked_add(size));
-            if end.is_none_or(|e| e > self.file_len) {
-                return Err(Error::Model(format!("tensor {}: data past the end of the file (truncated?)", t.name)));
-            }
+    /// Bytes of tensor data, or why the engine cannot read the tensor (its type, or a
+    /// row that is not whole blocks).
+    fn tensor_bytes(t: &TensorInfo) -> Result<u64> {
+        let n = t
+            .dims
+            .iter()
+            .try_fold(1u64, |a, d| a.checked_mul(*d))
+            .ok_or_else(|| Error::Model(format!("tensor {}: absurd shape", t.name)))?;
+        let cols = t.dims.first().copied().unwrap_or(1);
+        match (t.kind, super::quants::Kind::of(t.kind)) {
+            (F32, _) => Ok(n * 4),
+            (F16 | BF16, _) => Ok(n * 2),
+            (_, Some(q)) if cols % q.block_weights() != 0 => Err(Error::Model(format!(
+                "tensor {}: {cols} columns is not a multiple of {} ({} blocks)",
+                t.name,
+                q.block_weights(),
+                type_name(t.kind)
+            ))),
+            (_, Some(q)) => Ok(n / q.block_weights() * q.block_bytes()),
+            (other, None) => Err(Error::Model(format!(
+                "tensor {}: unsupported tensor type {} (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K are)",
+                t.name,
+                type_name(other)
+            ))),
         }
-        Ok(())
+    }
+
+    /// Where a tensor's data lies in the file: (start, length), checked to lie inside it.
+    pub(super) fn data_range(&self, t: &TensorInfo) -> Result<(u64, u64)> {
+        let size = Self::tensor_bytes(t)?;
+        let start = self.data_start.checked_add(t.offset);
+        match start.and_then(|s| s.checked_add(size)) {
+            Some(end) if end <= self.file_len => Ok((end - size, size)),
+            _ => Err(Error::Model(format!("tensor {}: data past the end of the file (truncated?)", t.name))),
+        }
+    }
+
+    /// Checks that every tensor has a type the engine reads and lies inside the file,
+    /// before any tensor data is read.
+    pub(super) fn check_tensors(&self) -> Result<()> {
+        self.tensors.iter().try_for_each(|t| self.data_range(t).map(|_| ()))
     }
 }
 

@@ -1,14 +1,16 @@
-//! GGUF files as MLX models. Tensors are read by MLX's own GGUF loader (`mlx_load_gguf`):
-//! F32 and F16 as they are, BF16 as float16, and Q4_0, Q4_1 and Q8_0 blocks as MLX
+//! GGUF files as MLX models. Tensors are read by [`tensors`]: F32 and F16 as they are,
+//! BF16 as float16, and ggml's quantized blocks (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K,
+//! Q6_K: what Q4_K_M and Q5_K_M files hold) re-packed by [`quants`] as MLX
 //! affine-quantized weights (group size 32, float16 scales and biases). Around it: a
 //! header and metadata parser of our own (for the config and the tokenizer, and to check
-//! tensor types and sizes before MLX maps the file, so that a truncated or exotic file is
-//! a clear error), llama.cpp's q/k row permutation undone, and a tokenizer rebuilt from
-//! the GGUF vocabulary and merges. Only the `llama` architecture (Llama, SmolLM,
-//! TinyLlama, Mistral) is read from GGUF.
+//! tensor types and sizes before any tensor data is read, so that a truncated or exotic
+//! file is a clear error), llama.cpp's q/k row permutation undone, and a tokenizer
+//! rebuilt from the GGUF vocabulary and merges. Only the `llama` architecture (Llama,
+//! SmolLM, TinyLlama, Mistral) is read from GGUF.
 
 mod header;
-mod loader;
+pub mod quants;
+mod tensors;
 mod tokenizer;
 
 use std::collections::HashMap;
@@ -19,7 +21,6 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result, io_err, json_err, mlx_err, tok_err};
 pub use header::{Gguf, Meta, TensorInfo, type_name};
-use header::{Q4_0, Q4_1, Q8_0};
 pub use tokenizer::tokenizer_parts;
 
 /// Row order that undoes llama.cpp's q/k permutation (`order[hf_row] = gguf_row`).
@@ -142,18 +143,18 @@ fn convert_parts(g: &Gguf) -> Result<Converted> {
     let k = |s: &str| format!("llama.{s}");
     let need = |s: &str| g.get_i(&k(s)).ok_or_else(|| Error::Model(format!("GGUF metadata llama.{s} is missing")));
     let (tokenizer, tokenizer_config) = tokenizer_parts(g)?;
-    let mut loaded = loader::load(&g.path)?;
+    let mut loaded = tensors::load(g)?;
     let mut weights = HashMap::new();
     let mut quant: serde_json::Map<String, Value> = serde_json::Map::new();
     for t in &g.tensors {
         let name = hf_name(&t.name).ok_or_else(|| Error::Model(format!("unexpected GGUF tensor {}", t.name)))?;
         let (stem, base) = (t.name.rsplit_once('.').map_or(t.name.as_str(), |s| s.0), name.rsplit_once('.').map_or(name.as_str(), |s| s.0));
         let order = qk_order(t, heads, kv)?;
-        let quantized = matches!(t.kind, Q4_0 | Q4_1 | Q8_0);
-        let parts: &[&str] = if quantized { &["weight", "scales", "biases"] } else { &["weight"] };
+        let quantized = quants::Kind::of(t.kind);
+        let parts: &[&str] = if quantized.is_some() { &["weight", "scales", "biases"] } else { &["weight"] };
         for part in parts {
             let a =
-                loaded.remove(&format!("{stem}.{part}")).ok_or_else(|| Error::Model(format!("MLX's GGUF loader gave no {stem}.{part}")))?;
+                loaded.remove(&format!("{stem}.{part}")).ok_or_else(|| Error::Model(format!("the GGUF reader gave no {stem}.{part}")))?;
             // rows are whole rows in every part (packed words, scales, biases alike)
             let a = match &order {
                 Some(o) => a.take_axis(o, 0).map_err(mlx_err)?,
@@ -161,8 +162,8 @@ fn convert_parts(g: &Gguf) -> Result<Converted> {
             };
             weights.insert(format!("{base}.{part}"), a);
         }
-        if quantized {
-            quant.insert(base.to_string(), json!({"group_size": 32, "bits": if t.kind == Q8_0 { 8 } else { 4 }}));
+        if let Some(kind) = quantized {
+            quant.insert(base.to_string(), json!({"group_size": 32, "bits": kind.bits()}));
         }
     }
     let tied = !weights.contains_key("lm_head.weight");
