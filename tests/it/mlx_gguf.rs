@@ -68,7 +68,7 @@ pub(crate) fn llamacpp(model: &Path) -> (Server, u16) {
         Command::new(common::python())
             .arg(serve)
             .args(["--model"])
-            .arg(&model)
+            .arg(model)
             .args(["--port", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
