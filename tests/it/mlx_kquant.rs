@@ -3,7 +3,8 @@
 //! `gguf` package (tests/fixtures/tiny_gguf.py): the engine's re-packed weights equal
 //! gguf-py's dequantization within the stated bounds (docs/engine.md), the .gguf run
 //! in-process generates mlx-lm's greedy tokens from the converted directory, and the same
-//! file loads and runs in llama.cpp's real server.
+//! file loads and runs in llama.cpp's real server. And the real SmolLM2 Q4_K_M made by
+//! Ollama's own quantizer (scripts/make_kquant.sh) gives mlx-lm's tokens too.
 #![cfg(feature = "mlx")]
 
 use crate::common;
@@ -58,4 +59,32 @@ fn mlx_k_quant_gguf_runs_in_llama_cpp_and_in_the_engine() {
     assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
     let ours: Value = serde_json::from_slice(&generated.stdout).unwrap();
     assert_eq!(ours["token_ids"].as_array().map(Vec::len), Some(8), "{ours}");
+}
+
+/// The real SmolLM2-135M-Instruct Q4_K_M that scripts/setup.sh makes with the real
+/// Ollama's quantizer (Q5_0, Q4_K, Q6_K and Q8_0 tensors): run straight from the .gguf
+/// it answers "Paris", with mlx-lm's 64 greedy tokens on its converted directory.
+#[test]
+fn mlx_real_q4_k_m_smollm2_matches_mlx_lm() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_K_M.gguf");
+    if common::skip_unless_set_up("the SmolLM2 Q4_K_M GGUF", file.exists()) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("q4km");
+    mlxbench().args(["models", "convert"]).arg(&file).arg(&out).assert().success();
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    let bits: std::collections::BTreeSet<u64> =
+        config["quantization"].as_object().unwrap().values().filter_map(|q| q.get("bits").and_then(Value::as_u64)).collect();
+    assert_eq!(bits.into_iter().collect::<Vec<_>>(), [4, 5, 8], "Q4_K, Q5_0 and Q6_K/Q8_0 modules: {}", config["quantization"]);
+    let tok = mlxbench().args(["models", "tokenize"]).arg(&file).arg("The capital of France is").output().unwrap();
+    let ids: Vec<u64> = serde_json::from_slice(&tok.stdout).unwrap();
+    let ids: String = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+    let generated = mlxbench().args(["models", "generate"]).arg(&file).args(["--ids", &ids, "--max-tokens", "64"]).output().unwrap();
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+    let ours: Value = serde_json::from_slice(&generated.stdout).unwrap();
+    assert!(ours["text"].as_str().unwrap().contains("Paris"), "a real model answers: {}", ours["text"]);
+    let reference = mlx_lm_tokens(&out, &ids, 64);
+    assert_eq!(ours["token_ids"].as_array().unwrap().len(), 64);
+    assert_eq!(ours["token_ids"], reference["token_ids"], "the engine on the .gguf and mlx-lm on its conversion disagree");
 }
