@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// Architectures the engine implements (`model_type`).
-pub const SUPPORTED: &[&str] = &["llama", "mistral", "qwen2", "qwen3"];
+pub const SUPPORTED: &[&str] = &["llama", "mistral", "qwen2", "qwen3", "phi3"];
 
 /// The fields we use; unknown fields are ignored as Hugging Face configs carry many.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +33,13 @@ pub struct ModelConfig {
     pub head_dim: Option<i32>,
     #[serde(default)]
     pub max_position_embeddings: Option<i32>,
+    /// The share of each head's dimensions that RoPE rotates (Phi-4-mini: 0.75).
+    #[serde(default)]
+    pub partial_rotary_factor: Option<f32>,
+    /// The context the model was trained with before long-context scaling (Phi-3's
+    /// `longrope`/`su` scaling derives its attention scale from it).
+    #[serde(default)]
+    pub original_max_position_embeddings: Option<i32>,
     /// MLX affine quantization: `{ "group_size": 64, "bits": 4 }`, optionally with
     /// per-layer overrides keyed by module path.
     #[serde(default)]
@@ -58,6 +65,9 @@ pub enum Rope {
     Standard { base: f32, scale: f32 },
     /// Llama 3 scaling: precomputed per-dimension frequencies.
     Llama3 { freqs: Vec<f32> },
+    /// Phi-3's `longrope` (`su`) scaling: the long factors times the base frequencies,
+    /// and the rotated dimensions of q and k multiplied by `scale` first.
+    Su { freqs: Vec<f32>, scale: f32 },
 }
 
 impl ModelConfig {
@@ -109,6 +119,14 @@ impl ModelConfig {
         if self.head_dim() % 2 != 0 {
             return Err(Error::Model(format!("config: head dimension {} is odd; rotary embeddings need it even", self.head_dim())));
         }
+        let rotated = self.rope_dims();
+        if rotated <= 0 || rotated % 2 != 0 || rotated > self.head_dim() {
+            return Err(Error::Model(format!(
+                "config: partial_rotary_factor {:?} rotates {rotated} of {} head dimensions (must be a positive even number, at most all)",
+                self.partial_rotary_factor,
+                self.head_dim()
+            )));
+        }
         Ok(())
     }
 
@@ -121,7 +139,16 @@ impl ModelConfig {
     }
 
     pub fn head_dim(&self) -> i32 {
-        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads)
+        match self.head_dim {
+            // Phi-3 derives it, as mlx-lm does, whatever the config says
+            Some(d) if self.model_type != "phi3" => d,
+            _ => self.hidden_size / self.num_attention_heads,
+        }
+    }
+
+    /// The dimensions of each head RoPE rotates (all but for a partial rotary factor).
+    pub fn rope_dims(&self) -> i32 {
+        (self.head_dim() as f32 * self.partial_rotary_factor.unwrap_or(1.0)) as i32
     }
 
     /// mlx-lm's default: embeddings are tied unless the config says otherwise.
@@ -140,7 +167,7 @@ impl ModelConfig {
     }
 
     pub fn rope(&self) -> Result<Rope> {
-        let dims = self.head_dim();
+        let dims = self.rope_dims();
         let Some(s) = self.rope_scaling.as_ref().filter(|s| !s.is_null()) else {
             return Ok(Rope::Standard { base: self.rope_theta, scale: 1.0 });
         };
@@ -172,8 +199,36 @@ impl ModelConfig {
                     .collect();
                 Ok(Rope::Llama3 { freqs })
             }
+            "longrope" | "su" => self.su_rope(s, dims),
             other => Err(Error::Unsupported(format!("unsupported rope scaling \"{other}\""))),
         }
+    }
+
+    /// Phi-3's long-context RoPE: frequencies `long_factor[i] * base^(2i / dims)`, and a
+    /// scale `sqrt(1 + ln(f) / ln(original))` for a context `f` times the original one
+    /// (1 when not longer), as mlx-lm's `SuScaledRoPE` computes them.
+    fn su_rope(&self, s: &Value, dims: i32) -> Result<Rope> {
+        let half = (dims / 2) as usize;
+        let factors: Vec<f32> = match s.get("long_factor") {
+            Some(Value::Array(a)) => a.iter().map(|v| v.as_f64().map(|x| x as f32)).collect::<Option<_>>().unwrap_or_default(),
+            Some(v) => v.as_f64().map(|x| vec![x as f32; half]).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        if factors.len() != half {
+            return Err(Error::Model(format!(
+                "config: rope_scaling.long_factor needs {half} numbers (one per rotated pair), has {}",
+                factors.len()
+            )));
+        }
+        let freqs = factors.iter().enumerate().map(|(i, f)| f * self.rope_theta.powf((2 * i) as f32 / dims as f32)).collect();
+        let original = self.original_max_position_embeddings.unwrap_or(4096).max(2) as f32;
+        let factor = self.max_position_embeddings.unwrap_or(131_072) as f32 / original;
+        let scale = match s.get("long_mscale").and_then(Value::as_f64) {
+            Some(m) if m != 0.0 => m as f32,
+            _ if factor <= 1.0 => 1.0,
+            _ => (1.0 + factor.ln() / original.ln()).sqrt(),
+        };
+        Ok(Rope::Su { freqs, scale })
     }
 
     /// End-of-sequence ids from the config (a number or a list).
@@ -207,6 +262,29 @@ mod tests {
         assert!(e.contains("unsupported architecture \"mamba\""), "{e}");
         let e = ModelConfig::parse(&format!("{BASE},\"rope_scaling\":{{\"type\":\"yarn\",\"factor\":4}}}}")).unwrap_err().to_string();
         assert!(e.contains("yarn"), "{e}");
+    }
+
+    #[test]
+    fn phi3_longrope_and_partial_rotary() {
+        let phi = BASE.replace("\"llama\"", "\"phi3\"");
+        let c = ModelConfig::parse(&format!(
+            "{phi},\"head_dim\":99,\"partial_rotary_factor\":0.75,\"max_position_embeddings\":4096,\"original_max_position_embeddings\":64,\"rope_scaling\":{{\"type\":\"longrope\",\"long_factor\":[2,2,2,2,2,2],\"short_factor\":[1,1,1,1,1,1]}}}}"
+        ))
+        .unwrap();
+        // Phi-3's head size is hidden / heads whatever head_dim says; 12 of 16 rotated
+        assert_eq!((c.head_dim(), c.rope_dims()), (16, 12));
+        match c.rope().unwrap() {
+            Rope::Su { freqs, scale } => {
+                assert_eq!(freqs.len(), 6);
+                assert!((freqs[1] - 2.0 * 10000f32.powf(2.0 / 12.0)).abs() < 1e-3, "{freqs:?}");
+                assert!((scale - (1.0 + 64f32.ln() / 64f32.ln()).sqrt()).abs() < 1e-6, "{scale}");
+            }
+            r => panic!("{r:?}"),
+        }
+        let short = format!("{phi},\"rope_scaling\":{{\"type\":\"longrope\",\"long_factor\":[2,2]}}}}");
+        assert!(ModelConfig::parse(&short).unwrap_err().to_string().contains("long_factor needs 8 numbers"));
+        let odd = format!("{phi},\"partial_rotary_factor\":0.1}}");
+        assert!(ModelConfig::parse(&odd).unwrap_err().to_string().contains("partial_rotary_factor"));
     }
 
     #[test]

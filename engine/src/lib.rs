@@ -16,6 +16,7 @@ mod config;
 pub mod device;
 pub mod error;
 pub mod files;
+mod fused;
 mod generate;
 pub mod gguf;
 mod hub;

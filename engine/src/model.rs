@@ -1,5 +1,6 @@
 //! The transformer: Llama-family decoder layers (Llama 2/3, SmolLM, TinyLlama, Mistral),
-//! Qwen2 (q/k/v biases) and Qwen3 (q/k RMS norms), grouped-query attention, RoPE, SwiGLU,
+//! Qwen2 (q/k/v biases), Qwen3 (q/k RMS norms) and Phi-3 (its fused projections split at
+//! load by [`crate::fused`]; partial and `longrope` RoPE), grouped-query attention, RoPE, SwiGLU,
 //! dense or MLX affine-quantized weights, tied or untied embeddings, and a KV cache.
 //! The computation follows mlx-lm's so greedy outputs match it token for token.
 
@@ -157,6 +158,8 @@ impl Model {
     /// layer's weights twice.
     pub fn from_weights(config: ModelConfig, map: HashMap<String, Array>) -> Result<Self> {
         let plain = plain_step();
+        let mut map = map;
+        crate::fused::split(&config, &mut map)?;
         let mut w = Weights { map };
         let embed = w.linear(&config, "model.embed_tokens")?;
         let rows = embed.out_rows();
@@ -207,7 +210,7 @@ impl Model {
         let lm_head = if config.tied() { None } else { Some(w.linear(&config, "lm_head")?) };
         let rope = config.rope()?;
         let rope_freqs = match &rope {
-            Rope::Llama3 { freqs } => Some(Array::from_slice(freqs, &[freqs.len() as i32])),
+            Rope::Llama3 { freqs } | Rope::Su { freqs, .. } => Some(Array::from_slice(freqs, &[freqs.len() as i32])),
             Rope::Standard { .. } => None,
         };
         Ok(Model { config, embed, layers, norm, lm_head, rope, rope_freqs, swiglu: Swiglu::new(!plain) })
@@ -227,13 +230,27 @@ impl Model {
     }
 
     fn rope(&self, x: &Array, offset: i32) -> Result<Array> {
-        let dims = self.config.head_dim();
+        let dims = self.config.rope_dims();
+        let traditional = self.config.rope_traditional;
         match &self.rope {
-            Rope::Standard { base, scale } => {
-                fast::rope(x, dims, self.config.rope_traditional, *base, *scale, offset, None).map_err(mlx_err)
-            }
-            Rope::Llama3 { .. } => {
-                fast::rope(x, dims, self.config.rope_traditional, None, 1.0, offset, self.rope_freqs.as_ref()).map_err(mlx_err)
+            Rope::Standard { base, scale } => fast::rope(x, dims, traditional, *base, *scale, offset, None).map_err(mlx_err),
+            Rope::Llama3 { .. } => fast::rope(x, dims, traditional, None, 1.0, offset, self.rope_freqs.as_ref()).map_err(mlx_err),
+            Rope::Su { scale, .. } => {
+                // the rotated dimensions scaled first (mlx-lm's SuScaledRoPE; never traditional)
+                let scaled = if *scale == 1.0 {
+                    x.clone()
+                } else if dims == self.config.head_dim() {
+                    x.multiply(Array::from_f32(*scale).as_dtype(x.dtype()).map_err(mlx_err)?).map_err(mlx_err)?
+                } else {
+                    let (r, rest) =
+                        (x.try_index((.., .., .., 0..dims)).map_err(mlx_err)?, x.try_index((.., .., .., dims..)).map_err(mlx_err)?);
+                    ops::concatenate(
+                        &[&r.multiply(Array::from_f32(*scale).as_dtype(x.dtype()).map_err(mlx_err)?).map_err(mlx_err)?, &rest],
+                        -1,
+                    )
+                    .map_err(mlx_err)?
+                };
+                fast::rope(&scaled, dims, false, None, 1.0, offset, self.rope_freqs.as_ref()).map_err(mlx_err)
             }
         }
     }

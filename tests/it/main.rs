@@ -15,6 +15,7 @@ mod hostile;
 mod hostile_output;
 mod hostile_states;
 mod mac_setup;
+mod mlx_arch;
 mod mlx_engine;
 mod mlx_gguf;
 mod mlx_hostile;

@@ -18,13 +18,13 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-fn python(args: &[&str]) -> String {
+pub(crate) fn python(args: &[&str]) -> String {
     let out = Command::new(common::python()).args(args).output().expect("python3");
     assert!(out.status.success(), "python3 {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn tiny(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+pub(crate) fn tiny(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let p = dir.join(name);
     let mut args = vec![fixtures().join("make_tiny_model.py").display().to_string(), p.display().to_string()];
     args.extend(extra.iter().map(|s| s.to_string()));
@@ -59,7 +59,7 @@ fn ours_with(model: &Path, sampling: Option<(f64, f64, u64)>) -> Vec<u64> {
     token_ids(&String::from_utf8_lossy(&out.stdout))
 }
 
-fn ours(model: &Path) -> Vec<u64> {
+pub(crate) fn ours(model: &Path) -> Vec<u64> {
     ours_with(model, None)
 }
 
@@ -77,7 +77,7 @@ fn reference(model: &Path) -> Vec<u64> {
     reference_with(model, None)
 }
 
-fn assert_same(model: &Path) {
+pub(crate) fn assert_same(model: &Path) {
     let (a, b) = (ours(model), reference(model));
     assert_eq!(a.len(), MAX);
     assert_eq!(a, b, "greedy ids differ from mlx-lm for {}", model.display());
