@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// Architectures the engine implements (`model_type`).
-pub const SUPPORTED: &[&str] = &["llama", "mistral", "qwen2", "qwen3", "phi3"];
+pub const SUPPORTED: &[&str] = &["llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2"];
 
 /// The fields we use; unknown fields are ignored as Hugging Face configs carry many.
 #[derive(Debug, Clone, Deserialize)]
@@ -40,6 +40,15 @@ pub struct ModelConfig {
     /// `longrope`/`su` scaling derives its attention scale from it).
     #[serde(default)]
     pub original_max_position_embeddings: Option<i32>,
+    /// Gemma 2: attention logits soft-capped at this (mlx-lm's default 50).
+    #[serde(default)]
+    pub attn_logit_softcapping: Option<f32>,
+    /// Gemma 2: final logits soft-capped at this (mlx-lm's default 30).
+    #[serde(default)]
+    pub final_logit_softcapping: Option<f32>,
+    /// Gemma 2: attention is scaled by this to the power -1/2 (mlx-lm's default 144).
+    #[serde(default)]
+    pub query_pre_attn_scalar: Option<f32>,
     /// MLX affine quantization: `{ "group_size": 64, "bits": 4 }`, optionally with
     /// per-layer overrides keyed by module path.
     #[serde(default)]
@@ -153,7 +162,17 @@ impl ModelConfig {
 
     /// mlx-lm's default: embeddings are tied unless the config says otherwise.
     pub fn tied(&self) -> bool {
-        self.tie_word_embeddings.unwrap_or(true)
+        // Gemma 2's head is always its embeddings
+        self.model_type == "gemma2" || self.tie_word_embeddings.unwrap_or(true)
+    }
+
+    /// Gemma 2's constants, for a Gemma 2 model.
+    pub fn gemma(&self) -> Option<crate::gemma::Gemma> {
+        (self.model_type == "gemma2").then(|| crate::gemma::Gemma {
+            scale: 1.0 / self.query_pre_attn_scalar.unwrap_or(144.0).sqrt(),
+            attn_cap: self.attn_logit_softcapping.unwrap_or(50.0),
+            final_cap: self.final_logit_softcapping.unwrap_or(30.0),
+        })
     }
 
     /// (group_size, bits) for the module at `path` (e.g. `model.layers.0.mlp.up_proj`).

@@ -11,12 +11,14 @@
 //! [`template`] (the chat-template check's child process), [`gguf`] (`models convert`).
 //! Errors reach it as [`EngineError`], made from the crate's own [`Error`] in one place.
 
+mod cache;
 pub mod catalog;
 mod config;
 pub mod device;
 pub mod error;
 pub mod files;
 mod fused;
+mod gemma;
 mod generate;
 pub mod gguf;
 mod hub;

@@ -239,6 +239,15 @@ impl Weights {
         self.map.remove(name).ok_or_else(|| Error::Model(format!("weights: tensor {name} is missing")))
     }
 
+    /// An RMS norm's weight; Gemma 2 stores `weight - 1` (its norms scale by `1 + weight`).
+    pub fn norm(&mut self, config: &ModelConfig, name: &str) -> Result<Array> {
+        let w = self.take(name)?;
+        if config.gemma().is_none() {
+            return Ok(w);
+        }
+        Array::from_f32(1.0).as_dtype(w.dtype()).and_then(|one| one.add(&w)).map_err(mlx_err)
+    }
+
     pub fn linear(&mut self, config: &ModelConfig, path: &str) -> Result<Linear> {
         let w = self.take(&format!("{path}.weight"))?;
         let b = self.map.remove(&format!("{path}.bias"));

@@ -11,6 +11,7 @@ use mlx_rs::fast::ScaledDotProductAttentionMask;
 use mlx_rs::ops::indexing::TryIndexOp;
 use mlx_rs::{Array, Dtype, Stream, fast, ops};
 
+pub use super::cache::KvCache;
 use super::config::{ModelConfig, Rope};
 use super::linear::{Group, Linear, Weights};
 
@@ -30,7 +31,10 @@ struct Layer {
     gate_up: Group,
     down: Linear,
     input_norm: Array,
+    /// the norm before the MLP (Gemma 2's `pre_feedforward_layernorm`)
     post_norm: Array,
+    /// Gemma 2's norms of the attention's and the MLP's outputs
+    out_norms: Option<(Array, Array)>,
 }
 
 impl Layer {
@@ -40,63 +44,9 @@ impl Layer {
         v.extend(self.gate_up.arrays());
         v.extend(self.down.arrays());
         v.extend([&self.input_norm, &self.post_norm]);
+        v.extend(self.out_norms.iter().flat_map(|(a, m)| [a, m]));
         v.extend(self.attn.q_norm.iter().chain(self.attn.k_norm.iter()));
         v
-    }
-}
-
-/// Keys and values of every layer so far, in buffers grown 256 positions at a time and
-/// written in place, as mlx-lm's `KVCache` does (no copy of the whole history per token).
-#[derive(Default)]
-pub struct KvCache {
-    layers: Vec<Option<(Array, Array)>>,
-    pub offset: i32,
-}
-
-const KV_STEP: i32 = 256;
-
-impl KvCache {
-    pub fn arrays(&self) -> Vec<&Array> {
-        self.layers.iter().flatten().flat_map(|(k, v)| [k, v]).collect()
-    }
-
-    /// Stores `k`, `v` `[1, heads, L, dim]` at the current offset of layer `i`; returns
-    /// the keys and values of every position so far. The caller advances `offset`.
-    fn update(&mut self, i: usize, k: Array, v: Array, stream: &Stream) -> Result<(Array, Array)> {
-        let prev = self.offset;
-        let l = k.dim(2);
-        let grow = |buf: Option<&Array>, new: &Array| -> Result<Array> {
-            let shape = new.shape();
-            let steps = (KV_STEP + l - 1) / KV_STEP;
-            let zeros = ops::zeros_dtype(&[shape[0], shape[1], steps * KV_STEP, shape[3]], new.dtype()).map_err(mlx_err)?;
-            match buf {
-                None => Ok(zeros),
-                Some(b) => {
-                    let b = if prev % KV_STEP != 0 { b.try_index((.., .., 0..prev, ..)).map_err(mlx_err)? } else { b.clone() };
-                    ops::concatenate(&[&b, &zeros], 2).map_err(mlx_err)
-                }
-            }
-        };
-        let (kb, vb) = match self.layers[i].take() {
-            Some((kb, vb)) if prev + l <= kb.dim(2) => (kb, vb),
-            old => {
-                let (ok, ov) = match &old {
-                    Some((a, b)) => (Some(a), Some(b)),
-                    None => (None, None),
-                };
-                (grow(ok, &k)?, grow(ov, &v)?)
-            }
-        };
-        // one SliceUpdate node each (mlx-rs's indexed assignment adds two reshapes)
-        let write = |buf: &Array, new: &Array| {
-            let s = new.shape();
-            crate::raw::slice_update(buf, new, &[0, 0, prev, 0], &[s[0], s[1], prev + l, s[3]], stream)
-        };
-        let (kb, vb) = (write(&kb, &k)?, write(&vb, &v)?);
-        let keys = kb.try_index((.., .., 0..prev + l, ..)).map_err(mlx_err)?;
-        let values = vb.try_index((.., .., 0..prev + l, ..)).map_err(mlx_err)?;
-        self.layers[i] = Some((kb, vb));
-        Ok((keys, values))
     }
 }
 
@@ -109,6 +59,7 @@ pub struct Model {
     rope: Rope,
     rope_freqs: Option<Array>,
     swiglu: Swiglu,
+    gemma: Option<crate::gemma::Gemma>,
 }
 
 type Fused = dyn for<'a> FnMut((&'a Array, &'a Array)) -> std::result::Result<Array, mlx_rs::error::Exception>;
@@ -194,26 +145,27 @@ impl Model {
             if config.model_type == "qwen3" && (attn.q_norm.is_none() || attn.k_norm.is_none()) {
                 return Err(Error::Model(format!("weights: qwen3 layer {i} lacks q_norm/k_norm")));
             }
-            let layer = Layer {
-                attn,
-                gate_up: Group::new(gate_up, vec![inter, inter], !plain)?,
-                down,
-                input_norm: w.take(&format!("{p}.input_layernorm.weight"))?,
-                post_norm: w.take(&format!("{p}.post_attention_layernorm.weight"))?,
+            let mut norm = |n: &str| w.norm(&config, &format!("{p}.{n}.weight"));
+            let (input_norm, post_attn) = (norm("input_layernorm")?, norm("post_attention_layernorm")?);
+            let (post_norm, out_norms) = match config.gemma() {
+                Some(_) => (norm("pre_feedforward_layernorm")?, Some((post_attn, norm("post_feedforward_layernorm")?))),
+                None => (post_attn, None),
             };
+            let layer = Layer { attn, gate_up: Group::new(gate_up, vec![inter, inter], !plain)?, down, input_norm, post_norm, out_norms };
             if layer.attn.qkv.stacked() || layer.gate_up.stacked() {
                 mlx_rs::transforms::eval(layer.arrays()).map_err(|e| Error::Model(format!("materialising layer {i}: {e}")))?;
             }
             layers.push(layer);
         }
-        let norm = w.take("model.norm.weight")?;
+        let norm = w.norm(&config, "model.norm.weight")?;
         let lm_head = if config.tied() { None } else { Some(w.linear(&config, "lm_head")?) };
         let rope = config.rope()?;
         let rope_freqs = match &rope {
             Rope::Llama3 { freqs } | Rope::Su { freqs, .. } => Some(Array::from_slice(freqs, &[freqs.len() as i32])),
             Rope::Standard { .. } => None,
         };
-        Ok(Model { config, embed, layers, norm, lm_head, rope, rope_freqs, swiglu: Swiglu::new(!plain) })
+        let gemma = config.gemma();
+        Ok(Model { config, embed, layers, norm, lm_head, rope, rope_freqs, swiglu: Swiglu::new(!plain), gemma })
     }
 
     /// Every weight array, for forcing MLX's lazy loads to complete.
@@ -287,6 +239,11 @@ impl Model {
         let c = &self.config;
         let l = ids.dim(1);
         let mut h = self.embed.rows(ids)?;
+        if self.gemma.is_some() {
+            // mlx-lm: h * hidden ** 0.5, a Python float meeting h's dtype
+            let s = Array::from_f32((c.hidden_size as f64).sqrt() as f32).as_dtype(h.dtype()).map_err(mlx_err)?;
+            h = h.multiply(&s).map_err(mlx_err)?;
+        }
         if cache.layers.len() != self.layers.len() {
             cache.layers = (0..self.layers.len()).map(|_| None).collect();
         }
@@ -300,22 +257,38 @@ impl Model {
             let a = &layer.attn;
             let (q, k, v) = self.qkv(a, &x, offset)?;
             let (k, v) = cache.update(i, k, v, &stream)?;
-            let mask = (l > 1).then_some(ScaledDotProductAttentionMask::Causal);
-            let o = fast::scaled_dot_product_attention(&q, &k, &v, scale, mask, None).map_err(mlx_err)?;
+            let o = match &self.gemma {
+                Some(g) => g.attention(&q, &k, &v, nh, c.n_kv_heads(), offset)?,
+                None => {
+                    let mask = (l > 1).then_some(ScaledDotProductAttentionMask::Causal);
+                    fast::scaled_dot_product_attention(&q, &k, &v, scale, mask, None).map_err(mlx_err)?
+                }
+            };
             let o = o.transpose_axes(&[0, 2, 1, 3]).and_then(|o| o.reshape(&[1, l, nh * hd])).map_err(mlx_err)?;
-            h = h.add(a.o.forward(&o)?).map_err(mlx_err)?;
+            let out_norm = |r: Array, which: usize| match &layer.out_norms {
+                Some(n) => fast::rms_norm(&r, Some(if which == 0 { &n.0 } else { &n.1 }), eps).map_err(mlx_err),
+                None => Ok(r),
+            };
+            h = h.add(out_norm(a.o.forward(&o)?, 0)?).map_err(mlx_err)?;
             let x = fast::rms_norm(&h, Some(&layer.post_norm), eps).map_err(mlx_err)?;
             // gate and up `[1, L, intermediate]` (stacked: views of one product)
             let gu = layer.gate_up.split(&x)?;
             let (g, u) = gu.first().zip(gu.get(1)).ok_or_else(|| Error::MlxCall("mlp: gate and up expected".into()))?;
-            let m = self.swiglu.apply(g, u)?;
-            h = h.add(layer.down.forward(&m)?).map_err(mlx_err)?;
+            let m = match self.gemma {
+                Some(_) => crate::gemma::gelu_approx(g)?.multiply(u).map_err(mlx_err)?,
+                None => self.swiglu.apply(g, u)?,
+            };
+            h = h.add(out_norm(layer.down.forward(&m)?, 1)?).map_err(mlx_err)?;
         }
         cache.offset += l;
         let h = fast::rms_norm(&h, Some(&self.norm), eps).map_err(mlx_err)?;
-        match &self.lm_head {
-            Some(head) => head.forward(&h),
-            None => self.embed.forward(&h),
+        let logits = match &self.lm_head {
+            Some(head) => head.forward(&h)?,
+            None => self.embed.forward(&h)?,
+        };
+        match &self.gemma {
+            Some(g) => crate::gemma::softcap(&logits, g.final_cap),
+            None => Ok(logits),
         }
     }
 

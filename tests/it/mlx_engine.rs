@@ -45,7 +45,7 @@ fn token_ids(json: &str) -> Vec<u64> {
 }
 
 /// Ours, greedy unless `sampling` = (temperature, top-p or 0, seed).
-fn ours_with(model: &Path, sampling: Option<(f64, f64, u64)>) -> Vec<u64> {
+pub(crate) fn ours_with(model: &Path, sampling: Option<(f64, f64, u64)>) -> Vec<u64> {
     let mut cmd = mlxbench();
     cmd.args(["models", "generate"]).arg(model).args(["--ids", &ids(), "--max-tokens", &MAX.to_string()]);
     if let Some((t, p, seed)) = sampling {
@@ -64,7 +64,7 @@ pub(crate) fn ours(model: &Path) -> Vec<u64> {
 }
 
 /// mlx-lm, greedy unless `sampling` = (temperature, top-p or 0, seed): its own sampler.
-fn reference_with(model: &Path, sampling: Option<(f64, f64, u64)>) -> Vec<u64> {
+pub(crate) fn reference_with(model: &Path, sampling: Option<(f64, f64, u64)>) -> Vec<u64> {
     let mut args = vec![fixtures().join("mlx_lm_reference.py").display().to_string(), model.display().to_string(), ids(), MAX.to_string()];
     if let Some((t, p, seed)) = sampling {
         args.extend([t.to_string(), p.to_string(), seed.to_string()]);

@@ -1,0 +1,61 @@
+//! The KV cache: keys and values of every layer so far.
+
+use mlx_rs::ops::indexing::TryIndexOp;
+use mlx_rs::{Array, Stream, ops};
+
+use crate::error::{Result, mlx_err};
+
+/// Keys and values of every layer so far, in buffers grown 256 positions at a time and
+/// written in place, as mlx-lm's `KVCache` does (no copy of the whole history per token).
+#[derive(Default)]
+pub struct KvCache {
+    pub(crate) layers: Vec<Option<(Array, Array)>>,
+    pub offset: i32,
+}
+
+const KV_STEP: i32 = 256;
+
+impl KvCache {
+    pub fn arrays(&self) -> Vec<&Array> {
+        self.layers.iter().flatten().flat_map(|(k, v)| [k, v]).collect()
+    }
+
+    /// Stores `k`, `v` `[1, heads, L, dim]` at the current offset of layer `i`; returns
+    /// the keys and values of every position so far. The caller advances `offset`.
+    pub(crate) fn update(&mut self, i: usize, k: Array, v: Array, stream: &Stream) -> Result<(Array, Array)> {
+        let prev = self.offset;
+        let l = k.dim(2);
+        let grow = |buf: Option<&Array>, new: &Array| -> Result<Array> {
+            let shape = new.shape();
+            let steps = (KV_STEP + l - 1) / KV_STEP;
+            let zeros = ops::zeros_dtype(&[shape[0], shape[1], steps * KV_STEP, shape[3]], new.dtype()).map_err(mlx_err)?;
+            match buf {
+                None => Ok(zeros),
+                Some(b) => {
+                    let b = if prev % KV_STEP != 0 { b.try_index((.., .., 0..prev, ..)).map_err(mlx_err)? } else { b.clone() };
+                    ops::concatenate(&[&b, &zeros], 2).map_err(mlx_err)
+                }
+            }
+        };
+        let (kb, vb) = match self.layers[i].take() {
+            Some((kb, vb)) if prev + l <= kb.dim(2) => (kb, vb),
+            old => {
+                let (ok, ov) = match &old {
+                    Some((a, b)) => (Some(a), Some(b)),
+                    None => (None, None),
+                };
+                (grow(ok, &k)?, grow(ov, &v)?)
+            }
+        };
+        // one SliceUpdate node each (mlx-rs's indexed assignment adds two reshapes)
+        let write = |buf: &Array, new: &Array| {
+            let s = new.shape();
+            crate::raw::slice_update(buf, new, &[0, 0, prev, 0], &[s[0], s[1], prev + l, s[3]], stream)
+        };
+        let (kb, vb) = (write(&kb, &k)?, write(&vb, &v)?);
+        let keys = kb.try_index((.., .., 0..prev + l, ..)).map_err(mlx_err)?;
+        let values = vb.try_index((.., .., 0..prev + l, ..)).map_err(mlx_err)?;
+        self.layers[i] = Some((kb, vb));
+        Ok((keys, values))
+    }
+}

@@ -1,0 +1,79 @@
+//! What Gemma 2 does differently from Llama, computed as mlx-lm's `gemma2` does so that
+//! greedy tokens match: embeddings scaled by sqrt(hidden), RMS norms of `1 + weight`
+//! (folded into the weight at load), a norm after attention and one around the MLP,
+//! GELU (tanh approximation) instead of SiLU, attention scaled by
+//! `query_pre_attn_scalar^-1/2` with its logits soft-capped (`cap * tanh(x / cap)`,
+//! so no fused attention kernel), and the final logits soft-capped too. mlx-lm's gemma2
+//! attends over the whole context on every layer (no sliding window), and so does this.
+
+use mlx_rs::{Array, Dtype, ops};
+
+use crate::error::{Result, mlx_err};
+
+/// A Gemma 2 model's constants.
+#[derive(Debug, Clone, Copy)]
+pub struct Gemma {
+    /// `query_pre_attn_scalar^-1/2`
+    pub scale: f32,
+    pub attn_cap: f32,
+    pub final_cap: f32,
+}
+
+/// `v` as a scalar of `like`'s dtype (as Python's float scalars combine with arrays).
+fn scalar(v: f32, like: &Array) -> Result<Array> {
+    Array::from_f32(v).as_dtype(like.dtype()).map_err(mlx_err)
+}
+
+/// `cap * tanh(x / cap)`.
+pub fn softcap(x: &Array, cap: f32) -> Result<Array> {
+    let c = scalar(cap, x)?;
+    ops::tanh(&x.divide(&c).map_err(mlx_err)?).and_then(|t| t.multiply(&c)).map_err(mlx_err)
+}
+
+/// MLX's `gelu_approx`: `0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))`,
+/// in the same order of operations.
+pub fn gelu_approx(x: &Array) -> Result<Array> {
+    let s = |v: f32| scalar(v, x);
+    let half_x = s(0.5)?.multiply(x).map_err(mlx_err)?;
+    let cube = ops::power(x, &s(3.0)?).map_err(mlx_err)?;
+    let inner = x.add(&s(0.044715)?.multiply(&cube).map_err(mlx_err)?).map_err(mlx_err)?;
+    let t = ops::tanh(&s((2.0 / std::f32::consts::PI).sqrt())?.multiply(&inner).map_err(mlx_err)?).map_err(mlx_err)?;
+    half_x.multiply(&s(1.0)?.add(&t).map_err(mlx_err)?).map_err(mlx_err)
+}
+
+/// The most negative finite value of a float dtype (`mx.finfo(dtype).min`).
+fn lowest(dtype: Dtype) -> f32 {
+    match dtype {
+        Dtype::Float16 => -65504.0,
+        Dtype::Bfloat16 => half::bf16::MIN.to_f32(),
+        _ => f32::MIN,
+    }
+}
+
+impl Gemma {
+    /// Attention of q `[1, heads, L, d]` over k, v `[1, kv heads, offset + L, d]`:
+    /// `softmax(softcap(q * scale @ k^T) masked causally) @ v`, grouped heads as a
+    /// reshape of q (mlx-lm's order), `[1, heads, L, d]` out.
+    pub fn attention(&self, q: &Array, k: &Array, v: &Array, heads: i32, kv_heads: i32, offset: i32) -> Result<Array> {
+        let (l, d) = (q.dim(2), q.dim(3));
+        let repeats = heads / kv_heads;
+        let mut q = q.multiply(&scalar(self.scale, q)?).map_err(mlx_err)?;
+        let (mut k, mut v) = (k.clone(), v.clone());
+        if repeats > 1 {
+            q = q.reshape(&[1, kv_heads, repeats, l, d]).map_err(mlx_err)?;
+            k = ops::expand_dims(&k, 2).map_err(mlx_err)?;
+            v = ops::expand_dims(&v, 2).map_err(mlx_err)?;
+        }
+        let scores = q.matmul(&k.swap_axes(-1, -2).map_err(mlx_err)?).map_err(mlx_err)?;
+        let mut scores = softcap(&scores, self.attn_cap)?;
+        if l > 1 {
+            let rows = ops::arange::<_, i32>(offset, offset + l, None).and_then(|r| r.reshape(&[l, 1])).map_err(mlx_err)?;
+            let cols = ops::arange::<_, i32>(0, offset + l, None).and_then(|c| c.reshape(&[1, offset + l])).map_err(mlx_err)?;
+            let mask = rows.ge(&cols).map_err(mlx_err)?;
+            scores = ops::select(&mask, &scores, &scalar(lowest(scores.dtype()), &scores)?).map_err(mlx_err)?;
+        }
+        let p = ops::softmax_axis(&scores, -1, true).map_err(mlx_err)?;
+        let o = p.matmul(&v).map_err(mlx_err)?;
+        if repeats > 1 { o.reshape(&[1, heads, l, d]).map_err(mlx_err) } else { Ok(o) }
+    }
+}
