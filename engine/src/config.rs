@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// Architectures the engine implements (`model_type`).
-pub const SUPPORTED: &[&str] = &["llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2"];
+pub const SUPPORTED: &[&str] = &["llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "mixtral", "qwen3_moe"];
 
 /// The fields we use; unknown fields are ignored as Hugging Face configs carry many.
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +49,24 @@ pub struct ModelConfig {
     /// Gemma 2: attention is scaled by this to the power -1/2 (mlx-lm's default 144).
     #[serde(default)]
     pub query_pre_attn_scalar: Option<f32>,
+    /// Mixtral: experts per MoE layer.
+    #[serde(default)]
+    pub num_local_experts: Option<i32>,
+    /// Qwen3-MoE: experts per MoE layer.
+    #[serde(default)]
+    pub num_experts: Option<i32>,
+    /// Experts each token is routed to.
+    #[serde(default)]
+    pub num_experts_per_tok: Option<i32>,
+    /// Qwen3-MoE: the routed experts' weights renormalised to sum to 1.
+    #[serde(default)]
+    pub norm_topk_prob: Option<bool>,
+    /// Qwen3-MoE: every `decoder_sparse_step`-th layer is sparse...
+    #[serde(default)]
+    pub decoder_sparse_step: Option<i32>,
+    /// ...except these, which keep a dense MLP.
+    #[serde(default)]
+    pub mlp_only_layers: Vec<i32>,
     /// MLX affine quantization: `{ "group_size": 64, "bits": 4 }`, optionally with
     /// per-layer overrides keyed by module path.
     #[serde(default)]
@@ -65,6 +83,25 @@ fn default_eps() -> f32 {
 
 fn default_theta() -> f32 {
     10_000.0
+}
+
+/// How a mixture-of-experts router turns logits into the chosen experts' weights.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Routing {
+    /// Mixtral: top-k of the logits, softmax over those k.
+    TopKThenSoftmax,
+    /// Qwen3-MoE: softmax over all experts, top-k of that, renormalised when asked.
+    SoftmaxThenTopK { renormalise: bool },
+}
+
+/// A sparse layer's layout: where its weights are, how many experts, how tokens are
+/// routed, and Hugging Face's per-expert tensor names with their stacked names.
+#[derive(Debug, Clone, Copy)]
+pub struct MoeLayout {
+    pub prefix: &'static str,
+    pub experts: i32,
+    pub routing: Routing,
+    pub names: &'static [(&'static str, &'static str)],
 }
 
 /// How rotary position embeddings are computed.
@@ -164,6 +201,34 @@ impl ModelConfig {
     pub fn tied(&self) -> bool {
         // Gemma 2's head is always its embeddings
         self.model_type == "gemma2" || self.tie_word_embeddings.unwrap_or(true)
+    }
+
+    /// Experts each token is routed to (1 when the config does not say).
+    pub fn experts_per_token(&self) -> i32 {
+        self.num_experts_per_tok.unwrap_or(1)
+    }
+
+    /// Whether layer `i` is a mixture of experts, and how.
+    pub fn moe_layer(&self, i: i32) -> Option<MoeLayout> {
+        match self.model_type.as_str() {
+            "mixtral" => Some(MoeLayout {
+                prefix: "block_sparse_moe",
+                experts: self.num_local_experts?,
+                routing: Routing::TopKThenSoftmax,
+                names: &[("w1", "gate_proj"), ("w2", "down_proj"), ("w3", "up_proj")],
+            }),
+            "qwen3_moe" => {
+                let experts = self.num_experts.filter(|n| *n > 0)?;
+                let sparse = !self.mlp_only_layers.contains(&i) && (i + 1) % self.decoder_sparse_step.unwrap_or(1).max(1) == 0;
+                sparse.then_some(MoeLayout {
+                    prefix: "mlp",
+                    experts,
+                    routing: Routing::SoftmaxThenTopK { renormalise: self.norm_topk_prob.unwrap_or(false) },
+                    names: &[("gate_proj", "gate_proj"), ("up_proj", "up_proj"), ("down_proj", "down_proj")],
+                })
+            }
+            _ => None,
+        }
     }
 
     /// Gemma 2's constants, for a Gemma 2 model.

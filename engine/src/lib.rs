@@ -24,6 +24,7 @@ pub mod gguf;
 mod hub;
 mod linear;
 mod model;
+mod moe;
 mod raw;
 mod source;
 pub mod template;

@@ -1,6 +1,7 @@
 //! The transformer: Llama-family decoder layers (Llama 2/3, SmolLM, TinyLlama, Mistral),
 //! Qwen2 (q/k/v biases), Qwen3 (q/k RMS norms) and Phi-3 (its fused projections split at
-//! load by [`crate::fused`]; partial and `longrope` RoPE), grouped-query attention, RoPE, SwiGLU,
+//! load by [`crate::fused`]; partial and `longrope` RoPE), Gemma 2 ([`crate::gemma`]),
+//! Mixtral and Qwen3-MoE (experts in [`crate::moe`]), grouped-query attention, RoPE, SwiGLU,
 //! dense or MLX affine-quantized weights, tied or untied embeddings, and a KV cache.
 //! The computation follows mlx-lm's so greedy outputs match it token for token.
 
@@ -25,11 +26,15 @@ struct Attention {
     k_norm: Option<Array>,
 }
 
+/// A layer's MLP: dense (gate and up stacked) or a mixture of experts.
+enum Ffn {
+    Dense { gate_up: Group, down: Linear },
+    Moe(crate::moe::Moe),
+}
+
 struct Layer {
     attn: Attention,
-    /// gate and up
-    gate_up: Group,
-    down: Linear,
+    ffn: Ffn,
     input_norm: Array,
     /// the norm before the MLP (Gemma 2's `pre_feedforward_layernorm`)
     post_norm: Array,
@@ -38,11 +43,20 @@ struct Layer {
 }
 
 impl Layer {
+    fn ffn_stacked(&self) -> bool {
+        matches!(&self.ffn, Ffn::Dense { gate_up, .. } if gate_up.stacked())
+    }
+
     fn arrays(&self) -> Vec<&Array> {
         let mut v = self.attn.qkv.arrays();
         v.extend(self.attn.o.arrays());
-        v.extend(self.gate_up.arrays());
-        v.extend(self.down.arrays());
+        match &self.ffn {
+            Ffn::Dense { gate_up, down } => {
+                v.extend(gate_up.arrays());
+                v.extend(down.arrays());
+            }
+            Ffn::Moe(m) => v.extend(m.arrays()),
+        }
         v.extend([&self.input_norm, &self.post_norm]);
         v.extend(self.out_norms.iter().flat_map(|(a, m)| [a, m]));
         v.extend(self.attn.q_norm.iter().chain(self.attn.k_norm.iter()));
@@ -131,18 +145,30 @@ impl Model {
             let (q, kv) = (Some(nh * hd), Some(nkv * hd));
             let qkv =
                 vec![proj("self_attn.q_proj", q, hidden)?, proj("self_attn.k_proj", kv, hidden)?, proj("self_attn.v_proj", kv, hidden)?];
-            let gate = proj("mlp.gate_proj", None, hidden)?;
-            let inter = gate.out_rows();
-            let gate_up = vec![gate, proj("mlp.up_proj", Some(inter), hidden)?];
             let o = proj("self_attn.o_proj", Some(hidden), nh * hd)?;
-            let down = proj("mlp.down_proj", Some(hidden), inter)?;
+            let ffn = match crate::moe::Moe::load(&mut w, &config, &p, i)? {
+                Some(m) => Ffn::Moe(m),
+                None => {
+                    let mut proj = |n: &str, out: Option<i32>, cols: i32| -> Result<Linear> {
+                        let path = format!("{p}.{n}");
+                        let l = w.linear(&config, &path)?;
+                        l.expect(&path, out, cols)?;
+                        Ok(l)
+                    };
+                    let gate = proj("mlp.gate_proj", None, hidden)?;
+                    let inter = gate.out_rows();
+                    let gate_up = vec![gate, proj("mlp.up_proj", Some(inter), hidden)?];
+                    let down = proj("mlp.down_proj", Some(hidden), inter)?;
+                    Ffn::Dense { gate_up: Group::new(gate_up, vec![inter, inter], !plain)?, down }
+                }
+            };
             let attn = Attention {
                 qkv: Group::new(qkv, vec![nh * hd, nkv * hd, nkv * hd], !plain)?,
                 o,
                 q_norm: w.map.remove(&format!("{p}.self_attn.q_norm.weight")),
                 k_norm: w.map.remove(&format!("{p}.self_attn.k_norm.weight")),
             };
-            if config.model_type == "qwen3" && (attn.q_norm.is_none() || attn.k_norm.is_none()) {
+            if config.model_type.starts_with("qwen3") && (attn.q_norm.is_none() || attn.k_norm.is_none()) {
                 return Err(Error::Model(format!("weights: qwen3 layer {i} lacks q_norm/k_norm")));
             }
             let mut norm = |n: &str| w.norm(&config, &format!("{p}.{n}.weight"));
@@ -151,8 +177,8 @@ impl Model {
                 Some(_) => (norm("pre_feedforward_layernorm")?, Some((post_attn, norm("post_feedforward_layernorm")?))),
                 None => (post_attn, None),
             };
-            let layer = Layer { attn, gate_up: Group::new(gate_up, vec![inter, inter], !plain)?, down, input_norm, post_norm, out_norms };
-            if layer.attn.qkv.stacked() || layer.gate_up.stacked() {
+            let layer = Layer { attn, ffn, input_norm, post_norm, out_norms };
+            if layer.attn.qkv.stacked() || layer.ffn_stacked() {
                 mlx_rs::transforms::eval(layer.arrays()).map_err(|e| Error::Model(format!("materialising layer {i}: {e}")))?;
             }
             layers.push(layer);
@@ -271,14 +297,20 @@ impl Model {
             };
             h = h.add(out_norm(a.o.forward(&o)?, 0)?).map_err(mlx_err)?;
             let x = fast::rms_norm(&h, Some(&layer.post_norm), eps).map_err(mlx_err)?;
-            // gate and up `[1, L, intermediate]` (stacked: views of one product)
-            let gu = layer.gate_up.split(&x)?;
-            let (g, u) = gu.first().zip(gu.get(1)).ok_or_else(|| Error::MlxCall("mlp: gate and up expected".into()))?;
-            let m = match self.gemma {
-                Some(_) => crate::gemma::gelu_approx(g)?.multiply(u).map_err(mlx_err)?,
-                None => self.swiglu.apply(g, u)?,
+            let r = match &layer.ffn {
+                Ffn::Dense { gate_up, down } => {
+                    // gate and up `[1, L, intermediate]` (stacked: views of one product)
+                    let gu = gate_up.split(&x)?;
+                    let (g, u) = gu.first().zip(gu.get(1)).ok_or_else(|| Error::MlxCall("mlp: gate and up expected".into()))?;
+                    let m = match self.gemma {
+                        Some(_) => crate::gemma::gelu_approx(g)?.multiply(u).map_err(mlx_err)?,
+                        None => self.swiglu.apply(g, u)?,
+                    };
+                    down.forward(&m)?
+                }
+                Ffn::Moe(moe) => moe.forward(&x, &|g, u| self.swiglu.apply(g, u))?,
             };
-            h = h.add(out_norm(layer.down.forward(&m)?, 1)?).map_err(mlx_err)?;
+            h = h.add(out_norm(r, 1)?).map_err(mlx_err)?;
         }
         cache.offset += l;
         let h = fast::rms_norm(&h, Some(&self.norm), eps).map_err(mlx_err)?;
@@ -299,7 +331,7 @@ impl Model {
 
     /// Whether q/k/v and gate/up run as stacked matmuls (one kernel each).
     pub fn stacked(&self) -> bool {
-        self.layers.iter().any(|l| l.attn.qkv.stacked() || l.gate_up.stacked())
+        self.layers.iter().any(|l| l.attn.qkv.stacked() || l.ffn_stacked())
     }
 
     pub fn dtype(&self) -> Dtype {

@@ -66,3 +66,31 @@ fn mlx_matches_mlx_lm_gemma2_4bit() {
     assert_eq!(ours_with(&q, sampled), reference_with(&q, sampled));
     assert_same(&q);
 }
+
+/// Mixtral: a router and top-2 of 4 experts per token (softmax over the chosen two),
+/// experts stored one tensor each as Hugging Face does and stacked at load; a 37-token
+/// prompt takes mlx-lm's sorted path (74 token-expert pairs), decoding the unsorted one.
+#[test]
+fn mlx_matches_mlx_lm_mixtral_experts() {
+    let d = tempfile::tempdir().unwrap();
+    let m = tiny(d.path(), "mixtral", &["--arch", "mixtral", "--seed", "41"]);
+    assert_same(&m);
+    let sampled = Some((1.0, 0.0, 9));
+    assert_eq!(ours_with(&m, sampled), reference_with(&m, sampled));
+}
+
+/// Qwen3-MoE: softmax over all experts, top-2, renormalised; q/k norms; a dense MLP on
+/// layer 1 between sparse ones; dense and quantized by mlx-lm's converter (the experts'
+/// gathered quantized matmul).
+#[test]
+fn mlx_matches_mlx_lm_qwen3_moe_sparse_and_dense_layers() {
+    let d = tempfile::tempdir().unwrap();
+    let m = tiny(d.path(), "qwen3moe", &["--arch", "qwen3_moe", "--seed", "42", "--layers", "3", "--dense-layers", "1", "--hidden", "128"]);
+    assert_same(&m);
+    let sampled = Some((1.0, 0.0, 10));
+    assert_eq!(ours_with(&m, sampled), reference_with(&m, sampled));
+    let q = d.path().join("qwen3moe-q4");
+    python(&["-m", "mlx_lm", "convert", "--hf-path", &m.display().to_string(), "--mlx-path", &q.display().to_string(), "-q"]);
+    assert_same(&q);
+    assert_eq!(ours_with(&q, sampled), reference_with(&q, sampled));
+}
