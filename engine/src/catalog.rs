@@ -190,7 +190,13 @@ fn describe_gguf(p: &Path) -> Entry {
             None => kinds.push((1, t.kind)),
         }
     }
-    e.quantization = kinds.iter().max_by_key(|c| c.0).map(|c| gguf::type_name(c.1));
+    // the file's mix as llama.cpp names it (Q4_K_M holds Q4_K, Q6_K and more), else the
+    // type most of the weight matrices have
+    e.quantization = g
+        .get_i("general.file_type")
+        .and_then(gguf::file_type_name)
+        .map(str::to_string)
+        .or_else(|| kinds.iter().max_by_key(|c| c.0).map(|c| gguf::type_name(c.1)));
     match gguf::check_supported(&g) {
         Ok(_) => e.supported = true,
         Err(err) => e.reason = Some(err.to_string()),

@@ -70,6 +70,11 @@ fn mlx_real_q4_k_m_smollm2_matches_mlx_lm() {
     if common::skip_unless_set_up("the SmolLM2 Q4_K_M GGUF", file.exists()) {
         return;
     }
+    // `models list` names the file's mix as Ollama does, and says it runs
+    let listed = mlxbench().args(["models", "list", "--json", "--models"]).arg(file.parent().unwrap()).output().unwrap();
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let entry = listed.as_array().unwrap().iter().find(|e| e["path"].as_str().is_some_and(|p| p.ends_with("Q4_K_M.gguf"))).unwrap();
+    assert_eq!((&entry["quantization"], &entry["supported"]), (&json!("Q4_K_M"), &json!(true)), "{entry}");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("q4km");
     mlxbench().args(["models", "convert"]).arg(&file).arg(&out).assert().success();

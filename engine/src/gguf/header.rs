@@ -201,6 +201,31 @@ const Q4_1: u32 = 3;
 const Q8_0: u32 = 8;
 pub(super) const BF16: u32 = 30;
 
+/// llama.cpp's name of a whole file's quantization mix (`general.file_type`), as Ollama
+/// reports it (`Q4_K_M`): a mix holds several tensor types.
+pub fn file_type_name(t: i64) -> Option<&'static str> {
+    Some(match t {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K",
+        11 => "Q3_K_S",
+        12 => "Q3_K_M",
+        13 => "Q3_K_L",
+        14 => "Q4_K_S",
+        15 => "Q4_K_M",
+        16 => "Q5_K_S",
+        17 => "Q5_K_M",
+        18 => "Q6_K",
+        32 => "BF16",
+        _ => return None,
+    })
+}
+
 /// ggml's name of a tensor type (`Q4_1`, `F16`, ...).
 pub fn type_name(t: u32) -> String {
     match t {

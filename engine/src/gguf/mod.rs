@@ -20,7 +20,7 @@ use mlx_rs::Array;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result, io_err, json_err, mlx_err, tok_err};
-pub use header::{Gguf, Meta, TensorInfo, type_name};
+pub use header::{Gguf, Meta, TensorInfo, file_type_name, type_name};
 pub use tokenizer::tokenizer_parts;
 
 /// Row order that undoes llama.cpp's q/k permutation (`order[hf_row] = gguf_row`).
