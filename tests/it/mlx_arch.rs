@@ -3,7 +3,16 @@
 //! mlx-lm's for 64 tokens, with every detail that changes the output shown to change it.
 #![cfg(feature = "mlx")]
 
+use std::path::{Path, PathBuf};
+
 use crate::mlx_engine::{assert_same, ours, ours_with, python, reference_with, tiny};
+
+/// `model` quantized by mlx-lm's own converter (4 bits, group 64) into `dir/name`.
+fn mlx_lm_4bit(model: &Path, dir: &Path, name: &str) -> PathBuf {
+    let q = dir.join(name);
+    python(&["-m", "mlx_lm", "convert", "--hf-path", &model.display().to_string(), "--mlx-path", &q.display().to_string(), "-q"]);
+    q
+}
 
 /// Phi-3: q/k/v fused as `qkv_proj`, gate/up as `gate_up_proj`; untied head.
 #[test]
@@ -32,8 +41,7 @@ fn mlx_greedy_matches_mlx_lm_phi3_longrope_partial_rotary() {
 fn mlx_greedy_matches_mlx_lm_phi3_4bit() {
     let d = tempfile::tempdir().unwrap();
     let dense = tiny(d.path(), "phi3", &["--arch", "phi3", "--seed", "23", "--hidden", "128"]);
-    let q = d.path().join("phi3-q4");
-    python(&["-m", "mlx_lm", "convert", "--hf-path", &dense.display().to_string(), "--mlx-path", &q.display().to_string(), "-q"]);
+    let q = mlx_lm_4bit(&dense, d.path(), "phi3-q4");
     assert_same(&q);
 }
 
@@ -60,8 +68,7 @@ fn mlx_matches_mlx_lm_gemma2_softcaps() {
 fn mlx_matches_mlx_lm_gemma2_4bit() {
     let d = tempfile::tempdir().unwrap();
     let dense = tiny(d.path(), "gemma2", &["--arch", "gemma2", "--seed", "32", "--hidden", "128"]);
-    let q = d.path().join("gemma2-q4");
-    python(&["-m", "mlx_lm", "convert", "--hf-path", &dense.display().to_string(), "--mlx-path", &q.display().to_string(), "-q"]);
+    let q = mlx_lm_4bit(&dense, d.path(), "gemma2-q4");
     let sampled = Some((1.0, 0.0, 8));
     assert_eq!(ours_with(&q, sampled), reference_with(&q, sampled));
     assert_same(&q);
@@ -89,8 +96,7 @@ fn mlx_matches_mlx_lm_qwen3_moe_sparse_and_dense_layers() {
     assert_same(&m);
     let sampled = Some((1.0, 0.0, 10));
     assert_eq!(ours_with(&m, sampled), reference_with(&m, sampled));
-    let q = d.path().join("qwen3moe-q4");
-    python(&["-m", "mlx_lm", "convert", "--hf-path", &m.display().to_string(), "--mlx-path", &q.display().to_string(), "-q"]);
+    let q = mlx_lm_4bit(&m, d.path(), "qwen3moe-q4");
     assert_same(&q);
     assert_eq!(ours_with(&q, sampled), reference_with(&q, sampled));
 }
