@@ -10,6 +10,8 @@ use crate::error::{Result, mlx_err};
 #[derive(Default)]
 pub struct KvCache {
     pub(crate) layers: Vec<Option<(Array, Array)>>,
+    /// Sliding-window layers' buffers (Gemma 3), kept as mlx-lm's RotatingKVCache.
+    pub(crate) windows: Vec<Option<crate::rotating::Rotating>>,
     pub offset: i32,
 }
 
@@ -17,7 +19,8 @@ const KV_STEP: i32 = 256;
 
 impl KvCache {
     pub fn arrays(&self) -> Vec<&Array> {
-        self.layers.iter().flatten().flat_map(|(k, v)| [k, v]).collect()
+        let windows = self.windows.iter().flatten().flat_map(|w| w.arrays());
+        self.layers.iter().flatten().flat_map(|(k, v)| [k, v]).chain(windows).collect()
     }
 
     /// Stores `k`, `v` `[1, heads, L, dim]` at the current offset of layer `i`; returns

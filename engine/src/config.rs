@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// Architectures the engine implements (`model_type`).
-pub const SUPPORTED: &[&str] = &["llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "mixtral", "qwen3_moe"];
+pub const SUPPORTED: &[&str] = &["llama", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gemma3_text", "mixtral", "qwen3_moe"];
 
 /// The fields we use; unknown fields are ignored as Hugging Face configs carry many.
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +49,18 @@ pub struct ModelConfig {
     /// Gemma 2: attention is scaled by this to the power -1/2 (mlx-lm's default 144).
     #[serde(default)]
     pub query_pre_attn_scalar: Option<f32>,
+    /// Gemma 3: the RoPE base of its sliding-window layers (10000).
+    #[serde(default)]
+    pub rope_local_base_freq: Option<f32>,
+    /// Gemma 3: the window of its sliding layers (512); Llama/Mistral: of the layers
+    /// `layer_types` calls "sliding_attention".
+    #[serde(default)]
+    pub sliding_window: Option<i32>,
+    #[serde(default)]
+    pub layer_types: Vec<String>,
+    /// Gemma 3: every `sliding_window_pattern`-th layer attends globally (6).
+    #[serde(default)]
+    pub sliding_window_pattern: Option<i32>,
     /// Mixtral: experts per MoE layer.
     #[serde(default)]
     pub num_local_experts: Option<i32>,
@@ -125,13 +137,14 @@ impl ModelConfig {
         {
             return Err(Error::Unsupported(format!("unsupported architecture \"{t}\" (model_type); supported: {}", SUPPORTED.join(", "))));
         }
-        // sliding-window layers (Ministral, Mistral-Small's `layer_types`): attending over the
-        // whole context instead would give other tokens, so they are refused by name
-        // (mlx-lm itself reads `sliding_window` alone as full attention, and so does this)
+        // sliding-window layers (`layer_types`) run for Llama/Mistral as mlx-lm's llama.py
+        // runs them; elsewhere attending over the whole context would give other tokens, so
+        // they are refused by name (`sliding_window` alone is full attention, as in mlx-lm)
         let sliding = raw.get("layer_types").and_then(Value::as_array).is_some_and(|t| t.iter().any(|l| l == "sliding_attention"));
-        if sliding {
+        let llama = matches!(raw.get("model_type").and_then(Value::as_str), Some("llama" | "mistral"));
+        if sliding && !(llama && raw.get("sliding_window").and_then(Value::as_i64).is_some_and(|w| w > 0)) {
             return Err(Error::Unsupported(
-                "sliding-window attention layers (`layer_types` with \"sliding_attention\") are not supported".into(),
+                "sliding-window attention layers (`layer_types` with \"sliding_attention\") are supported for llama and mistral with a `sliding_window`".into(),
             ));
         }
         let c: ModelConfig = serde_json::from_value(raw).map_err(json_err("config.json"))?;
@@ -212,6 +225,27 @@ impl ModelConfig {
         self.model_type == "gemma2" || self.tie_word_embeddings.unwrap_or(true)
     }
 
+    /// The window of layer `i` when it is a sliding-window layer (Gemma 3's pattern, or
+    /// Llama/Mistral's `layer_types`).
+    pub fn window_of(&self, i: i32) -> Option<i32> {
+        match self.model_type.as_str() {
+            "gemma3_text" => {
+                let pattern = self.sliding_window_pattern.unwrap_or(6).max(1);
+                ((i + 1) % pattern != 0).then(|| self.sliding_window.unwrap_or(512).max(1))
+            }
+            "llama" | "mistral" => {
+                let sliding = self.layer_types.get(i as usize).is_some_and(|t| t == "sliding_attention");
+                self.sliding_window.filter(|_| sliding).map(|w| w.max(1))
+            }
+            _ => None,
+        }
+    }
+
+    /// Gemma 3's RoPE of its sliding-window layers.
+    pub fn local_rope(&self) -> Option<Rope> {
+        (self.model_type == "gemma3_text").then(|| Rope::Standard { base: self.rope_local_base_freq.unwrap_or(10_000.0), scale: 1.0 })
+    }
+
     /// Experts each token is routed to (1 when the config does not say).
     pub fn experts_per_token(&self) -> i32 {
         self.num_experts_per_tok.unwrap_or(1)
@@ -242,10 +276,13 @@ impl ModelConfig {
 
     /// Gemma 2's constants, for a Gemma 2 model.
     pub fn gemma(&self) -> Option<crate::gemma::Gemma> {
-        (self.model_type == "gemma2").then(|| crate::gemma::Gemma {
-            scale: 1.0 / self.query_pre_attn_scalar.unwrap_or(144.0).sqrt(),
-            attn_cap: self.attn_logit_softcapping.unwrap_or(50.0),
-            final_cap: self.final_logit_softcapping.unwrap_or(30.0),
+        let three = self.model_type == "gemma3_text";
+        (self.model_type == "gemma2" || three).then(|| crate::gemma::Gemma {
+            scale: (self.query_pre_attn_scalar.unwrap_or(if three { 256.0 } else { 144.0 }) as f64).powf(-0.5) as f32,
+            // Gemma 3 caps nothing (mlx-lm's gemma3_text has no soft-capping)
+            attn_cap: if three { None } else { Some(self.attn_logit_softcapping.unwrap_or(50.0)) },
+            final_cap: if three { None } else { Some(self.final_logit_softcapping.unwrap_or(30.0)) },
+            three,
         })
     }
 

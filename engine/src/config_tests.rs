@@ -22,11 +22,15 @@ fn unknown_architecture_and_rope_are_named() {
 }
 
 #[test]
-fn sliding_window_layers_are_refused_by_name() {
-    let c = format!("{BASE},\"sliding_window\":4096,\"layer_types\":[\"sliding_attention\",\"full_attention\"]}}");
-    assert!(ModelConfig::parse(&c).unwrap_err().to_string().contains("sliding-window attention layers"));
+fn sliding_window_layers_run_for_llama_and_are_refused_elsewhere() {
+    let layers = "\"sliding_window\":8,\"layer_types\":[\"sliding_attention\",\"full_attention\"]";
+    let c = ModelConfig::parse(&format!("{BASE},{layers}}}")).unwrap();
+    assert_eq!((c.window_of(0), c.window_of(1)), (Some(8), None));
+    let qwen = format!("{BASE},{layers}}}").replace("\"llama\"", "\"qwen2\"");
+    assert!(ModelConfig::parse(&qwen).unwrap_err().to_string().contains("sliding-window attention layers"));
     // `sliding_window` alone is full attention, as mlx-lm reads it
-    assert!(ModelConfig::parse(&format!("{BASE},\"sliding_window\":4096}}")).is_ok());
+    let plain = ModelConfig::parse(&format!("{BASE},\"sliding_window\":4096}}")).unwrap();
+    assert_eq!(plain.window_of(0), None);
 }
 
 #[test]

@@ -10,13 +10,17 @@ use mlx_rs::{Array, Dtype, ops};
 
 use crate::error::{Result, mlx_err};
 
-/// A Gemma 2 model's constants.
+/// A Gemma 2 or 3 model's constants.
 #[derive(Debug, Clone, Copy)]
 pub struct Gemma {
     /// `query_pre_attn_scalar^-1/2`
     pub scale: f32,
-    pub attn_cap: f32,
-    pub final_cap: f32,
+    /// Gemma 2's soft-caps (Gemma 3 has none and uses the fused attention kernel)
+    pub attn_cap: Option<f32>,
+    pub final_cap: Option<f32>,
+    /// Gemma 3: the embedding scale rounded to bfloat16, and float16 residual sums
+    /// clipped to float16's range (computed in float32), as mlx-lm's gemma3_text does.
+    pub three: bool,
 }
 
 /// `v` as a scalar of `like`'s dtype (as Python's float scalars combine with arrays).
@@ -51,11 +55,30 @@ fn lowest(dtype: Dtype) -> f32 {
 }
 
 impl Gemma {
+    /// Embeddings times sqrt(hidden) (Gemma 3: that factor rounded to bfloat16 first).
+    pub fn scale_embeddings(&self, h: &Array, hidden: i32) -> Result<Array> {
+        let mut f = (hidden as f64).sqrt() as f32;
+        if self.three {
+            f = half::bf16::from_f32(f).to_f32();
+        }
+        h.multiply(&scalar(f, h)?).map_err(mlx_err)
+    }
+
+    /// `x + y`; Gemma 3 in float16 adds in float32 and clips to float16's range.
+    pub fn residual(&self, x: &Array, y: &Array) -> Result<Array> {
+        if !self.three || x.dtype() != Dtype::Float16 {
+            return x.add(y).map_err(mlx_err);
+        }
+        let sum = x.as_dtype(Dtype::Float32).and_then(|a| y.as_dtype(Dtype::Float32).and_then(|b| a.add(&b))).map_err(mlx_err)?;
+        let bound = Array::from_f32(65504.0);
+        ops::clip(&sum, (&ops::negative(&bound).map_err(mlx_err)?, &bound)).and_then(|c| c.as_dtype(Dtype::Float16)).map_err(mlx_err)
+    }
+
     /// Attention of q `[1, heads, L, d]` over k, v `[1, kv heads, offset + L, d]`:
     /// `softmax(softcap(q * scale @ k^T) masked causally) @ v`, grouped heads as a
     /// reshape of q (mlx-lm's order), `[1, heads, L, d]` out.
-    pub fn attention(&self, q: &Array, k: &Array, v: &Array, heads: i32, kv_heads: i32, offset: i32) -> Result<Array> {
-        let (l, d) = (q.dim(2), q.dim(3));
+    pub fn attention(&self, q: &Array, k: &Array, v: &Array, offset: i32, cap: f32) -> Result<Array> {
+        let (heads, kv_heads, l, d) = (q.dim(1), k.dim(1), q.dim(2), q.dim(3));
         let repeats = heads / kv_heads;
         let mut q = q.multiply(&scalar(self.scale, q)?).map_err(mlx_err)?;
         let (mut k, mut v) = (k.clone(), v.clone());
@@ -65,7 +88,7 @@ impl Gemma {
             v = ops::expand_dims(&v, 2).map_err(mlx_err)?;
         }
         let scores = q.matmul(&k.swap_axes(-1, -2).map_err(mlx_err)?).map_err(mlx_err)?;
-        let mut scores = softcap(&scores, self.attn_cap)?;
+        let mut scores = softcap(&scores, cap)?;
         if l > 1 {
             let rows = ops::arange::<_, i32>(offset, offset + l, None).and_then(|r| r.reshape(&[l, 1])).map_err(mlx_err)?;
             let cols = ops::arange::<_, i32>(0, offset + l, None).and_then(|c| c.reshape(&[1, offset + l])).map_err(mlx_err)?;

@@ -26,6 +26,7 @@ mod linear;
 mod model;
 mod moe;
 mod raw;
+mod rotating;
 mod source;
 pub mod template;
 #[cfg(test)]

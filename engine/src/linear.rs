@@ -239,6 +239,11 @@ impl Weights {
         self.map.remove(name).ok_or_else(|| Error::Model(format!("weights: tensor {name} is missing")))
     }
 
+    /// An RMS norm's weight that a model may lack (q/k norms), as [`Weights::norm`].
+    pub fn optional_norm(&mut self, config: &ModelConfig, name: &str) -> Result<Option<Array>> {
+        if self.map.contains_key(name) { self.norm(config, name).map(Some) } else { Ok(None) }
+    }
+
     /// An RMS norm's weight; Gemma 2 stores `weight - 1` (its norms scale by `1 + weight`).
     pub fn norm(&mut self, config: &ModelConfig, name: &str) -> Result<Array> {
         let w = self.take(name)?;

@@ -1,6 +1,7 @@
 //! The transformer: Llama-family decoder layers (Llama 2/3, SmolLM, TinyLlama, Mistral),
 //! Qwen2 (q/k/v biases), Qwen3 (q/k RMS norms) and Phi-3 (its fused projections split at
-//! load by [`crate::fused`]; partial and `longrope` RoPE), Gemma 2 ([`crate::gemma`]),
+//! load by [`crate::fused`]; partial and `longrope` RoPE), Gemma 2 and 3 ([`crate::gemma`];
+//! sliding-window layers in [`crate::rotating`]),
 //! Mixtral and Qwen3-MoE (experts in [`crate::moe`]), grouped-query attention, RoPE, SwiGLU,
 //! dense or MLX affine-quantized weights, tied or untied embeddings, and a KV cache.
 //! The computation follows mlx-lm's so greedy outputs match it token for token.
@@ -72,6 +73,8 @@ pub struct Model {
     lm_head: Option<Linear>,
     rope: Rope,
     rope_freqs: Option<Array>,
+    /// Gemma 3's RoPE of its sliding-window layers
+    local_rope: Option<Rope>,
     swiglu: Swiglu,
     gemma: Option<crate::gemma::Gemma>,
 }
@@ -165,8 +168,8 @@ impl Model {
             let attn = Attention {
                 qkv: Group::new(qkv, vec![nh * hd, nkv * hd, nkv * hd], !plain)?,
                 o,
-                q_norm: w.map.remove(&format!("{p}.self_attn.q_norm.weight")),
-                k_norm: w.map.remove(&format!("{p}.self_attn.k_norm.weight")),
+                q_norm: w.optional_norm(&config, &format!("{p}.self_attn.q_norm.weight"))?,
+                k_norm: w.optional_norm(&config, &format!("{p}.self_attn.k_norm.weight"))?,
             };
             if config.model_type.starts_with("qwen3") && (attn.q_norm.is_none() || attn.k_norm.is_none()) {
                 return Err(Error::Model(format!("weights: qwen3 layer {i} lacks q_norm/k_norm")));
@@ -184,14 +187,17 @@ impl Model {
             layers.push(layer);
         }
         let norm = w.norm(&config, "model.norm.weight")?;
-        let lm_head = if config.tied() { None } else { Some(w.linear(&config, "lm_head")?) };
+        // Gemma 3 ties its head exactly when the checkpoint has none (mlx-lm's sanitize)
+        let untied = if config.model_type == "gemma3_text" { w.map.contains_key("lm_head.weight") } else { !config.tied() };
+        let lm_head = if untied { Some(w.linear(&config, "lm_head")?) } else { None };
         let rope = config.rope()?;
         let rope_freqs = match &rope {
             Rope::Llama3 { freqs } | Rope::Su { freqs, .. } => Some(Array::from_slice(freqs, &[freqs.len() as i32])),
             Rope::Standard { .. } => None,
         };
         let gemma = config.gemma();
-        Ok(Model { config, embed, layers, norm, lm_head, rope, rope_freqs, swiglu: Swiglu::new(!plain), gemma })
+        let local_rope = config.local_rope();
+        Ok(Model { config, embed, layers, norm, lm_head, rope, rope_freqs, local_rope, swiglu: Swiglu::new(!plain), gemma })
     }
 
     /// Every weight array, for forcing MLX's lazy loads to complete.
@@ -207,10 +213,10 @@ impl Model {
         v
     }
 
-    fn rope(&self, x: &Array, offset: i32) -> Result<Array> {
+    fn rope(&self, x: &Array, offset: i32, local: bool) -> Result<Array> {
         let dims = self.config.rope_dims();
         let traditional = self.config.rope_traditional;
-        match &self.rope {
+        match self.local_rope.as_ref().filter(|_| local).unwrap_or(&self.rope) {
             Rope::Standard { base, scale } => fast::rope(x, dims, traditional, *base, *scale, offset, None).map_err(mlx_err),
             Rope::Llama3 { .. } => fast::rope(x, dims, traditional, None, 1.0, offset, self.rope_freqs.as_ref()).map_err(mlx_err),
             Rope::Su { scale, .. } => {
@@ -236,7 +242,7 @@ impl Model {
     /// Queries, keys and values `[1, heads, L, head_dim]`, RoPE applied. With stacked
     /// projections and no q/k norms, q and k are neighbouring heads of one product and
     /// take one RoPE kernel (each head is rotated on its own, so the values are the same).
-    fn qkv(&self, a: &Attention, x: &Array, offset: i32) -> Result<(Array, Array, Array)> {
+    fn qkv(&self, a: &Attention, x: &Array, offset: i32, local: bool) -> Result<(Array, Array, Array)> {
         let c = &self.config;
         let (nh, nkv, hd) = (c.n_heads(), c.n_kv_heads(), c.head_dim());
         // [1, L, heads, head_dim] -> [1, heads, L, head_dim]
@@ -247,7 +253,7 @@ impl Model {
         {
             // one transpose of all heads, then views of it
             let y = heads(y)?;
-            let qk = self.rope(&part(&y, 0..nh + nkv)?, offset)?;
+            let qk = self.rope(&part(&y, 0..nh + nkv)?, offset, local)?;
             return Ok((part(&qk, 0..nh)?, part(&qk, nh..nh + nkv)?, part(&y, nh + nkv..nh + 2 * nkv)?));
         }
         let mut it = a.qkv.forward(x, hd)?.into_iter().map(heads);
@@ -257,7 +263,7 @@ impl Model {
             q = fast::rms_norm(&q, Some(qn), c.rms_norm_eps).map_err(mlx_err)?;
             k = fast::rms_norm(&k, Some(kn), c.rms_norm_eps).map_err(mlx_err)?;
         }
-        Ok((self.rope(&q, offset)?, self.rope(&k, offset)?, v))
+        Ok((self.rope(&q, offset, local)?, self.rope(&k, offset, local)?, v))
     }
 
     /// Logits `[1, L, vocab]` for token ids `[1, L]`, appending to the cache.
@@ -265,13 +271,16 @@ impl Model {
         let c = &self.config;
         let l = ids.dim(1);
         let mut h = self.embed.rows(ids)?;
-        if self.gemma.is_some() {
-            // mlx-lm: h * hidden ** 0.5, a Python float meeting h's dtype
-            let s = Array::from_f32((c.hidden_size as f64).sqrt() as f32).as_dtype(h.dtype()).map_err(mlx_err)?;
-            h = h.multiply(&s).map_err(mlx_err)?;
+        if let Some(g) = &self.gemma {
+            h = g.scale_embeddings(&h, c.hidden_size)?;
         }
+        let add = |x: &Array, y: Array| match &self.gemma {
+            Some(g) => g.residual(x, &y),
+            None => x.add(y).map_err(mlx_err),
+        };
         if cache.layers.len() != self.layers.len() {
             cache.layers = (0..self.layers.len()).map(|_| None).collect();
+            cache.windows = (0..self.layers.len()).map(|_| None).collect();
         }
         let eps = c.rms_norm_eps;
         let (nh, hd) = (c.n_heads(), c.head_dim());
@@ -281,12 +290,24 @@ impl Model {
         for (i, layer) in self.layers.iter().enumerate() {
             let x = fast::rms_norm(&h, Some(&layer.input_norm), eps).map_err(mlx_err)?;
             let a = &layer.attn;
-            let (q, k, v) = self.qkv(a, &x, offset)?;
-            let (k, v) = cache.update(i, k, v, &stream)?;
-            let o = match &self.gemma {
-                Some(g) => g.attention(&q, &k, &v, nh, c.n_kv_heads(), offset)?,
+            let window = c.window_of(i as i32);
+            let (q, k, v) = self.qkv(a, &x, offset, window.is_some())?;
+            let (k, v) = match window {
+                Some(w) => crate::rotating::update(&mut cache.windows[i], offset, w, k, v, &stream)?,
+                None => cache.update(i, k, v, &stream)?,
+            };
+            let o = match self.gemma.as_ref().and_then(|g| g.attn_cap.map(|cap| (g, cap))) {
+                Some((g, cap)) => g.attention(&q, &k, &v, offset, cap)?,
                 None => {
-                    let mask = (l > 1).then_some(ScaledDotProductAttentionMask::Causal);
+                    let windowed = match window {
+                        Some(w) => crate::rotating::mask(l, offset, w)?,
+                        None => None,
+                    };
+                    let mask = match &windowed {
+                        Some(m) => Some(ScaledDotProductAttentionMask::Array(m)),
+                        None => (l > 1).then_some(ScaledDotProductAttentionMask::Causal),
+                    };
+                    let scale = self.gemma.map_or(scale, |g| g.scale);
                     fast::scaled_dot_product_attention(&q, &k, &v, scale, mask, None).map_err(mlx_err)?
                 }
             };
@@ -295,7 +316,7 @@ impl Model {
                 Some(n) => fast::rms_norm(&r, Some(if which == 0 { &n.0 } else { &n.1 }), eps).map_err(mlx_err),
                 None => Ok(r),
             };
-            h = h.add(out_norm(a.o.forward(&o)?, 0)?).map_err(mlx_err)?;
+            h = add(&h, out_norm(a.o.forward(&o)?, 0)?)?;
             let x = fast::rms_norm(&h, Some(&layer.post_norm), eps).map_err(mlx_err)?;
             let r = match &layer.ffn {
                 Ffn::Dense { gate_up, down } => {
@@ -310,7 +331,7 @@ impl Model {
                 }
                 Ffn::Moe(moe) => moe.forward(&x, &|g, u| self.swiglu.apply(g, u))?,
             };
-            h = h.add(out_norm(r, 1)?).map_err(mlx_err)?;
+            h = add(&h, out_norm(r, 1)?)?;
         }
         cache.offset += l;
         let h = fast::rms_norm(&h, Some(&self.norm), eps).map_err(mlx_err)?;
@@ -318,8 +339,8 @@ impl Model {
             Some(head) => head.forward(&h)?,
             None => self.embed.forward(&h)?,
         };
-        match &self.gemma {
-            Some(g) => crate::gemma::softcap(&logits, g.final_cap),
+        match self.gemma.and_then(|g| g.final_cap) {
+            Some(cap) => crate::gemma::softcap(&logits, cap),
             None => Ok(logits),
         }
     }

@@ -100,3 +100,36 @@ fn mlx_matches_mlx_lm_qwen3_moe_sparse_and_dense_layers() {
     assert_same(&q);
     assert_eq!(ours_with(&q, sampled), reference_with(&q, sampled));
 }
+
+/// Gemma 3 (text): q/k norms, no soft-caps, sliding-window layers (here a window of 8
+/// on every other layer, so the 37-token prompt is cut by the window and decoding
+/// overwrites the oldest slot, as mlx-lm's RotatingKVCache does) with their own RoPE
+/// base: mlx-lm's greedy and sampled tokens, and a window of 1024 draws other tokens.
+#[test]
+fn mlx_matches_mlx_lm_gemma3_sliding_window() {
+    let d = tempfile::tempdir().unwrap();
+    let narrow = tiny(d.path(), "gemma3", &["--arch", "gemma3_text", "--seed", "51", "--layers", "4"]);
+    let wide = tiny(d.path(), "gemma3-wide", &["--arch", "gemma3_text", "--seed", "51", "--layers", "4", "--window", "1024"]);
+    let sampled = Some((1.0, 0.0, 11));
+    assert_ne!(ours_with(&narrow, sampled), ours_with(&wide, sampled), "the sliding window changed nothing");
+    for m in [&narrow, &wide] {
+        assert_same(m);
+        assert_eq!(ours_with(m, sampled), reference_with(m, sampled), "sampled ids differ from mlx-lm for {}", m.display());
+    }
+    let q = mlx_lm_4bit(&narrow, d.path(), "gemma3-q4");
+    assert_same(&q);
+}
+
+/// Llama/Mistral sliding-window layers (`layer_types`, as Ministral's config has them):
+/// a window of 8 on every other layer gives mlx-lm's greedy and sampled tokens, and other
+/// tokens than the same weights without the window.
+#[test]
+fn mlx_matches_mlx_lm_llama_sliding_window_layers() {
+    let d = tempfile::tempdir().unwrap();
+    let plain = tiny(d.path(), "plain", &["--seed", "61", "--layers", "4"]);
+    let windowed = tiny(d.path(), "windowed", &["--seed", "61", "--layers", "4", "--layer-window", "8"]);
+    let sampled = Some((1.0, 0.0, 12));
+    assert_ne!(ours_with(&plain, sampled), ours_with(&windowed, sampled), "the sliding window changed nothing");
+    assert_same(&windowed);
+    assert_eq!(ours_with(&windowed, sampled), reference_with(&windowed, sampled));
+}
