@@ -7,6 +7,17 @@ use std::path::{Path, PathBuf};
 
 use crate::mlx_engine::{assert_same, ours, ours_with, python, reference_with, tiny};
 
+/// `with` a detail and `without` it (the same weights otherwise): both give mlx-lm's
+/// greedy and seeded-sampled tokens, and their sampled draws differ (the detail bites).
+fn assert_detail_matters(with: &Path, without: &Path, seed: u64, what: &str) {
+    let sampled = Some((1.0, 0.0, seed));
+    assert_ne!(ours_with(with, sampled), ours_with(without, sampled), "{what} changed nothing");
+    for m in [with, without] {
+        assert_same(m);
+        assert_eq!(ours_with(m, sampled), reference_with(m, sampled), "sampled ids differ from mlx-lm for {}", m.display());
+    }
+}
+
 /// `model` quantized by mlx-lm's own converter (4 bits, group 64) into `dir/name`.
 fn mlx_lm_4bit(model: &Path, dir: &Path, name: &str) -> PathBuf {
     let q = dir.join(name);
@@ -55,12 +66,7 @@ fn mlx_matches_mlx_lm_gemma2_softcaps() {
     let d = tempfile::tempdir().unwrap();
     let capped = tiny(d.path(), "gemma2", &["--arch", "gemma2", "--seed", "31"]);
     let loose = tiny(d.path(), "gemma2-loose", &["--arch", "gemma2", "--seed", "31", "--softcap", "1e6,1e6"]);
-    let sampled = Some((1.0, 0.0, 7));
-    assert_ne!(ours_with(&capped, sampled), ours_with(&loose, sampled), "soft-capping changed nothing");
-    for m in [&capped, &loose] {
-        assert_eq!(ours_with(m, sampled), reference_with(m, sampled), "sampled ids differ from mlx-lm for {}", m.display());
-        assert_same(m);
-    }
+    assert_detail_matters(&capped, &loose, 7, "soft-capping");
 }
 
 /// Gemma 2 quantized by mlx-lm's own converter (4 bits, group 64), sampled and greedy.
@@ -110,12 +116,7 @@ fn mlx_matches_mlx_lm_gemma3_sliding_window() {
     let d = tempfile::tempdir().unwrap();
     let narrow = tiny(d.path(), "gemma3", &["--arch", "gemma3_text", "--seed", "51", "--layers", "4"]);
     let wide = tiny(d.path(), "gemma3-wide", &["--arch", "gemma3_text", "--seed", "51", "--layers", "4", "--window", "1024"]);
-    let sampled = Some((1.0, 0.0, 11));
-    assert_ne!(ours_with(&narrow, sampled), ours_with(&wide, sampled), "the sliding window changed nothing");
-    for m in [&narrow, &wide] {
-        assert_same(m);
-        assert_eq!(ours_with(m, sampled), reference_with(m, sampled), "sampled ids differ from mlx-lm for {}", m.display());
-    }
+    assert_detail_matters(&narrow, &wide, 11, "the sliding window");
     let q = mlx_lm_4bit(&narrow, d.path(), "gemma3-q4");
     assert_same(&q);
 }
@@ -128,8 +129,5 @@ fn mlx_matches_mlx_lm_llama_sliding_window_layers() {
     let d = tempfile::tempdir().unwrap();
     let plain = tiny(d.path(), "plain", &["--seed", "61", "--layers", "4"]);
     let windowed = tiny(d.path(), "windowed", &["--seed", "61", "--layers", "4", "--layer-window", "8"]);
-    let sampled = Some((1.0, 0.0, 12));
-    assert_ne!(ours_with(&plain, sampled), ours_with(&windowed, sampled), "the sliding window changed nothing");
-    assert_same(&windowed);
-    assert_eq!(ours_with(&windowed, sampled), reference_with(&windowed, sampled));
+    assert_detail_matters(&windowed, &plain, 12, "the sliding window");
 }
