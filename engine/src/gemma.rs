@@ -75,9 +75,10 @@ impl Gemma {
     }
 
     /// Attention of q `[1, heads, L, d]` over k, v `[1, kv heads, offset + L, d]`:
-    /// `softmax(softcap(q * scale @ k^T) masked causally) @ v`, grouped heads as a
-    /// reshape of q (mlx-lm's order), `[1, heads, L, d]` out.
-    pub fn attention(&self, q: &Array, k: &Array, v: &Array, offset: i32, cap: f32) -> Result<Array> {
+    /// `softmax(softcap(q * scale @ k^T) where mask) @ v` (the causal mask of a prompt,
+    /// none for one token), grouped heads as a reshape of q (mlx-lm's order),
+    /// `[1, heads, L, d]` out.
+    pub fn attention(&self, q: &Array, k: &Array, v: &Array, mask: Option<&Array>, cap: f32) -> Result<Array> {
         let (heads, kv_heads, l, d) = (q.dim(1), k.dim(1), q.dim(2), q.dim(3));
         let repeats = heads / kv_heads;
         let mut q = q.multiply(&scalar(self.scale, q)?).map_err(mlx_err)?;
@@ -89,11 +90,8 @@ impl Gemma {
         }
         let scores = q.matmul(&k.swap_axes(-1, -2).map_err(mlx_err)?).map_err(mlx_err)?;
         let mut scores = softcap(&scores, cap)?;
-        if l > 1 {
-            let rows = ops::arange::<_, i32>(offset, offset + l, None).and_then(|r| r.reshape(&[l, 1])).map_err(mlx_err)?;
-            let cols = ops::arange::<_, i32>(0, offset + l, None).and_then(|c| c.reshape(&[1, offset + l])).map_err(mlx_err)?;
-            let mask = rows.ge(&cols).map_err(mlx_err)?;
-            scores = ops::select(&mask, &scores, &scalar(lowest(scores.dtype()), &scores)?).map_err(mlx_err)?;
+        if let Some(mask) = mask {
+            scores = ops::select(mask, &scores, &scalar(lowest(scores.dtype()), &scores)?).map_err(mlx_err)?;
         }
         let p = ops::softmax_axis(&scores, -1, true).map_err(mlx_err)?;
         let o = p.matmul(&v).map_err(mlx_err)?;

@@ -28,6 +28,7 @@ mod moe;
 mod raw;
 mod rotating;
 mod source;
+mod swiglu;
 pub mod template;
 #[cfg(test)]
 mod testmodel;

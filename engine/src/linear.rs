@@ -256,20 +256,33 @@ impl Weights {
     pub fn linear(&mut self, config: &ModelConfig, path: &str) -> Result<Linear> {
         let w = self.take(&format!("{path}.weight"))?;
         let b = self.map.remove(&format!("{path}.bias"));
-        match self.map.remove(&format!("{path}.scales")) {
+        match self.quantized(config, path)? {
             None => Linear::dense(w, b),
-            Some(scales) => {
-                let biases = self.take(&format!("{path}.biases"))?;
-                let (group_size, bits) = config
-                    .quantization_for(path)
-                    .ok_or_else(|| Error::Model(format!("weights: {path} is quantized but config.json has no `quantization`")))?;
-                if ![2, 3, 4, 5, 6, 8].contains(&bits) || ![32, 64, 128].contains(&group_size) {
-                    return Err(Error::Model(format!("unsupported quantization of {path}: {bits} bits, group size {group_size}")));
-                }
-                Ok(Linear::Quant { w, scales, biases, b, group_size, bits })
-            }
+            Some(Quantized { scales, biases, group_size, bits }) => Ok(Linear::Quant { w, scales, biases, b, group_size, bits }),
         }
     }
+
+    /// The scales and biases of the module at `path` and its (group size, bits), when
+    /// its weight is MLX-quantized; checked against what MLX supports.
+    pub fn quantized(&mut self, config: &ModelConfig, path: &str) -> Result<Option<Quantized>> {
+        let Some(scales) = self.map.remove(&format!("{path}.scales")) else { return Ok(None) };
+        let biases = self.take(&format!("{path}.biases"))?;
+        let (group_size, bits) = config
+            .quantization_for(path)
+            .ok_or_else(|| Error::Model(format!("weights: {path} is quantized but config.json has no `quantization`")))?;
+        if ![2, 3, 4, 5, 6, 8].contains(&bits) || ![32, 64, 128].contains(&group_size) {
+            return Err(Error::Model(format!("unsupported quantization of {path}: {bits} bits, group size {group_size}")));
+        }
+        Ok(Some(Quantized { scales, biases, group_size, bits }))
+    }
+}
+
+/// An MLX-quantized weight's scales, biases and layout.
+pub struct Quantized {
+    pub scales: Array,
+    pub biases: Array,
+    pub group_size: i32,
+    pub bits: i32,
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ use mlx_rs::{Array, Dtype, Stream, fast, ops};
 pub use super::cache::KvCache;
 use super::config::{ModelConfig, Rope};
 use super::linear::{Group, Linear, Weights};
+use super::swiglu::Swiglu;
+pub(crate) use super::swiglu::plain_step;
 
 use crate::error::{Error, Result, json_err, mlx_err};
 
@@ -77,47 +79,6 @@ pub struct Model {
     local_rope: Option<Rope>,
     swiglu: Swiglu,
     gemma: Option<crate::gemma::Gemma>,
-}
-
-type Fused = dyn for<'a> FnMut((&'a Array, &'a Array)) -> std::result::Result<Array, mlx_rs::error::Exception>;
-
-/// SwiGLU's elementwise part, `silu(gate) * up` (silu(x) = x * sigmoid(x), as mlx-lm
-/// computes it). Compiled once per model into one fused kernel: MLX caches a compiled
-/// function's trace by its id, so one function reused costs a cache lookup per call.
-/// (mlx-rs's own `nn::silu` compiles a new function on every call: a fresh trace and
-/// fusion per layer per step, which showed as host time per decode step on the GPU.)
-/// `MLXBENCH_NO_COMPILE=1` keeps the three plain ops, for comparing the two.
-struct Swiglu(Option<std::cell::RefCell<Box<Fused>>>);
-
-fn swiglu_ops((g, u): (&Array, &Array)) -> std::result::Result<Array, mlx_rs::error::Exception> {
-    g.multiply(ops::sigmoid(g)?)?.multiply(u)
-}
-
-impl Swiglu {
-    fn new(on: bool) -> Self {
-        Swiglu(on.then(|| std::cell::RefCell::new(Box::new(mlx_rs::transforms::compile::compile(swiglu_ops, true)) as Box<Fused>)))
-    }
-
-    fn apply(&self, g: &Array, u: &Array) -> Result<Array> {
-        match &self.0 {
-            Some(f) => {
-                let mut f = f.try_borrow_mut().map_err(|_| Error::MlxCall("the fused SwiGLU is already running".into()))?;
-                f((g, u)).map_err(mlx_err)
-            }
-            None => swiglu_ops((g, u)).map_err(mlx_err),
-        }
-    }
-
-    /// Whether the fused (compiled) kernel is used.
-    fn compiled(&self) -> bool {
-        self.0.is_some()
-    }
-}
-
-/// `MLXBENCH_NO_COMPILE=1`: the plain step (uncompiled SwiGLU, one matmul per
-/// projection), for comparing with the optimised one.
-pub(crate) fn plain_step() -> bool {
-    std::env::var("MLXBENCH_NO_COMPILE").is_ok_and(|v| v == "1")
 }
 
 impl Model {
@@ -266,6 +227,41 @@ impl Model {
         Ok((self.rope(&q, offset, local)?, self.rope(&k, offset, local)?, v))
     }
 
+    /// The masks of one call for `l` new positions after `offset`, made once as mlx-lm
+    /// makes them: Gemma 2's causal one (its attention is computed by hand) and the window
+    /// layers' (one window per model); `None` where the kernel's causal mode or no mask does.
+    fn masks(&self, l: i32, offset: i32) -> Result<(Option<Array>, Option<Array>)> {
+        let c = &self.config;
+        let capped = self.gemma.is_some_and(|g| g.attn_cap.is_some());
+        let causal = if capped && l > 1 { Some(crate::rotating::causal(l, offset, None)?) } else { None };
+        let windowed = match (0..c.num_hidden_layers).find_map(|i| c.window_of(i)) {
+            Some(w) => crate::rotating::mask(l, offset, w)?,
+            None => None,
+        };
+        Ok((causal, windowed))
+    }
+
+    /// Attention `[1, heads, L, d]` of one layer (`in_window`: a sliding-window layer).
+    fn attend(
+        &self,
+        q: &Array,
+        k: &Array,
+        v: &Array,
+        masks: &(Option<Array>, Option<Array>),
+        in_window: bool,
+        scale: f32,
+    ) -> Result<Array> {
+        if let Some((g, cap)) = self.gemma.and_then(|g| g.attn_cap.map(|cap| (g, cap))) {
+            return g.attention(q, k, v, masks.0.as_ref(), cap);
+        }
+        let mask = match masks.1.as_ref().filter(|_| in_window) {
+            Some(m) => Some(ScaledDotProductAttentionMask::Array(m)),
+            None => (q.dim(2) > 1).then_some(ScaledDotProductAttentionMask::Causal),
+        };
+        let scale = self.gemma.map_or(scale, |g| g.scale);
+        fast::scaled_dot_product_attention(q, k, v, scale, mask, None).map_err(mlx_err)
+    }
+
     /// Logits `[1, L, vocab]` for token ids `[1, L]`, appending to the cache.
     pub fn forward(&self, ids: &Array, cache: &mut KvCache) -> Result<Array> {
         let c = &self.config;
@@ -287,6 +283,7 @@ impl Model {
         let scale = (hd as f32).powf(-0.5);
         let offset = cache.offset;
         let stream = Stream::new();
+        let masks = self.masks(l, offset)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let x = fast::rms_norm(&h, Some(&layer.input_norm), eps).map_err(mlx_err)?;
             let a = &layer.attn;
@@ -296,21 +293,7 @@ impl Model {
                 Some(w) => crate::rotating::update(&mut cache.windows[i], offset, w, k, v, &stream)?,
                 None => cache.update(i, k, v, &stream)?,
             };
-            let o = match self.gemma.as_ref().and_then(|g| g.attn_cap.map(|cap| (g, cap))) {
-                Some((g, cap)) => g.attention(&q, &k, &v, offset, cap)?,
-                None => {
-                    let windowed = match window {
-                        Some(w) => crate::rotating::mask(l, offset, w)?,
-                        None => None,
-                    };
-                    let mask = match &windowed {
-                        Some(m) => Some(ScaledDotProductAttentionMask::Array(m)),
-                        None => (l > 1).then_some(ScaledDotProductAttentionMask::Causal),
-                    };
-                    let scale = self.gemma.map_or(scale, |g| g.scale);
-                    fast::scaled_dot_product_attention(&q, &k, &v, scale, mask, None).map_err(mlx_err)?
-                }
-            };
+            let o = self.attend(&q, &k, &v, &masks, window.is_some(), scale)?;
             let o = o.transpose_axes(&[0, 2, 1, 3]).and_then(|o| o.reshape(&[1, l, nh * hd])).map_err(mlx_err)?;
             let out_norm = |r: Array, which: usize| match &layer.out_norms {
                 Some(n) => fast::rms_norm(&r, Some(if which == 0 { &n.0 } else { &n.1 }), eps).map_err(mlx_err),

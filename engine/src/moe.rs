@@ -12,33 +12,22 @@ use mlx_rs::{Array, ops};
 
 use crate::config::{ModelConfig, Routing};
 use crate::error::{Error, Result, mlx_err};
-use crate::linear::{Linear, Weights};
+use crate::linear::{Linear, Quantized, Weights};
 
 /// One projection of every expert, `[experts, out, in]`.
 struct Experts {
     w: Array,
-    quant: Option<(Array, Array, i32, i32)>,
+    quant: Option<Quantized>,
 }
 
 impl Experts {
     fn load(w: &mut Weights, config: &ModelConfig, path: &str) -> Result<Self> {
-        let weight = w.take(&format!("{path}.weight"))?;
-        let quant = match w.map.remove(&format!("{path}.scales")) {
-            None => None,
-            Some(scales) => {
-                let biases = w.take(&format!("{path}.biases"))?;
-                let (group, bits) = config
-                    .quantization_for(path)
-                    .ok_or_else(|| Error::Model(format!("weights: {path} is quantized but config.json has no `quantization`")))?;
-                Some((scales, biases, group, bits))
-            }
-        };
-        Ok(Experts { w: weight, quant })
+        Ok(Experts { w: w.take(&format!("{path}.weight"))?, quant: w.quantized(config, path)? })
     }
 
     fn forward(&self, x: &Array, idx: &Array, sorted: bool) -> Result<Array> {
         match &self.quant {
-            Some((s, b, group, bits)) => ops::gather_qmm(x, &self.w, s, Some(b), None, Some(idx), true, *group, *bits, sorted),
+            Some(q) => ops::gather_qmm(x, &self.w, &q.scales, Some(&q.biases), None, Some(idx), true, q.group_size, q.bits, sorted),
             None => ops::gather_mm(x, self.w.swap_axes(-1, -2).map_err(mlx_err)?, None, Some(idx), sorted),
         }
         .map_err(mlx_err)
@@ -46,8 +35,8 @@ impl Experts {
 
     fn arrays(&self) -> Vec<&Array> {
         let mut v = vec![&self.w];
-        if let Some((s, b, ..)) = &self.quant {
-            v.extend([s, b]);
+        if let Some(q) = &self.quant {
+            v.extend([&q.scales, &q.biases]);
         }
         v
     }

@@ -105,9 +105,20 @@ pub fn mask(n: i32, offset: i32, window: i32) -> Result<Option<Array>> {
     if off + n <= window {
         return Ok(None);
     }
-    let rows = ops::arange::<_, i32>(off, off + n, None).and_then(|r| r.reshape(&[n, 1])).map_err(mlx_err)?;
-    let cols = ops::arange::<_, i32>(0, off + n, None).and_then(|c| c.reshape(&[1, off + n])).map_err(mlx_err)?;
-    let causal = rows.ge(&cols).map_err(mlx_err)?;
-    let within = rows.lt(&cols.add(Array::from_int(window)).map_err(mlx_err)?).map_err(mlx_err)?;
-    causal.logical_and(&within).map_err(mlx_err).map(Some)
+    causal(n, off, Some(window)).map(Some)
+}
+
+/// mlx-lm's `create_causal_mask`: a bool `[n, offset + n]`, true where new position `r`
+/// (at `offset + r`) may see key `c`: `c <= offset + r`, and within `window` of it.
+pub fn causal(n: i32, offset: i32, window: Option<i32>) -> Result<Array> {
+    let rows = ops::arange::<_, i32>(offset, offset + n, None).and_then(|r| r.reshape(&[n, 1])).map_err(mlx_err)?;
+    let cols = ops::arange::<_, i32>(0, offset + n, None).and_then(|c| c.reshape(&[1, offset + n])).map_err(mlx_err)?;
+    let mask = rows.ge(&cols).map_err(mlx_err)?;
+    match window {
+        Some(w) => {
+            let within = rows.lt(&cols.add(Array::from_int(w)).map_err(mlx_err)?).map_err(mlx_err)?;
+            mask.logical_and(&within).map_err(mlx_err)
+        }
+        None => Ok(mask),
+    }
 }

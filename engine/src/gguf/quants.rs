@@ -235,8 +235,10 @@ fn requantize_8bit(d: f32, ints: &[i32; 32]) -> Group {
     (scale, lo_w, q)
 }
 
-/// The weights an [`Affine`] stands for (tests, and `models` tools that print them).
-pub fn dequantize(a: &Affine) -> Vec<f32> {
+/// The weights an [`Affine`] stands for, in plain Rust (the unit tests' side; the engine
+/// leaves dequantization to MLX).
+#[cfg(test)]
+fn dequantize(a: &Affine) -> Vec<f32> {
     let mask = (1u64 << a.bits) - 1;
     let mut out = Vec::with_capacity(a.scales.len() * 32);
     let words_per_group = a.bits as usize; // 32 values * bits / 32
