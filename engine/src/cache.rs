@@ -56,8 +56,8 @@ impl KvCache {
             crate::raw::slice_update(buf, new, &[0, 0, prev, 0], &[s[0], s[1], prev + l, s[3]], stream)
         };
         let (kb, vb) = (write(&kb, &k)?, write(&vb, &v)?);
-        let keys = kb.try_index((.., .., 0..prev + l, ..)).map_err(mlx_err)?;
-        let values = vb.try_index((.., .., 0..prev + l, ..)).map_err(mlx_err)?;
+        let keys = crate::raw::slice_axis(&kb, 2, 0..prev + l, stream)?;
+        let values = crate::raw::slice_axis(&vb, 2, 0..prev + l, stream)?;
         self.layers[i] = Some((kb, vb));
         Ok((keys, values))
     }

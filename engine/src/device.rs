@@ -19,10 +19,11 @@ fn device_of(kind: mlx_sys::mlx_device_type) -> mlx_sys::mlx_device {
 }
 
 /// MLX's CUDA backend records kernels into CUDA graphs and launches a graph every
-/// `MLX_MAX_OPS_PER_BUFFER` kernels (default 20); each costs the host a graph update and
-/// a launch. A small model's decode step is a few hundred kernels and host-bound, so the
-/// engine launches up to this many at once: on an H200 it raised the native engine's
-/// decode of the SmolLM2-135M shape by about 28% (README, "Native engine against mlx-lm").
+/// `MLX_MAX_OPS_PER_BUFFER` kernels; each costs the host a graph update and a launch.
+/// MLX's own default depends on the GPU (MLX 0.32: 100 on Hopper and Blackwell, 20 on
+/// the A100 and others), so on an H100/H200 this value is MLX's own. A small model's
+/// decode step is a few hundred kernels and host-bound, so the engine asks for 100
+/// everywhere (README, "Native engine against mlx-lm").
 pub const CUDA_OPS_PER_GRAPH: u32 = 100;
 
 const OPS_VAR: &str = "MLX_MAX_OPS_PER_BUFFER";

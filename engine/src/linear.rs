@@ -10,8 +10,7 @@
 
 use std::collections::HashMap;
 
-use mlx_rs::ops::indexing::TryIndexOp;
-use mlx_rs::{Array, ops};
+use mlx_rs::{Array, Stream, ops};
 
 use super::config::ModelConfig;
 use crate::error::{Error, Result, mlx_err};
@@ -181,24 +180,24 @@ impl Group {
 
     /// Each projection of `x` `[1, L, in]`, shaped `[1, L, width / unit, unit]`. Stacked,
     /// the parts are slices of one product along its third axis: views, not copies.
-    pub fn forward(&self, x: &Array, unit: i32) -> Result<Vec<Array>> {
+    pub fn forward(&self, x: &Array, unit: i32, stream: &Stream) -> Result<Vec<Array>> {
         match &self.maps {
             Maps::Each(parts) => parts.iter().map(|p| product(p, x, unit)).collect(),
             Maps::Stacked(p) => {
                 let y = product(p, x, unit)?;
-                self.ranges(unit).map(|r| y.try_index((.., .., r, ..)).map_err(mlx_err)).collect()
+                self.ranges(unit).map(|r| crate::raw::slice_axis(&y, 2, r, stream)).collect()
             }
         }
     }
 
     /// Each projection of `x` `[1, L, in]` as `[1, L, width]`. Stacked, the parts are
     /// slices of one product along its last axis: views, and no reshape nodes.
-    pub fn split(&self, x: &Array) -> Result<Vec<Array>> {
+    pub fn split(&self, x: &Array, stream: &Stream) -> Result<Vec<Array>> {
         match &self.maps {
             Maps::Each(parts) => parts.iter().map(|p| p.forward(x)).collect(),
             Maps::Stacked(p) => {
                 let y = p.forward(x)?;
-                self.ranges(1).map(|r| y.try_index((.., .., r)).map_err(mlx_err)).collect()
+                self.ranges(1).map(|r| crate::raw::slice_axis(&y, 2, r, stream)).collect()
             }
         }
     }
@@ -313,14 +312,15 @@ mod tests {
         let make = |stack: bool| Group::new(vec![dense(0, 64), dense(1, 32), dense(2, 32)], widths.clone(), stack).unwrap();
         let (s, e) = (make(true), make(false));
         assert!(s.stacked() && !e.stacked());
-        let (a, b) = (s.forward(&x, 16).unwrap(), e.forward(&x, 16).unwrap());
+        let st = Stream::thread_local_or_default();
+        let (a, b) = (s.forward(&x, 16, &st).unwrap(), e.forward(&x, 16, &st).unwrap());
         assert_eq!(a.len(), 3);
         for (a, b) in a.iter().zip(&b) {
             assert!(same(a, b), "{:?} vs {:?}", a.shape(), b.shape());
         }
         assert_eq!(a[1].shape(), &[1, 3, 2, 16]);
         // split along the last axis: the same values, shaped [1, L, width]
-        let (a, b) = (s.split(&x).unwrap(), e.split(&x).unwrap());
+        let (a, b) = (s.split(&x, &st).unwrap(), e.split(&x, &st).unwrap());
         assert_eq!(a.iter().map(|a| a.shape().to_vec()).collect::<Vec<_>>(), vec![vec![1, 3, 64], vec![1, 3, 32], vec![1, 3, 32]]);
         for (a, b) in a.iter().zip(&b) {
             assert!(same(a, b));
@@ -329,7 +329,7 @@ mod tests {
         let q = |stack: bool| Group::new(ws.iter().map(quant).collect(), vec![256, 256], stack).unwrap();
         let (s, e) = (q(true), q(false));
         assert!(s.stacked());
-        for (a, b) in s.forward(&x, 256).unwrap().iter().zip(&e.forward(&x, 256).unwrap()) {
+        for (a, b) in s.forward(&x, 256, &st).unwrap().iter().zip(&e.forward(&x, 256, &st).unwrap()) {
             assert!(same(a, b));
         }
     }

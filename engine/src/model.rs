@@ -203,12 +203,12 @@ impl Model {
     /// Queries, keys and values `[1, heads, L, head_dim]`, RoPE applied. With stacked
     /// projections and no q/k norms, q and k are neighbouring heads of one product and
     /// take one RoPE kernel (each head is rotated on its own, so the values are the same).
-    fn qkv(&self, a: &Attention, x: &Array, offset: i32, local: bool) -> Result<(Array, Array, Array)> {
+    fn qkv(&self, a: &Attention, x: &Array, offset: i32, local: bool, stream: &Stream) -> Result<(Array, Array, Array)> {
         let c = &self.config;
         let (nh, nkv, hd) = (c.n_heads(), c.n_kv_heads(), c.head_dim());
         // [1, L, heads, head_dim] -> [1, heads, L, head_dim]
         let heads = |t: Array| t.transpose_axes(&[0, 2, 1, 3]).map_err(mlx_err);
-        let part = |t: &Array, r: std::ops::Range<i32>| t.try_index((.., r, .., ..)).map_err(mlx_err);
+        let part = |t: &Array, r: std::ops::Range<i32>| crate::raw::slice_axis(t, 1, r, stream);
         if a.q_norm.is_none()
             && let Some(y) = a.qkv.joint(x, hd)?
         {
@@ -217,7 +217,7 @@ impl Model {
             let qk = self.rope(&part(&y, 0..nh + nkv)?, offset, local)?;
             return Ok((part(&qk, 0..nh)?, part(&qk, nh..nh + nkv)?, part(&y, nh + nkv..nh + 2 * nkv)?));
         }
-        let mut it = a.qkv.forward(x, hd)?.into_iter().map(heads);
+        let mut it = a.qkv.forward(x, hd, stream)?.into_iter().map(heads);
         let mut next = || it.next().ok_or_else(|| Error::MlxCall("attention: q, k, v expected".into()))?;
         let (mut q, mut k, v) = (next()?, next()?, next()?);
         if let (Some(qn), Some(kn)) = (&a.q_norm, &a.k_norm) {
@@ -262,8 +262,16 @@ impl Model {
         fast::scaled_dot_product_attention(q, k, v, scale, mask, None).map_err(mlx_err)
     }
 
-    /// Logits `[1, L, vocab]` for token ids `[1, L]`, appending to the cache.
+    /// Logits `[1, L, vocab]` for token ids `[1, L]`, appending to the cache. Every
+    /// operation is recorded on one stream set once for the call (`with_stream`): without
+    /// it mlx-rs looks MLX's default device and stream up for each operation, host time a
+    /// decode step pays hundreds of times.
     pub fn forward(&self, ids: &Array, cache: &mut KvCache) -> Result<Array> {
+        let stream = Stream::thread_local_or_default();
+        mlx_rs::with_stream(&stream, || self.forward_on(ids, cache, &stream))
+    }
+
+    fn forward_on(&self, ids: &Array, cache: &mut KvCache, stream: &Stream) -> Result<Array> {
         let c = &self.config;
         let l = ids.dim(1);
         let mut h = self.embed.rows(ids)?;
@@ -282,16 +290,15 @@ impl Model {
         let (nh, hd) = (c.n_heads(), c.head_dim());
         let scale = (hd as f32).powf(-0.5);
         let offset = cache.offset;
-        let stream = Stream::new();
         let masks = self.masks(l, offset)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let x = fast::rms_norm(&h, Some(&layer.input_norm), eps).map_err(mlx_err)?;
             let a = &layer.attn;
             let window = c.window_of(i as i32);
-            let (q, k, v) = self.qkv(a, &x, offset, window.is_some())?;
+            let (q, k, v) = self.qkv(a, &x, offset, window.is_some(), stream)?;
             let (k, v) = match window {
-                Some(w) => crate::rotating::update(&mut cache.windows[i], offset, w, k, v, &stream)?,
-                None => cache.update(i, k, v, &stream)?,
+                Some(w) => crate::rotating::update(&mut cache.windows[i], offset, w, k, v, stream)?,
+                None => cache.update(i, k, v, stream)?,
             };
             let o = self.attend(&q, &k, &v, &masks, window.is_some(), scale)?;
             let o = o.transpose_axes(&[0, 2, 1, 3]).and_then(|o| o.reshape(&[1, l, nh * hd])).map_err(mlx_err)?;
@@ -304,7 +311,7 @@ impl Model {
             let r = match &layer.ffn {
                 Ffn::Dense { gate_up, down } => {
                     // gate and up `[1, L, intermediate]` (stacked: views of one product)
-                    let gu = gate_up.split(&x)?;
+                    let gu = gate_up.split(&x, stream)?;
                     let (g, u) = gu.first().zip(gu.get(1)).ok_or_else(|| Error::MlxCall("mlp: gate and up expected".into()))?;
                     let m = match self.gemma {
                         Some(_) => crate::gemma::gelu_approx(g)?.multiply(u).map_err(mlx_err)?,

@@ -3,6 +3,9 @@
 //! - `slice_update`: MLX's slice update as one graph node. mlx-rs's indexed assignment
 //!   (`try_index_mut`) adds two reshapes of the update around it, and every node of a
 //!   decode step costs the host time when the step is dispatched.
+//! - `slice_axis`: a view of one axis's range as one Slice node. mlx-rs's general
+//!   indexing (`try_index`) parses the index and looks up the default stream on every
+//!   call, host time that a decode step pays a few times per layer.
 //! - `write_dot`: a development aid, the graph of one decode step written as Graphviz DOT
 //!   (`MLXBENCH_STEP_DOT=FILE`), to count the operations MLX will run for a step and
 //!   compare them with mlx-lm's (`mx.export_to_dot`). The file is written before the
@@ -47,6 +50,33 @@ pub fn slice_update(buf: &Array, upd: &Array, starts: &[i32], ends: &[i32], stre
                 upd.shape(),
                 buf.shape()
             )));
+        }
+        Ok(Array::from_ptr(res))
+    }
+}
+
+/// `a` restricted to `r` on axis `axis` (unit stride; every other axis whole): one
+/// Slice node, a view.
+pub fn slice_axis(a: &Array, axis: usize, r: std::ops::Range<i32>, stream: &Stream) -> Result<Array> {
+    const AXES: usize = 8;
+    let shape = a.shape();
+    if axis >= shape.len() || shape.len() > AXES {
+        return Err(Error::MlxCall(format!("slice: axis {axis} of a {}-axis array", shape.len())));
+    }
+    let (mut starts, mut stops) = ([0i32; AXES], [0i32; AXES]);
+    stops[..shape.len()].copy_from_slice(shape);
+    (starts[axis], stops[axis]) = (r.start, r.end);
+    let n = shape.len();
+    const ONES: [i32; AXES] = [1; AXES];
+    // SAFETY: as in `slice_update`: borrowed handles and slices outlive the call; the
+    // result handle is owned by the returned Array (or freed on error)
+    unsafe {
+        let mut res = mlx_sys::mlx_array_new();
+        let rc = mlx_sys::mlx_slice(&mut res, a.as_ptr(), starts.as_ptr(), n, stops.as_ptr(), n, ONES.as_ptr(), n, stream.as_ptr());
+        if rc != 0 {
+            mlx_sys::mlx_array_free(res);
+            drain_mlx_error();
+            return Err(Error::MlxCall(format!("MLX slice failed: {r:?} on axis {axis} of {shape:?}")));
         }
         Ok(Array::from_ptr(res))
     }

@@ -48,5 +48,5 @@ function customLabels(config) {
 JS
 # the set-up scripts too: their macOS branches run nowhere here but in tests/it/mac_setup.rs
 # (lib.sh is sourced, hence -s bash; its path is computed, hence no SC1091 following)
-shellcheck -s bash -e SC1091 "$root"/scripts/*.sh "$root"/scripts/ci/*.sh "$root/.ci/run"
-echo "shellcheck: scripts/*.sh, scripts/ci/*.sh and .ci/run clean"
+shellcheck -s bash -e SC1091 "$root"/scripts/*.sh "$root"/scripts/ci/*.sh "$root"/scripts/gpu/*.sh "$root/.ci/run"
+echo "shellcheck: scripts/*.sh, scripts/ci/*.sh, scripts/gpu/*.sh and .ci/run clean"
