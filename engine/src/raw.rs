@@ -124,3 +124,25 @@ pub fn write_dot(path: &str, outputs: &[&Array]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use mlx_rs::ops::indexing::TryIndexOp;
+    use mlx_rs::{Array, Stream};
+
+    #[test]
+    fn slice_axis_views_what_indexing_views_and_refuses_a_missing_axis() {
+        let a = Array::from_iter(0..120, &[2, 3, 4, 5]);
+        let s = Stream::thread_local_or_default();
+        let check = |got: Array, want: Array| {
+            assert_eq!(got.shape(), want.shape());
+            assert!(mlx_rs::ops::array_eq(&got, &want, false).unwrap().try_item_cast::<bool>().unwrap());
+        };
+        check(super::slice_axis(&a, 0, 1..2, &s).unwrap(), a.try_index((1..2, .., .., ..)).unwrap());
+        check(super::slice_axis(&a, 1, 1..3, &s).unwrap(), a.try_index((.., 1..3, .., ..)).unwrap());
+        check(super::slice_axis(&a, 2, 0..1, &s).unwrap(), a.try_index((.., .., 0..1, ..)).unwrap());
+        check(super::slice_axis(&a, 3, 2..5, &s).unwrap(), a.try_index((.., .., .., 2..5)).unwrap());
+        let e = super::slice_axis(&a, 4, 0..1, &s).unwrap_err().to_string();
+        assert!(e.contains("axis 4 of a 4-axis array"), "{e}");
+    }
+}
