@@ -1,6 +1,5 @@
 //! The KV cache: keys and values of every layer so far.
 
-use mlx_rs::ops::indexing::TryIndexOp;
 use mlx_rs::{Array, Stream, ops};
 
 use crate::error::{Result, mlx_err};
@@ -35,7 +34,7 @@ impl KvCache {
             match buf {
                 None => Ok(zeros),
                 Some(b) => {
-                    let b = if prev % KV_STEP != 0 { b.try_index((.., .., 0..prev, ..)).map_err(mlx_err)? } else { b.clone() };
+                    let b = if prev % KV_STEP != 0 { crate::raw::slice_axis(b, 2, 0..prev, stream)? } else { b.clone() };
                     ops::concatenate(&[&b, &zeros], 2).map_err(mlx_err)
                 }
             }

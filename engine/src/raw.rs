@@ -17,13 +17,16 @@ use mlx_rs::{Array, Stream};
 
 use crate::error::{Error, Result};
 
+/// The most axes the calls here take, and unit strides for each.
+const AXES: usize = 8;
+const ONES: [i32; AXES] = [1; AXES];
+
 /// `buf` with `upd` written over `buf[starts[i]..ends[i]]` on every axis (unit strides);
 /// `upd` has exactly that slice's shape. One SliceUpdate node in the graph.
 pub fn slice_update(buf: &Array, upd: &Array, starts: &[i32], ends: &[i32], stream: &Stream) -> Result<Array> {
     // unit strides, without an allocation per call (two per layer per decode step)
-    const ONES: [i32; 8] = [1; 8];
-    if ends.len() != starts.len() || starts.len() > ONES.len() {
-        return Err(Error::MlxCall(format!("slice update: {} starts and {} ends (at most {} axes)", starts.len(), ends.len(), ONES.len())));
+    if ends.len() != starts.len() || starts.len() > AXES {
+        return Err(Error::MlxCall(format!("slice update: {} starts and {} ends (at most {} axes)", starts.len(), ends.len(), AXES)));
     }
     let strides = &ONES[..starts.len()];
     // SAFETY: handles owned by the arrays and stream borrowed for the call; the slices
@@ -58,7 +61,6 @@ pub fn slice_update(buf: &Array, upd: &Array, starts: &[i32], ends: &[i32], stre
 /// `a` restricted to `r` on axis `axis` (unit stride; every other axis whole): one
 /// Slice node, a view.
 pub fn slice_axis(a: &Array, axis: usize, r: std::ops::Range<i32>, stream: &Stream) -> Result<Array> {
-    const AXES: usize = 8;
     let shape = a.shape();
     if axis >= shape.len() || shape.len() > AXES {
         return Err(Error::MlxCall(format!("slice: axis {axis} of a {}-axis array", shape.len())));
@@ -67,7 +69,6 @@ pub fn slice_axis(a: &Array, axis: usize, r: std::ops::Range<i32>, stream: &Stre
     stops[..shape.len()].copy_from_slice(shape);
     (starts[axis], stops[axis]) = (r.start, r.end);
     let n = shape.len();
-    const ONES: [i32; AXES] = [1; AXES];
     // SAFETY: as in `slice_update`: borrowed handles and slices outlive the call; the
     // result handle is owned by the returned Array (or freed on error)
     unsafe {

@@ -4,7 +4,6 @@
 //! trimmed to the window less one), a decoded token overwrites the oldest slot of a
 //! buffer of `window` positions (attention over a rotated buffer needs no mask).
 
-use mlx_rs::ops::indexing::TryIndexOp;
 use mlx_rs::{Array, Stream, ops};
 
 use crate::error::{Result, mlx_err};
@@ -25,19 +24,19 @@ impl Rotating {
     }
 }
 
-fn positions(a: &Array, r: std::ops::Range<i32>) -> Result<Array> {
-    a.try_index((.., .., r, ..)).map_err(mlx_err)
+fn positions(a: &Array, r: std::ops::Range<i32>, stream: &Stream) -> Result<Array> {
+    crate::raw::slice_axis(a, 2, r, stream)
 }
 
 /// The buffer in temporal order, cut to what was written.
-fn temporal(a: &Array, idx: i32, offset: i32) -> Result<Array> {
+fn temporal(a: &Array, idx: i32, offset: i32, stream: &Stream) -> Result<Array> {
     let n = a.dim(2);
     if idx == n {
         Ok(a.clone())
     } else if idx < offset {
-        ops::concatenate(&[&positions(a, idx..n)?, &positions(a, 0..idx)?], 2).map_err(mlx_err)
+        ops::concatenate(&[&positions(a, idx..n, stream)?, &positions(a, 0..idx, stream)?], 2).map_err(mlx_err)
     } else {
-        positions(a, 0..idx)
+        positions(a, 0..idx, stream)
     }
 }
 
@@ -49,9 +48,9 @@ pub fn update(slot: &mut Option<Rotating>, offset: i32, window: i32, k: Array, v
         let (k, v) = match slot.take() {
             None => (k, v),
             Some(r) => {
-                let (kt, vt) = (temporal(&r.k, r.idx, offset)?, temporal(&r.v, r.idx, offset)?);
+                let (kt, vt) = (temporal(&r.k, r.idx, offset, stream)?, temporal(&r.v, r.idx, offset, stream)?);
                 let trim = kt.dim(2) - window + 1;
-                let cut = |t: Array| if trim > 0 { positions(&t, trim..t.dim(2)) } else { Ok(t) };
+                let cut = |t: Array| if trim > 0 { positions(&t, trim..t.dim(2), stream) } else { Ok(t) };
                 let (kt, vt) = (cut(kt)?, cut(vt)?);
                 (ops::concatenate(&[&kt, &k], 2).map_err(mlx_err)?, ops::concatenate(&[&vt, &v], 2).map_err(mlx_err)?)
             }
@@ -75,8 +74,8 @@ pub fn update(slot: &mut Option<Rotating>, offset: i32, window: i32, k: Array, v
     }
     let trim = kb.dim(2) - window;
     if trim > 0 {
-        kb = positions(&kb, trim..kb.dim(2))?;
-        vb = positions(&vb, trim..vb.dim(2))?;
+        kb = positions(&kb, trim..kb.dim(2), stream)?;
+        vb = positions(&vb, trim..vb.dim(2), stream)?;
         idx = window;
     }
     if idx == window {
@@ -88,7 +87,8 @@ pub fn update(slot: &mut Option<Rotating>, offset: i32, window: i32, k: Array, v
     };
     let (kb, vb) = (write(&kb, &k)?, write(&vb, &v)?);
     let seen = offset + 1;
-    let out = if seen < kb.dim(2) { (positions(&kb, 0..seen)?, positions(&vb, 0..seen)?) } else { (kb.clone(), vb.clone()) };
+    let out =
+        if seen < kb.dim(2) { (positions(&kb, 0..seen, stream)?, positions(&vb, 0..seen, stream)?) } else { (kb.clone(), vb.clone()) };
     *slot = Some(Rotating { k: kb, v: vb, idx: idx + 1 });
     Ok(out)
 }

@@ -13,9 +13,15 @@ fn assert_detail_matters(with: &Path, without: &Path, seed: u64, what: &str) {
     let sampled = Some((1.0, 0.0, seed));
     assert_ne!(ours_with(with, sampled), ours_with(without, sampled), "{what} changed nothing");
     for m in [with, without] {
-        assert_same(m);
-        assert_eq!(ours_with(m, sampled), reference_with(m, sampled), "sampled ids differ from mlx-lm for {}", m.display());
+        assert_same_greedy_and_sampled(m, seed);
     }
+}
+
+/// mlx-lm's greedy tokens, and its draws when sampling at temperature 1 seeded with `seed`.
+fn assert_same_greedy_and_sampled(m: &Path, seed: u64) {
+    assert_same(m);
+    let sampled = Some((1.0, 0.0, seed));
+    assert_eq!(ours_with(m, sampled), reference_with(m, sampled), "sampled ids differ from mlx-lm for {}", m.display());
 }
 
 /// `model` quantized by mlx-lm's own converter (4 bits, group 64) into `dir/name`.
@@ -75,9 +81,7 @@ fn mlx_matches_mlx_lm_gemma2_4bit() {
     let d = tempfile::tempdir().unwrap();
     let dense = tiny(d.path(), "gemma2", &["--arch", "gemma2", "--seed", "32", "--hidden", "128"]);
     let q = mlx_lm_4bit(&dense, d.path(), "gemma2-q4");
-    let sampled = Some((1.0, 0.0, 8));
-    assert_eq!(ours_with(&q, sampled), reference_with(&q, sampled));
-    assert_same(&q);
+    assert_same_greedy_and_sampled(&q, 8);
 }
 
 /// Mixtral: a router and top-2 of 4 experts per token (softmax over the chosen two),
@@ -87,9 +91,7 @@ fn mlx_matches_mlx_lm_gemma2_4bit() {
 fn mlx_matches_mlx_lm_mixtral_experts() {
     let d = tempfile::tempdir().unwrap();
     let m = tiny(d.path(), "mixtral", &["--arch", "mixtral", "--seed", "41"]);
-    assert_same(&m);
-    let sampled = Some((1.0, 0.0, 9));
-    assert_eq!(ours_with(&m, sampled), reference_with(&m, sampled));
+    assert_same_greedy_and_sampled(&m, 9);
 }
 
 /// Qwen3-MoE: softmax over all experts, top-2, renormalised; q/k norms; a dense MLP on
@@ -99,12 +101,9 @@ fn mlx_matches_mlx_lm_mixtral_experts() {
 fn mlx_matches_mlx_lm_qwen3_moe_sparse_and_dense_layers() {
     let d = tempfile::tempdir().unwrap();
     let m = tiny(d.path(), "qwen3moe", &["--arch", "qwen3_moe", "--seed", "42", "--layers", "3", "--dense-layers", "1", "--hidden", "128"]);
-    assert_same(&m);
-    let sampled = Some((1.0, 0.0, 10));
-    assert_eq!(ours_with(&m, sampled), reference_with(&m, sampled));
+    assert_same_greedy_and_sampled(&m, 10);
     let q = mlx_lm_4bit(&m, d.path(), "qwen3moe-q4");
-    assert_same(&q);
-    assert_eq!(ours_with(&q, sampled), reference_with(&q, sampled));
+    assert_same_greedy_and_sampled(&q, 10);
 }
 
 /// Gemma 3 (text): q/k norms, no soft-caps, sliding-window layers (here a window of 8
