@@ -15,6 +15,8 @@
 #   SHAPES="135m-bf16 1b-q4"   some shapes only (only those are made)
 #   BASE_BIN=path              also run an earlier build, in the same alternation
 #   NATIVE_ENV="K=V ..."       environment for the native runs only
+#   BASE_ENV="K=V ..."         environment for the BASE_BIN runs only (BASE_BIN may be the
+#                              same build, e.g. BASE_ENV=MLXBENCH_NO_COMPILE=1)
 #   MLXBENCH_BIN=path          the build to measure (default target/release/mlxbench)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,8 +49,9 @@ bin_, ids, mt, runs, m, shapes, warm, base = sys.argv[1], sys.argv[2], sys.argv[
 import os
 # NATIVE_ENV="K=V ...": environment for the native runs only (e.g. MLX_MAX_OPS_PER_BUFFER)
 native_env = dict(kv.split("=", 1) for kv in os.environ.get("NATIVE_ENV", "").split())
-def run(cmd, profile=False):
-    env = dict(os.environ, MLXBENCH_STEP_PROFILE="1", MLXBENCH_WARMUP=warm) if profile else dict(os.environ, **native_env)
+base_env = dict(kv.split("=", 1) for kv in os.environ.get("BASE_ENV", "").split())
+def run(cmd, profile=False, extra=None):
+    env = dict(os.environ, MLXBENCH_STEP_PROFILE="1", MLXBENCH_WARMUP=warm) if profile else dict(os.environ, **(native_env if extra is None else extra))
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 print("| shape | native prefill tok/s | mlx-lm prefill tok/s | prefill ratio | native decode tok/s | mlx-lm decode tok/s | decode ratio | same tokens "
@@ -61,7 +64,7 @@ for name in shapes:
     for i in range(runs + 1):  # the first round warms up (kernel JIT), not counted
         n = run([bin_, "models", "generate", model, "--ids", ids, "--max-tokens", mt, "--warmup", warm])
         r = run(["python3", "tests/fixtures/mlx_lm_reference.py", model, ids, mt], profile=True)
-        b = run([base, "models", "generate", model, "--ids", ids, "--max-tokens", mt, "--warmup", warm]) if base else None
+        b = run([base, "models", "generate", model, "--ids", ids, "--max-tokens", mt, "--warmup", warm], extra=base_env) if base else None
         if i > 0:
             native.append(n); ref.append(r); old.append(b)
     med = lambda rs, k: statistics.median(x.get(k, 0.0) for x in rs)

@@ -14,6 +14,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
+command -v patchelf >/dev/null || { echo "pack.sh: needs patchelf (apt-get install patchelf)" >&2; exit 1; }
 v=0.32.2
 work=target/gpu-pack
 mkdir -p "$work/whl" .gpu1 .gpu2
