@@ -56,8 +56,8 @@ def run(cmd, profile=False, extra=None):
     return json.loads(out.strip().splitlines()[-1])
 print("| shape | native prefill tok/s | mlx-lm prefill tok/s | prefill ratio | native decode tok/s | mlx-lm decode tok/s | decode ratio | same tokens "
       "| host build us/step native / mlx-lm | dispatch us/step | wait us/step | mean build+dispatch+wait us | prefill host us (build+dispatch) | prefill wait us |"
-      + (" base decode tok/s | base prefill tok/s |" if base else ""))
-print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if base else ""))
+      + (" base decode tok/s | base prefill tok/s | base build / dispatch / wait us/step |" if base else ""))
+print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if base else ""))
 for name in shapes:
     model = f"{m}/{name}"
     native, ref, old = [], [], []
@@ -76,6 +76,7 @@ for name in shapes:
     steps += f" | {total(native):.0f} / {total(ref):.0f}"
     host = lambda rs: statistics.median(x.get("prefill_build_us", 0.0) + x.get("prefill_dispatch_us", 0.0) for x in rs)
     pre = f"{host(native):.0f} / {host(ref):.0f} | {med(native, 'prefill_wait_us'):.0f} / {med(ref, 'prefill_wait_us'):.0f}"
-    tail = f" {med(old, 'decode_tps'):.1f} | {med(old, 'prefill_tps'):.0f} |" if base else ""
+    old_steps = " / ".join(f"{med(old, k):.0f}" for k in ("step_build_us", "step_dispatch_us", "step_wait_us")) if base else ""
+    tail = f" {med(old, 'decode_tps'):.1f} | {med(old, 'prefill_tps'):.0f} | {old_steps} |" if base else ""
     print(f"| {name} | {npf:.0f} | {rpf:.0f} | {npf / rpf:.2f} | {nd:.1f} | {rd:.1f} | {nd / rd:.2f} | {same} | {steps} | {pre} |{tail}", flush=True)
 PY
