@@ -47,12 +47,12 @@ python3 - "$BIN" "$IDS" "$MT" "$RUNS" "$M" "$SHAPES" "${WARM:-1}" "${BASE_BIN:-}
 import json, statistics, subprocess, sys
 bin_, ids, mt, runs, m, shapes, warm, base = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6].split(), sys.argv[7], sys.argv[8]
 import os
-# NATIVE_ENV="K=V ...": environment for the native runs only (e.g. MLX_MAX_OPS_PER_BUFFER)
-native_env = dict(kv.split("=", 1) for kv in os.environ.get("NATIVE_ENV", "").split())
-base_env = dict(kv.split("=", 1) for kv in os.environ.get("BASE_ENV", "").split())
-def run(cmd, profile=False, extra=None):
-    env = dict(os.environ, MLXBENCH_STEP_PROFILE="1", MLXBENCH_WARMUP=warm) if profile else dict(os.environ, **(native_env if extra is None else extra))
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
+# NATIVE_ENV / BASE_ENV="K=V ...": environment for the native / BASE_BIN runs only
+settings = lambda var: dict(kv.split("=", 1) for kv in os.environ.get(var, "").split())
+native_env, base_env = settings("NATIVE_ENV"), settings("BASE_ENV")
+ref_env = {"MLXBENCH_STEP_PROFILE": "1", "MLXBENCH_WARMUP": warm}
+def run(cmd, extra):
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=dict(os.environ, **extra)).stdout
     return json.loads(out.strip().splitlines()[-1])
 print("| shape | native prefill tok/s | mlx-lm prefill tok/s | prefill ratio | native decode tok/s | mlx-lm decode tok/s | decode ratio | same tokens "
       "| host build us/step native / mlx-lm | dispatch us/step | wait us/step | mean build+dispatch+wait us | prefill host us (build+dispatch) | prefill wait us |"
@@ -62,9 +62,9 @@ for name in shapes:
     model = f"{m}/{name}"
     native, ref, old = [], [], []
     for i in range(runs + 1):  # the first round warms up (kernel JIT), not counted
-        n = run([bin_, "models", "generate", model, "--ids", ids, "--max-tokens", mt, "--warmup", warm])
-        r = run(["python3", "tests/fixtures/mlx_lm_reference.py", model, ids, mt], profile=True)
-        b = run([base, "models", "generate", model, "--ids", ids, "--max-tokens", mt, "--warmup", warm], extra=base_env) if base else None
+        n = run([bin_, "models", "generate", model, "--ids", ids, "--max-tokens", mt, "--warmup", warm], native_env)
+        r = run(["python3", "tests/fixtures/mlx_lm_reference.py", model, ids, mt], ref_env)
+        b = run([base, "models", "generate", model, "--ids", ids, "--max-tokens", mt, "--warmup", warm], base_env) if base else None
         if i > 0:
             native.append(n); ref.append(r); old.append(b)
     med = lambda rs, k: statistics.median(x.get(k, 0.0) for x in rs)

@@ -14,7 +14,6 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-command -v patchelf >/dev/null || { echo "pack.sh: needs patchelf (apt-get install patchelf)" >&2; exit 1; }
 v=0.32.2
 work=target/gpu-pack
 mkdir -p "$work/whl" .gpu1 .gpu2
@@ -35,7 +34,10 @@ tar cJf .gpu1/libs.tar.xz -C "$work/cuda" mlx_cuda_13.libs
 cp "$work"/whl/mlx-$v-*.whl "$work"/whl/mlx_lm-$v-*.whl .gpu1/
 strip_into() { # binary, destination: stripped, without the OpenBLAS the GPU machine lacks
   cp "$1" "$2" && strip "$2"
-  if readelf -d "$2" | grep -q libopenblas; then patchelf --remove-needed libopenblas.so.0 "$2"; fi
+  if readelf -d "$2" | grep -q libopenblas; then
+    command -v patchelf >/dev/null || { echo "pack.sh: needs patchelf (apt-get install patchelf)" >&2; exit 1; }
+    patchelf --remove-needed libopenblas.so.0 "$2"
+  fi
 }
 strip_into target/release/mlxbench .gpu2/mlxbench
 if [ -n "${1:-}" ]; then strip_into "$1" .gpu1/mlxbench.base; fi
