@@ -13,7 +13,8 @@
 # which a few slow steps move), and the prefill's host time and wait.
 #   scripts/bench_shapes.sh [RUNS] [PROMPT_TOKENS] [MAX_TOKENS]
 #   SHAPES="135m-bf16 1b-q4"   some shapes only (only those are made)
-#   BASE_BIN=path              also run an earlier build, in the same alternation
+#   BASE_BIN=path              also run an earlier build, in the same alternation (its
+#                              rates, host us per step and whether its tokens are mlx-lm's)
 #   NATIVE_ENV="K=V ..."       environment for the native runs only
 #   BASE_ENV="K=V ..."         environment for the BASE_BIN runs only (BASE_BIN may be the
 #                              same build, e.g. BASE_ENV=MLXBENCH_NO_COMPILE=1)
@@ -56,8 +57,8 @@ def run(cmd, extra):
     return json.loads(out.strip().splitlines()[-1])
 print("| shape | native prefill tok/s | mlx-lm prefill tok/s | prefill ratio | native decode tok/s | mlx-lm decode tok/s | decode ratio | same tokens "
       "| host build us/step native / mlx-lm | dispatch us/step | wait us/step | mean build+dispatch+wait us | prefill host us (build+dispatch) | prefill wait us |"
-      + (" base decode tok/s | base prefill tok/s | base build / dispatch / wait us/step |" if base else ""))
-print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if base else ""))
+      + (" base decode tok/s | base prefill tok/s | base build / dispatch / wait us/step | base same tokens |" if base else ""))
+print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|---|" if base else ""))
 for name in shapes:
     model = f"{m}/{name}"
     native, ref, old = [], [], []
@@ -77,6 +78,7 @@ for name in shapes:
     host = lambda rs: statistics.median(x.get("prefill_build_us", 0.0) + x.get("prefill_dispatch_us", 0.0) for x in rs)
     pre = f"{host(native):.0f} / {host(ref):.0f} | {med(native, 'prefill_wait_us'):.0f} / {med(ref, 'prefill_wait_us'):.0f}"
     old_steps = " / ".join(f"{med(old, k):.0f}" for k in ("step_build_us", "step_dispatch_us", "step_wait_us")) if base else ""
-    tail = f" {med(old, 'decode_tps'):.1f} | {med(old, 'prefill_tps'):.0f} | {old_steps} |" if base else ""
+    old_same = base and all(a["token_ids"] == b["token_ids"] for a, b in zip(old, ref))
+    tail = f" {med(old, 'decode_tps'):.1f} | {med(old, 'prefill_tps'):.0f} | {old_steps} | {old_same} |" if base else ""
     print(f"| {name} | {npf:.0f} | {rpf:.0f} | {npf / rpf:.2f} | {nd:.1f} | {rd:.1f} | {nd / rd:.2f} | {same} | {steps} | {pre} |{tail}", flush=True)
 PY
