@@ -28,10 +28,29 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// A bijection on 32-bit values that spreads neighbours apart: each step (an xor with a
+/// right shift of itself, a product with an odd number) can be undone, so distinct inputs
+/// always give distinct outputs.
+fn spread32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7FEB_352D);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846C_A68B);
+    x ^ (x >> 16)
+}
+
+/// The `n`th prefix of a process with this seed: the seed picks where the 32-bit
+/// sequence starts and `spread32` scrambles it, so a process's first 2^32 prefixes are
+/// all different (truncating a 64-bit hash to 32 bits would repeat one within 10,000
+/// requests about once in a hundred runs).
+fn prefix_number(seed: u64, n: u64) -> u32 {
+    spread32((mix(seed) as u32).wrapping_add(n as u32))
+}
+
 /// The next unique prefix.
 pub fn unique_prefix() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("[{:08x}] ", mix(seed().wrapping_add(n)) as u32)
+    format!("[{:08x}] ", prefix_number(seed(), n))
 }
 
 /// What one request sends: the workload's prompt, prefixed unless caching is wanted.
@@ -73,6 +92,15 @@ mod tests {
         assert_eq!(for_request(&p, Some(PromptCache::Warm)), p);
         let prefixes: std::collections::HashSet<String> = (0..10_000).map(|_| unique_prefix()).collect();
         assert_eq!(prefixes.len(), 10_000);
+        // by construction, not by luck: a million requests of one seed never repeat a
+        // prefix (a 32-bit hash of each would repeat about a hundred times), and
+        // neighbouring requests differ in most digits
+        for seed in [0, 42, u64::MAX] {
+            let numbers: std::collections::HashSet<u32> = (0..1_000_000).map(|n| prefix_number(seed, n)).collect();
+            assert_eq!(numbers.len(), 1_000_000);
+            let (a, b) = (prefix_number(seed, 7), prefix_number(seed, 8));
+            assert!((a ^ b).count_ones() >= 8, "{a:08x} {b:08x}");
+        }
         let chat = Prompt::Chat(vec![
             ChatMessage { role: "system".into(), content: "be brief".into() },
             ChatMessage { role: "user".into(), content: "hi".into() },
