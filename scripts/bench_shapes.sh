@@ -62,23 +62,26 @@ print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|" + 
 for name in shapes:
     model = f"{m}/{name}"
     native, ref, old = [], [], []
+    generate = lambda b: [b, "models", "generate", model, "--ids", ids, "--max-tokens", mt, "--warmup", warm]
     for i in range(runs + 1):  # the first round warms up (kernel JIT), not counted
-        n = run([bin_, "models", "generate", model, "--ids", ids, "--max-tokens", mt, "--warmup", warm], native_env)
+        n = run(generate(bin_), native_env)
         r = run(["python3", "tests/fixtures/mlx_lm_reference.py", model, ids, mt], ref_env)
-        b = run([base, "models", "generate", model, "--ids", ids, "--max-tokens", mt, "--warmup", warm], base_env) if base else None
+        b = run(generate(base), base_env) if base else None
         if i > 0:
             native.append(n); ref.append(r); old.append(b)
     med = lambda rs, k: statistics.median(x.get(k, 0.0) for x in rs)
-    same = all(a["token_ids"] == b["token_ids"] for a, b in zip(native, ref))
+    same_as_ref = lambda rs: all(a["token_ids"] == b["token_ids"] for a, b in zip(rs, ref))
+    step_keys = ("step_build_us", "step_dispatch_us", "step_wait_us")
     nd, rd = med(native, "decode_tps"), med(ref, "decode_tps")
     npf, rpf = med(native, "prefill_tps"), med(ref, "prefill_tps")
-    steps = " | ".join(f"{med(native, k):.0f} / {med(ref, k):.0f}" for k in ("step_build_us", "step_dispatch_us", "step_wait_us"))
+    steps = " | ".join(f"{med(native, k):.0f} / {med(ref, k):.0f}" for k in step_keys)
     total = lambda rs: statistics.median(sum(x.get("step_mean_us", [0.0])) for x in rs)
     steps += f" | {total(native):.0f} / {total(ref):.0f}"
     host = lambda rs: statistics.median(x.get("prefill_build_us", 0.0) + x.get("prefill_dispatch_us", 0.0) for x in rs)
     pre = f"{host(native):.0f} / {host(ref):.0f} | {med(native, 'prefill_wait_us'):.0f} / {med(ref, 'prefill_wait_us'):.0f}"
-    old_steps = " / ".join(f"{med(old, k):.0f}" for k in ("step_build_us", "step_dispatch_us", "step_wait_us")) if base else ""
-    old_same = base and all(a["token_ids"] == b["token_ids"] for a, b in zip(old, ref))
-    tail = f" {med(old, 'decode_tps'):.1f} | {med(old, 'prefill_tps'):.0f} | {old_steps} | {old_same} |" if base else ""
-    print(f"| {name} | {npf:.0f} | {rpf:.0f} | {npf / rpf:.2f} | {nd:.1f} | {rd:.1f} | {nd / rd:.2f} | {same} | {steps} | {pre} |{tail}", flush=True)
+    tail = ""
+    if base:
+        old_steps = " / ".join(f"{med(old, k):.0f}" for k in step_keys)
+        tail = f" {med(old, 'decode_tps'):.1f} | {med(old, 'prefill_tps'):.0f} | {old_steps} | {same_as_ref(old)} |"
+    print(f"| {name} | {npf:.0f} | {rpf:.0f} | {npf / rpf:.2f} | {nd:.1f} | {rd:.1f} | {nd / rd:.2f} | {same_as_ref(native)} | {steps} | {pre} |{tail}", flush=True)
 PY

@@ -11,12 +11,13 @@ use crate::scenario::{Prompt, PromptCache};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A process-wide seed, so two runs against one long-lived server do not repeat prefixes.
-fn seed() -> u64 {
-    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *SEED.get_or_init(|| {
+/// Where this process's prefixes start: seeded by the clock and the process id, so two
+/// runs against one long-lived server do not repeat prefixes.
+fn start() -> u32 {
+    static START: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *START.get_or_init(|| {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
-        t ^ (u64::from(std::process::id()) << 32)
+        mix(t ^ (u64::from(std::process::id()) << 32)) as u32
     })
 }
 
@@ -39,18 +40,17 @@ fn spread32(mut x: u32) -> u32 {
     x ^ (x >> 16)
 }
 
-/// The `n`th prefix of a process with this seed: the seed picks where the 32-bit
-/// sequence starts and `spread32` scrambles it, so a process's first 2^32 prefixes are
-/// all different (truncating a 64-bit hash to 32 bits would repeat one within 10,000
-/// requests about once in a hundred runs).
-fn prefix_number(seed: u64, n: u64) -> u32 {
-    spread32((mix(seed) as u32).wrapping_add(n as u32))
+/// The `n`th prefix of a process whose sequence begins at `start`, scrambled by
+/// `spread32`, so a process's first 2^32 prefixes are all different (truncating a 64-bit
+/// hash to 32 bits would repeat one within 10,000 requests about once in a hundred runs).
+fn prefix_number(start: u32, n: u64) -> u32 {
+    spread32(start.wrapping_add(n as u32))
 }
 
 /// The next unique prefix.
 pub fn unique_prefix() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("[{:08x}] ", prefix_number(seed(), n))
+    format!("[{:08x}] ", prefix_number(start(), n))
 }
 
 /// What one request sends: the workload's prompt, prefixed unless caching is wanted.
@@ -92,13 +92,13 @@ mod tests {
         assert_eq!(for_request(&p, Some(PromptCache::Warm)), p);
         let prefixes: std::collections::HashSet<String> = (0..10_000).map(|_| unique_prefix()).collect();
         assert_eq!(prefixes.len(), 10_000);
-        // by construction, not by luck: a million requests of one seed never repeat a
+        // by construction, not by luck: a million requests of one start never repeat a
         // prefix (a 32-bit hash of each would repeat about a hundred times), and
         // neighbouring requests differ in most digits
-        for seed in [0, 42, u64::MAX] {
-            let numbers: std::collections::HashSet<u32> = (0..1_000_000).map(|n| prefix_number(seed, n)).collect();
+        for start in [0, 42, u32::MAX] {
+            let numbers: std::collections::HashSet<u32> = (0..1_000_000).map(|n| prefix_number(start, n)).collect();
             assert_eq!(numbers.len(), 1_000_000);
-            let (a, b) = (prefix_number(seed, 7), prefix_number(seed, 8));
+            let (a, b) = (prefix_number(start, 7), prefix_number(start, 8));
             assert!((a ^ b).count_ones() >= 8, "{a:08x} {b:08x}");
         }
         let chat = Prompt::Chat(vec![
